@@ -1,0 +1,45 @@
+# jobdeck — `make run` starts the whole stack, `make test` checks it. See README.md.
+SHELL := /bin/bash
+PY_VERSION ?= 3.11
+TOOLS := $(CURDIR)/.tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install lint fmt test test-fast migrate run bench services clean
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet 'uv>=0.5'
+
+install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS)/bin/uv)
+	$(UV) sync --locked --python $(PY_VERSION)
+	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi
+
+lint: install
+	$(VENV)/bin/ruff check libs services tests bench
+	$(VENV)/bin/ruff format --check libs services tests bench
+	$(VENV)/bin/mypy libs/jobdeck/src services/*/src
+
+fmt: install
+	$(VENV)/bin/ruff check --fix libs services tests bench
+	$(VENV)/bin/ruff format libs services tests bench
+
+services:
+	@bash deploy/local/ensure-services.sh
+
+test: lint services
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+migrate: install services
+	$(VENV)/bin/jobdeck migrate
+
+run: install services migrate
+	@bash deploy/local/run.sh
+
+bench: install services
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) $(TOOLS)

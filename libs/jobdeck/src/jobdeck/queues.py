@@ -1,0 +1,253 @@
+"""Job operations on Redis that every producer shares: enqueue, cancel, re-enqueue, pause.
+
+Jobs live in arq's own layout (``arq:job:<id>`` holds the pickled call, the queue is a
+sorted set scored by the time a job may start) so that stock arq workers and tools still
+understand them. Each operation is one Lua script that also appends its lifecycle event
+to the stream and wakes idle workers, so a job and its event can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from redis.asyncio import Redis
+
+from jobdeck import JobdeckError
+from jobdeck.events import Event, EventType, JobStatus, encode, now_ms
+from jobdeck.streams import EVENT_FIELD, EVENTS
+
+QUEUE_PREFIX = "jobdeck:queue:"
+PAUSED = "jobdeck:paused"
+CONTROL_CHANNEL = "jobdeck:control"
+WAKE_PREFIX = "jobdeck:wake:"
+WORKERS = "jobdeck:workers"
+WORKERS_INFO = "jobdeck:workers:info"
+RUN_FUNCTION = "jobdeck.run"
+
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+# Ready jobs are scored "now - priority * weight": a higher priority sorts before every
+# lower-priority job enqueued in the last ~115 days, FIFO within one priority.
+PRIORITY_WEIGHT_MS = 10_000_000_000
+JOB_EXPIRY_MS = 7 * 86_400_000
+
+
+def queue_key(queue: str) -> str:
+    return QUEUE_PREFIX + queue
+
+
+def wake_channel(queue: str) -> str:
+    return WAKE_PREFIX + queue
+
+
+class QueueError(JobdeckError):
+    """A queue operation was refused."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything needed to run a job, and to run it again later from its Postgres row."""
+
+    queue: str
+    name: str
+    data: Any = None
+    priority: int = 0
+    max_attempts: int = 3
+    backoff_ms: int = 1000
+    timeout_s: float = 300.0
+    run_at_ms: int | None = None
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt_offset: int = 0
+    template_id: str | None = None
+    schedule_id: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        """The single argument the worker's ``jobdeck.run`` receives."""
+        return {
+            "name": self.name,
+            "data": self.data,
+            "max_attempts": self.max_attempts,
+            "backoff_ms": self.backoff_ms,
+            "timeout_s": self.timeout_s,
+            "attempt_offset": self.attempt_offset,
+            "priority": self.priority,
+        }
+
+    def score(self, now: int) -> int:
+        if self.run_at_ms is not None and self.run_at_ms > now:
+            return self.run_at_ms
+        return now - self.priority * PRIORITY_WEIGHT_MS
+
+    def added_event(self, now: int, by: str | None = None) -> Event:
+        delayed = self.run_at_ms is not None and self.run_at_ms > now
+        return Event(
+            type=EventType.ADDED,
+            queue=self.queue,
+            job_id=self.job_id,
+            attempt=self.attempt_offset + 1,
+            name=self.name,
+            ts=now,
+            fields={
+                "status": str(JobStatus.DELAYED if delayed else JobStatus.WAITING),
+                "priority": self.priority,
+                "max_attempts": self.max_attempts,
+                "data": self.data,
+                "options": {
+                    "backoff_ms": self.backoff_ms,
+                    "timeout_s": self.timeout_s,
+                    "template_id": self.template_id,
+                    "schedule_id": self.schedule_id,
+                },
+                "run_at": self.run_at_ms,
+                "by": by,
+            },
+        )
+
+
+# KEYS: job key, result key, in-progress key, queue, stream
+# ARGV: job bytes, expiry ms, score, job id, event bytes, stream maxlen, wake channel, replace
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[3]) > 0 then return 0 end
+if ARGV[8] == '0' and redis.call('EXISTS', KEYS[2]) > 0 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
+redis.call('PUBLISH', ARGV[7], '1')
+return 1
+"""
+
+# KEYS: in-progress key, queue, job key, abort set, stream
+# ARGV: job id, now ms, event bytes, stream maxlen, control channel, queue name
+_CANCEL = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+  redis.call('PUBLISH', ARGV[5], 'abort:' .. ARGV[6])
+  return 'aborting'
+end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[3])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+  return 'cancelled'
+end
+return 'gone'
+"""
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"  # was waiting or delayed: removed, cancelled event written
+    ABORTING = "aborting"  # was running: its worker cancels it and writes the event
+    GONE = "gone"  # no longer queued nor running in Redis
+
+
+class QueueClient:
+    """Producer side of the queues, shared by the API, the scheduler, demos and tests."""
+
+    def __init__(self, redis: Redis, stream_maxlen: int) -> None:
+        self.redis = redis
+        self.stream_maxlen = stream_maxlen
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._cancel = redis.register_script(_CANCEL)
+
+    def _enqueue_args(
+        self, spec: JobSpec, now: int, by: str | None, replace: bool
+    ) -> tuple[list[str], list[Any]]:
+        score = spec.score(now)
+        job = serialize_job(RUN_FUNCTION, (spec.envelope(),), {}, None, now)
+        keys = [
+            job_key_prefix + spec.job_id,
+            result_key_prefix + spec.job_id,
+            in_progress_key_prefix + spec.job_id,
+            queue_key(spec.queue),
+            EVENTS,
+        ]
+        expiry = max(score, now) - now + JOB_EXPIRY_MS
+        args = [
+            job,
+            expiry,
+            score,
+            spec.job_id,
+            encode(spec.added_event(now, by)),
+            self.stream_maxlen,
+            wake_channel(spec.queue),
+            "1" if replace else "0",
+        ]
+        return keys, args
+
+    async def enqueue(self, spec: JobSpec, by: str | None = None, replace: bool = False) -> bool:
+        """Queue one job; False if a job with this id is already queued, running or kept.
+
+        ``replace`` re-enqueues a finished job under its id (a retry), dropping arq's result.
+        """
+        keys, args = self._enqueue_args(spec, now_ms(), by, replace)
+        return bool(await self._enqueue(keys=keys, args=args))
+
+    async def enqueue_many(self, specs: Sequence[JobSpec], by: str | None = None) -> list[bool]:
+        """Queue many jobs in one pipelined round trip (arq itself needs three per job)."""
+        now = now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for spec in specs:
+                keys, args = self._enqueue_args(spec, now, by, False)
+                await self._enqueue(keys=keys, args=args, client=pipe)
+            results = await pipe.execute()
+        return [bool(r) for r in results]
+
+    async def cancel(
+        self, job_id: str, queue: str, name: str | None, attempt: int, by: str | None = None
+    ) -> CancelOutcome:
+        now = now_ms()
+        event = Event(
+            type=EventType.CANCELLED,
+            queue=queue,
+            job_id=job_id,
+            attempt=max(attempt, 1),
+            name=name,
+            ts=now,
+            fields={"finished_at": now, "started_at": None, "by": by},
+        )
+        keys = [
+            in_progress_key_prefix + job_id,
+            queue_key(queue),
+            job_key_prefix + job_id,
+            abort_jobs_ss,
+            EVENTS,
+        ]
+        args = [job_id, now, encode(event), self.stream_maxlen, CONTROL_CHANNEL, queue]
+        outcome = await self._cancel(keys=keys, args=args)
+        return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
+
+    async def pause(self, queue: str, by: str | None = None) -> None:
+        await self._set_paused(queue, True, by)
+
+    async def resume(self, queue: str, by: str | None = None) -> None:
+        await self._set_paused(queue, False, by)
+
+    async def _set_paused(self, queue: str, paused: bool, by: str | None) -> None:
+        now = now_ms()
+        etype = EventType.QUEUE_PAUSED if paused else EventType.QUEUE_RESUMED
+        event = Event(type=etype, queue=queue, ts=now, fields={"by": by})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if paused:
+                pipe.hset(PAUSED, queue, json.dumps({"by": by, "at": now}))
+            else:
+                pipe.hdel(PAUSED, queue)
+            pipe.xadd(
+                EVENTS, {EVENT_FIELD: encode(event)}, maxlen=self.stream_maxlen, approximate=True
+            )
+            pipe.publish(CONTROL_CHANNEL, f"{'pause' if paused else 'resume'}:{queue}")
+            if not paused:
+                pipe.publish(wake_channel(queue), "1")
+            await pipe.execute()
+
+    async def paused_queues(self) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.hgetall(PAUSED)
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    async def queue_length(self, queue: str) -> int:
+        return int(await self.redis.zcard(queue_key(queue)))

@@ -1,0 +1,177 @@
+"""HTTP plumbing every service shares: problem-details errors, health, readiness, metrics.
+
+Resources (the Postgres pool, the Redis client) are opened in ``cleanup_ctx`` and kept
+under typed ``AppKey``s; ``run_service`` runs the app with a graceful SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.aiohttp import make_aiohttp_handler
+from redis.asyncio import Redis
+
+from jobdeck.db import create_pool
+from jobdeck.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+PG = web.AppKey("pg", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+READY_CHECKS = web.AppKey("ready_checks", dict)
+
+PROBLEM_TYPE = "about:blank"
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+HTTP_REQUESTS = Counter(
+    "jobdeck_http_requests_total", "HTTP requests served", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "jobdeck_http_request_seconds", "HTTP request latency", ["method", "route"]
+)
+
+
+def problem(
+    status: int, detail: str, title: str | None = None, **extra: Any
+) -> web.Response:
+    """An RFC 9457 problem-details response."""
+    from http import HTTPStatus
+
+    body = {
+        "type": PROBLEM_TYPE,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+def _route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every error into problem JSON; never leak a stack trace; count and time requests."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem(exc.status, exc.text or exc.reason, title=exc.reason)
+        for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        response = problem(500, "internal error; see the service log", request_id=request_id(request))
+    route = _route_label(request)
+    HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
+    HTTP_LATENCY.labels(request.method, route).observe(loop.time() - started)
+    return response
+
+
+def request_id(request: web.Request) -> str:
+    rid = request.get("request_id")
+    if rid is None:
+        import uuid
+
+        rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        request["request_id"] = rid
+    return str(rid)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    checks: dict[str, Callable[[], Awaitable[None]]] = request.app[READY_CHECKS]
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check(), timeout=2.0)
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"failing: {exc.__class__.__name__}"
+    ok = all(v == "ok" for v in results.values())
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503
+    )
+
+
+def create_app(settings: Settings, middlewares: list[Any] | None = None) -> web.Application:
+    """An app with the ops routes and error handling; the service adds its own routes."""
+    app = web.Application(middlewares=[problem_middleware, *(middlewares or [])])
+    app[SETTINGS] = settings
+    app[READY_CHECKS] = {}
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", make_aiohttp_handler(REGISTRY))
+    return app
+
+
+def use_postgres(app: web.Application, min_size: int = 1, max_size: int = 10) -> None:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(app[SETTINGS].database_url, min_size=min_size, max_size=max_size)
+        app[PG] = pool
+
+        async def check() -> None:
+            await pool.fetchval("SELECT 1")
+
+        app[READY_CHECKS]["postgres"] = check
+        yield
+        await pool.close()
+
+    app.cleanup_ctx.append(ctx)
+
+
+def use_redis(app: web.Application) -> None:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        redis = Redis.from_url(app[SETTINGS].redis_url, health_check_interval=10)
+        app[REDIS] = redis
+
+        async def check() -> None:
+            await redis.ping()
+
+        app[READY_CHECKS]["redis"] = check
+        yield
+        await redis.aclose()
+
+    app.cleanup_ctx.append(ctx)
+
+
+def run_service(app: web.Application, service: str) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight requests, clean up."""
+    settings = app[SETTINGS]
+    log.info("starting", extra={"service": service, "settings": settings.masked()})
+    if settings.uses_dev_secret:
+        log.warning(
+            "JOBDECK_JWT_SECRET is the development default: anyone can mint tokens; "
+            "set a real secret before exposing this service"
+        )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=10.0,
+        access_log=None,
+        handle_signals=True,
+    )

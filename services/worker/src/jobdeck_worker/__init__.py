@@ -1,0 +1,1 @@
+"""jobdeck worker service."""

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real Postgres database and a real Redis database per test.
+
+A template database is migrated once per session and cloned for each test
+(``CREATE DATABASE ... TEMPLATE``); each test gets a Redis database number of its
+own, flushed before use. Set JOBDECK_TEST_PG / JOBDECK_TEST_REDIS to point elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from jobdeck.db import create_pool, migrate
+from jobdeck.settings import Settings
+
+PG_ADMIN = os.environ.get("JOBDECK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("JOBDECK_TEST_REDIS", "redis://127.0.0.1:6379")
+TEMPLATE_DB = "jobdeck_test_template"
+TEST_JWT_SECRET = "jobdeck-test-secret"
+_redis_dbs = itertools.cycle(range(1, 16))
+
+
+def _db_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    async def build() -> None:
+        await _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        await _admin(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        await migrate(_db_url(TEMPLATE_DB))
+
+    asyncio.run(build())
+    yield TEMPLATE_DB
+
+
+@pytest.fixture
+async def database_url(pg_template: str) -> AsyncIterator[str]:
+    name = f"jobdeck_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _db_url(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    url = f"{REDIS_BASE}/{next(_redis_dbs)}"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        jwt_secret=TEST_JWT_SECRET,
+        stream_maxlen=1_000_000,
+        instance="test",
+    )
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def service_procs(tmp_path: "os.PathLike[str]") -> Iterator[list["ServiceProcess"]]:
+    """Collects started service processes and stops them (printing logs on failure)."""
+    from tests.support.processes import ServiceProcess
+
+    procs: list[ServiceProcess] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
