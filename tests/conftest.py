@@ -15,16 +15,19 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
-
 from jobdeck.db import create_pool, migrate
 from jobdeck.settings import Settings
+from redis.asyncio import Redis
+
+from tests.support.processes import ServiceProcess
 
 PG_ADMIN = os.environ.get("JOBDECK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("JOBDECK_TEST_REDIS", "redis://127.0.0.1:6379")
-TEMPLATE_DB = "jobdeck_test_template"
-TEST_JWT_SECRET = "jobdeck-test-secret"
-_redis_dbs = itertools.cycle(range(1, 16))
+TEST_JWT_SECRET = "jobdeck-test-secret-0123456789abcdef-0123"
+# Start at a per-process offset so that two test sessions at once rarely share a database.
+_redis_dbs = itertools.islice(itertools.cycle(range(1, 16)), os.getpid() % 15, None)
+# Fixtures of the api service's tests (``api`` client, ``api_settings``).
+pytest_plugins = ["tests.support.api"]
 
 
 def _db_url(name: str) -> str:
@@ -41,13 +44,17 @@ async def _admin(sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
+    """A migrated database to clone; one per test session, so concurrent sessions don't clash."""
+    name = f"jobdeck_test_template_{os.getpid()}"
+
     async def build() -> None:
-        await _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        await _admin(f'CREATE DATABASE "{TEMPLATE_DB}"')
-        await migrate(_db_url(TEMPLATE_DB))
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _admin(f'CREATE DATABASE "{name}"')
+        await migrate(_db_url(name))
 
     asyncio.run(build())
-    yield TEMPLATE_DB
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -93,10 +100,8 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def service_procs(tmp_path: "os.PathLike[str]") -> Iterator[list["ServiceProcess"]]:
-    """Collects started service processes and stops them (printing logs on failure)."""
-    from tests.support.processes import ServiceProcess
-
+def service_procs() -> Iterator[list[ServiceProcess]]:
+    """Collects the service processes a test starts, and stops them at teardown."""
     procs: list[ServiceProcess] = []
     yield procs
     for proc in procs:

@@ -14,7 +14,6 @@ from dataclasses import fields
 from pathlib import Path
 
 import aiohttp
-
 from jobdeck.settings import Settings
 
 
@@ -53,13 +52,13 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     async def wait_ready(self, timeout: float = 20.0) -> None:
@@ -102,7 +101,9 @@ class ServiceProcess:
 
 
 async def wait_for(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 30.0, interval: float = 0.05,
+    condition: Callable[[], Awaitable[bool]],
+    timeout: float = 30.0,
+    interval: float = 0.05,
     what: str = "condition",
 ) -> None:
     """Poll ``condition`` until it holds, or fail after ``timeout`` seconds."""

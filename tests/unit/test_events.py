@@ -1,6 +1,5 @@
 import msgpack
 import pytest
-
 from jobdeck.events import Event, EventType, MalformedEvent, Phase, decode, encode
 
 

@@ -7,10 +7,13 @@ once take turns and the second finds nothing left to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -70,18 +73,16 @@ async def migrate(dsn: str) -> list[str]:
 
 async def ensure_database(dsn: str) -> None:
     """Create the database named in ``dsn`` if it does not exist (for fresh machines)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(dsn)
     name = parts.path.lstrip("/")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"refusing to create a database named {name!r}")
     admin = urlunsplit(parts._replace(path="/postgres"))
     conn = await asyncpg.connect(admin)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
-            try:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # created meanwhile
                 await conn.execute(f'CREATE DATABASE "{name}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass
     finally:
         await conn.close()

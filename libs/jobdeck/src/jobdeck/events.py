@@ -29,7 +29,9 @@ class EventType(StrEnum):
     CANCELLED = "cancelled"
     QUEUE_PAUSED = "queue.paused"
     QUEUE_RESUMED = "queue.resumed"
-    WORKER_HEARTBEAT = "worker.heartbeat"
+    # Written by the gateway when a threshold is crossed or cleared (``queue`` is "*" for
+    # system-wide alerts); not a job event: the recorder ignores it.
+    ALERT = "alert"
 
 
 class JobStatus(StrEnum):
@@ -63,16 +65,16 @@ JOB_EVENTS = {
 # Fields each event type must carry beyond the common ones.
 REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.ADDED: ("status", "priority", "max_attempts"),
-    EventType.STARTED: ("started_at", "worker"),
+    EventType.STARTED: ("started_at", "worker", "max_attempts"),
     EventType.PROGRESS: ("progress",),
     EventType.LOG: ("seq", "level", "message"),
     EventType.COMPLETED: ("started_at", "finished_at", "duration_ms"),
-    EventType.FAILED: ("finished_at", "error_type", "error_message"),
-    EventType.RETRYING: ("error_type", "error_message", "retry_at"),
-    EventType.CANCELLED: ("finished_at",),
+    EventType.FAILED: ("started_at", "finished_at", "duration_ms", "error_type", "error_message"),
+    EventType.RETRYING: ("started_at", "finished_at", "error_type", "error_message", "retry_at"),
+    EventType.CANCELLED: ("started_at", "finished_at"),
     EventType.QUEUE_PAUSED: (),
     EventType.QUEUE_RESUMED: (),
-    EventType.WORKER_HEARTBEAT: ("worker", "queues", "active_jobs"),
+    EventType.ALERT: ("severity", "kind", "state", "value", "threshold", "message"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -158,7 +160,7 @@ def decode(raw: bytes) -> Event:
     if body.get("v") != SCHEMA_VERSION:
         raise MalformedEvent(f"unsupported schema version {body.get('v')!r}")
     try:
-        etype = EventType(body.get("type"))
+        etype = EventType(str(body.get("type")))
     except ValueError as exc:
         raise MalformedEvent(f"unknown event type {body.get('type')!r}") from exc
     queue, ts = body.get("queue"), body.get("ts")

@@ -218,7 +218,7 @@ class QueueClient:
             abort_jobs_ss,
             EVENTS,
         ]
-        args = [job_id, now, encode(event), self.stream_maxlen, CONTROL_CHANNEL, queue]
+        args: list[Any] = [job_id, now, encode(event), self.stream_maxlen, CONTROL_CHANNEL, queue]
         outcome = await self._cancel(keys=keys, args=args)
         return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
 
@@ -246,7 +246,7 @@ class QueueClient:
             await pipe.execute()
 
     async def paused_queues(self) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.hgetall(PAUSED)
+        raw: dict[bytes, bytes] = await self.redis.hgetall(PAUSED)  # type: ignore[misc]
         return {k.decode(): json.loads(v) for k, v in raw.items()}
 
     async def queue_length(self, queue: str) -> int:

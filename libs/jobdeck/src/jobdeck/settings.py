@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlsplit, urlunsplit
 
-DEV_JWT_SECRET = "jobdeck-dev-secret-change-me"
+DEV_JWT_SECRET = "jobdeck-development-secret-change-me-before-deploying"
 
 DEFAULT_PORTS = {
     "api": 8000,

@@ -26,6 +26,7 @@ SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 READY_CHECKS = web.AppKey("ready_checks", dict)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 PROBLEM_TYPE = "about:blank"
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -38,9 +39,7 @@ HTTP_LATENCY = Histogram(
 )
 
 
-def problem(
-    status: int, detail: str, title: str | None = None, **extra: Any
-) -> web.Response:
+def problem(status: int, detail: str, title: str | None = None, **extra: Any) -> web.Response:
     """An RFC 9457 problem-details response."""
     from http import HTTPStatus
 
@@ -80,7 +79,9 @@ async def problem_middleware(
         raise
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
-        response = problem(500, "internal error; see the service log", request_id=request_id(request))
+        response = problem(
+            500, "internal error; see the service log", request_id=request_id(request)
+        )
     route = _route_label(request)
     HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
     HTTP_LATENCY.labels(request.method, route).observe(loop.time() - started)
@@ -88,13 +89,13 @@ async def problem_middleware(
 
 
 def request_id(request: web.Request) -> str:
-    rid = request.get("request_id")
+    rid = request.get(REQUEST_ID)
     if rid is None:
         import uuid
 
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        request["request_id"] = rid
-    return str(rid)
+        request[REQUEST_ID] = rid
+    return rid
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -116,9 +117,19 @@ async def _readyz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings, middlewares: list[Any] | None = None) -> web.Application:
-    """An app with the ops routes and error handling; the service adds its own routes."""
-    app = web.Application(middlewares=[problem_middleware, *(middlewares or [])])
+def create_app(
+    settings: Settings,
+    middlewares: list[Any] | None = None,
+    handler_args: dict[str, Any] | None = None,
+) -> web.Application:
+    """An app with the ops routes and error handling; the service adds its own routes.
+
+    ``handler_args`` go to aiohttp's request handler (e.g. a larger ``max_line_size`` for
+    long query strings).
+    """
+    app = web.Application(
+        middlewares=[problem_middleware, *(middlewares or [])], handler_args=handler_args
+    )
     app[SETTINGS] = settings
     app[READY_CHECKS] = {}
     app.router.add_get("/healthz", _healthz)

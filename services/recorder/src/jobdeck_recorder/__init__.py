@@ -1,1 +1,1 @@
-"""jobdeck recorder service."""
+"""jobdeck recorder: the only writer of job state, fed by the ``jobdeck:events`` stream."""

@@ -1,1 +1,7 @@
-"""jobdeck worker service."""
+"""jobdeck worker service: a thin runtime around arq that runs registered async tasks."""
+
+from jobdeck_worker.context import JobContext
+from jobdeck_worker.errors import NonRetryableError
+from jobdeck_worker.registry import TaskRegistry
+
+__all__ = ["JobContext", "NonRetryableError", "TaskRegistry"]

@@ -1,0 +1,138 @@
+"""Enqueue benchmark: jobs/s through ``POST /api/v1/jobs`` one at a time (concurrency 8)
+and through ``POST /api/v1/jobs/bulk`` (1,000 jobs a call, 2 calls in flight).
+
+Runs ``python -m jobdeck_api`` against a scratch database ``jobdeck_bench_enqueue`` and
+Redis db 15 (only this run's keys are deleted afterwards). Prints one summary line.
+
+    .venv/bin/python bench/enqueue.py [--single 4000] [--bulk-calls 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from arq.constants import job_key_prefix
+from jobdeck.auth import mint_token
+from jobdeck.db import ensure_database, migrate
+from jobdeck.queues import queue_key
+from jobdeck.streams import EVENTS
+from redis.asyncio import Redis
+
+PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+DB_URL = f"{PG_BASE}/jobdeck_bench_enqueue"
+REDIS_URL = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+SECRET = "jobdeck-bench-secret-0123456789abcdef0123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_api(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jobdeck_api"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def lanes(n: int, concurrency: int, once: Any) -> float:
+    remaining = iter(range(n))
+
+    async def lane() -> None:
+        for i in remaining:
+            await once(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--single", type=int, default=4000)
+    parser.add_argument("--bulk-calls", type=int, default=40)
+    args = parser.parse_args()
+    await ensure_database(DB_URL)
+    await migrate(DB_URL)
+    port = free_port()
+    env = {
+        **os.environ,
+        "JOBDECK_DATABASE_URL": DB_URL,
+        "JOBDECK_REDIS_URL": REDIS_URL,
+        "JOBDECK_JWT_SECRET": SECRET,
+        "JOBDECK_API_PORT": str(port),
+        "JOBDECK_API_RATE_LIMIT": "off",
+        "JOBDECK_LOG_LEVEL": "WARNING",
+    }
+    proc = start_api(env, Path("/tmp") / f"bench-enqueue-api-{port}.log")
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['operator'])}"}
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(REDIS_URL)
+    stream_existed = bool(await redis.exists(EVENTS))
+    ids: list[str] = []
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as http:
+            for _ in range(200):
+                try:
+                    async with http.get(base + "/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+
+            async def single(i: int) -> None:
+                body = {"queue": queue, "name": "noop", "data": {"i": i}}
+                async with http.post(base + "/api/v1/jobs", json=body, headers=headers) as r:
+                    assert r.status == 201, await r.text()
+                    ids.append((await r.json())["id"])
+
+            async def bulk(i: int) -> None:
+                jobs = [{"queue": queue, "name": "noop", "data": {"i": j}} for j in range(1000)]
+                async with http.post(
+                    base + "/api/v1/jobs/bulk", json={"jobs": jobs}, headers=headers
+                ) as r:
+                    assert r.status == 201, await r.text()
+                    ids.extend(item["id"] for item in (await r.json())["items"])
+
+            await lanes(50, 8, single)  # warm-up
+            await lanes(2, 2, bulk)
+            single_s = await lanes(args.single, 8, single)
+            bulk_s = await lanes(args.bulk_calls, 2, bulk)
+        queued = await redis.zcard(queue_key(queue))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        for start in range(0, len(ids), 5000):
+            await redis.delete(*(job_key_prefix + i for i in ids[start : start + 5000]))
+        await redis.delete(queue_key(queue))
+        if not stream_existed:
+            await redis.delete(EVENTS)
+        await redis.aclose()
+    single_rate = args.single / single_s
+    bulk_rate = args.bulk_calls * 1000 / bulk_s
+    print(
+        f"enqueue bench: single POST /api/v1/jobs at concurrency 8: {single_rate:,.0f} jobs/s"
+        f" ({args.single} jobs); bulk POST /api/v1/jobs/bulk 1,000/call, 2 in flight:"
+        f" {bulk_rate:,.0f} jobs/s ({args.bulk_calls} calls, {bulk_s * 1000 / args.bulk_calls:.0f}"
+        f" ms/call); {queued:,} jobs queued in Redis (target bulk >= 10,000 jobs/s)"
+    )
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in turn, each printing one summary line. Not part of CI.
+# Run one alone with: .venv/bin/python bench/<name>.py
+set -uo pipefail
+cd "$(dirname "$0")/.."
+status=0
+for name in worker latency recorder search enqueue gateway; do
+  if [ -f "bench/$name.py" ]; then
+    echo "== bench/$name.py"
+    .venv/bin/python "bench/$name.py" || status=1
+  fi
+done
+exit $status

@@ -1,0 +1,76 @@
+"""The api service's application: ops routes, auth, rate limits, the API and its docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from jobdeck.auth import Role, TokenVerifier
+from jobdeck.queues import QueueClient
+from jobdeck.settings import Settings
+from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
+
+from jobdeck_api import audit, jobs, queues_api
+from jobdeck_api.models import AuditPage, AuditQuery
+from jobdeck_api.openapi import install_docs
+from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
+from jobdeck_api.security import (
+    TOKEN_CACHE,
+    RateLimits,
+    VerifiedTokens,
+    auth_middleware,
+    rate_limit_middleware,
+    use_rate_limits,
+)
+from jobdeck_api.state import QUEUES, VERIFIER
+
+# The Postgres pool's size (bench/search.py sizes its SQL baseline the same way).
+PG_POOL_MIN = 2
+PG_POOL_MAX = 10
+
+admin_routes = ApiRoutes()
+admin_routes.route(
+    "GET",
+    "/api/v1/audit",
+    tags=["audit"],
+    role=Role.ADMIN,
+    query=AuditQuery,
+    response=AuditPage,
+    summary="Read the audit log",
+    description=(
+        "Newest first; filter by actor, action, outcome and time range (since/until); "
+        "page with `cursor` = the previous page's `nextCursor`. Admins only."
+    ),
+    operation_id="audit_log",
+)(audit.audit_page)
+
+
+def all_endpoints() -> list[Endpoint]:
+    """Every API endpoint, static paths before the ``{id}`` ones that would shadow them."""
+    return [*queues_api.routes.endpoints, *jobs.routes.endpoints, *admin_routes.endpoints]
+
+
+def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+    app = create_app(
+        settings,
+        middlewares=[auth_middleware, rate_limit_middleware],
+        # Long but valid query strings (100 queue names, a cursor) must not hit
+        # aiohttp's default 8 KiB request-line limit (a plain-text 400).
+        handler_args={"max_line_size": 65536, "max_field_size": 16384},
+    )
+    app[VERIFIER] = TokenVerifier(settings)
+    app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
+    app[DENIED_HOOK] = audit.record_denied
+    use_postgres(app, min_size=PG_POOL_MIN, max_size=PG_POOL_MAX)
+    use_redis(app)
+
+    async def queue_client(app: web.Application) -> AsyncIterator[None]:
+        app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
+        yield
+
+    app.cleanup_ctx.append(queue_client)
+    use_rate_limits(app, rate_limits or RateLimits())
+    for group in (queues_api.routes, jobs.routes, admin_routes):
+        group.install(app)
+    install_docs(app, all_endpoints())
+    return app

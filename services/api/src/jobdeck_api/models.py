@@ -1,0 +1,490 @@
+"""Request and response models: the one source of validation and of the OpenAPI schemas.
+
+JSON names are camelCase (``jobName``, ``createdAt``) as in the seed; Python names stay
+snake_case. Query models describe the query string; list fields accept repeated,
+``name[]`` and comma-separated forms (see ``routing.raw_query``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from jobdeck.events import JobStatus
+from jobdeck.queues import MAX_PRIORITY, MIN_PRIORITY
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 200
+MAX_BULK_IDS = 1000
+MAX_BULK_ENQUEUE = 1000
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False
+    )
+
+
+def _instant(value: Any, end: bool) -> Any:
+    """ISO 8601 date or date-time; naive means UTC. A date-only end bound covers its day."""
+    if isinstance(value, datetime):
+        parsed = value
+        date_only = False
+    elif isinstance(value, date):
+        parsed, date_only = datetime(value.year, value.month, value.day), True
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                d = date.fromisoformat(text)
+                parsed, date_only = datetime(d.year, d.month, d.day), True
+            else:
+                parsed = datetime.fromisoformat(text.replace("z", "Z"))
+                date_only = False
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not an ISO 8601 date (2024-01-31) or date-time "
+                "(2024-01-31T12:00:00Z)"
+            ) from exc
+    else:
+        raise ValueError("must be an ISO 8601 date or date-time string")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if end:
+        parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
+    return parsed
+
+
+_DATE_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "description": "ISO 8601 date or date-time (naive means UTC)",
+        "examples": ["2024-01-01", "2024-01-01T12:00:00Z"],
+    }
+)
+StartInstant = Annotated[datetime, BeforeValidator(lambda v: _instant(v, False)), _DATE_SCHEMA]
+EndInstant = Annotated[datetime, BeforeValidator(lambda v: _instant(v, True)), _DATE_SCHEMA]
+# Postgres ``real`` columns underflow on denormal floats: keep sane precision.
+Seconds = Annotated[float, Field(ge=0.001, le=7 * 86_400), AfterValidator(lambda v: round(v, 3))]
+Rate = Annotated[float, Field(ge=0, le=1), AfterValidator(lambda v: round(v, 6))]
+QueueName = Annotated[str, Field(pattern=QUEUE_PATTERN, examples=["price-file-parser"])]
+JobId = Annotated[str, Field(min_length=1, max_length=256)]
+Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
+
+
+class SortField(StrEnum):
+    CREATED_AT = "createdAt"
+    STARTED_AT = "startedAt"
+    FINISHED_AT = "finishedAt"
+    DURATION = "duration"
+    PRIORITY = "priority"
+    STATUS = "status"
+    NAME = "name"
+    QUEUE = "queue"
+    ATTEMPTS = "attempts"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class DateField(StrEnum):
+    CREATED_AT = "createdAt"
+    STARTED_AT = "startedAt"
+    FINISHED_AT = "finishedAt"
+
+
+def _date_field(value: Any) -> Any:
+    if isinstance(value, str) and value in ("created", "started", "finished"):
+        return value + "At"
+    return value
+
+
+class SearchQuery(Model):
+    """Query string of ``GET /api/v1/jobs/search``."""
+
+    search: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="substring of the job name (case-insensitive), or an exact job id",
+        examples=["price"],
+    )
+    status: list[JobStatus] | None = Field(
+        default=None, max_length=6, description="any of these statuses (also `status[]`, or a,b)"
+    )
+    queues: list[QueueName] | None = Field(
+        default=None, max_length=100, description="any of these queues (also `queues[]`, or a,b)"
+    )
+    start_date: StartInstant | None = None
+    end_date: EndInstant | None = Field(
+        default=None, description="inclusive; a date covers its whole day"
+    )
+    date_field: Annotated[DateField, BeforeValidator(_date_field)] = Field(
+        default=DateField.CREATED_AT, description="which time startDate/endDate apply to"
+    )
+    min_duration: int | None = Field(default=None, ge=0, le=10**12, description="milliseconds")
+    max_duration: int | None = Field(default=None, ge=0, le=10**12, description="milliseconds")
+    priority: Priority | None = None
+    min_priority: Priority | None = None
+    max_priority: Priority | None = None
+    page: int | None = Field(default=None, ge=1, le=1_000_000, description="1-based page number")
+    offset: int | None = Field(default=None, ge=0, le=10_000_000, description="rows to skip")
+    limit: int = Field(
+        default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}"
+    )
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`nextCursor` of the previous page",
+    )
+    sort_by: str = Field(
+        default="createdAt",
+        max_length=200,
+        description="a field or comma list of: " + ", ".join(f.value for f in SortField),
+        examples=["duration", "status,createdAt"],
+    )
+    sort_order: str = Field(
+        default="desc",
+        max_length=100,
+        description="asc or desc, one for all or one per sortBy field",
+    )
+    include_data: bool = Field(default=False, description="include job data, options and result")
+    exact_total: bool = Field(
+        default=False, description="count every match even past the cap (slower on large results)"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SearchQuery:
+        if self.page is not None and self.offset is not None:
+            raise ValueError("page and offset: give one of them, not both")
+        if self.cursor is not None and (self.page is not None or self.offset is not None):
+            raise ValueError("cursor: cannot be combined with page or offset")
+        if (
+            self.min_duration is not None
+            and self.max_duration is not None
+            and self.min_duration > self.max_duration
+        ):
+            raise ValueError("minDuration: must not exceed maxDuration")
+        if (
+            self.min_priority is not None
+            and self.max_priority is not None
+            and self.min_priority > self.max_priority
+        ):
+            raise ValueError("minPriority: must not exceed maxPriority")
+        if self.start_date and self.end_date and self.start_date >= self.end_date:
+            raise ValueError("startDate: must be before endDate")
+        self.sort_keys()
+        return self
+
+    def sort_keys(self) -> list[tuple[SortField, SortOrder]]:
+        """The validated sort: fields with one order each (stable tie-break added later)."""
+        names = [n.strip() for n in self.sort_by.split(",") if n.strip()]
+        orders = [o.strip().lower() for o in self.sort_order.split(",") if o.strip()]
+        if not names:
+            raise ValueError("sortBy: must name at least one field")
+        valid = ", ".join(f.value for f in SortField)
+        fields: list[SortField] = []
+        for n in names:
+            try:
+                f = SortField(n)
+            except ValueError:
+                raise ValueError(f"sortBy: {n!r} is not one of {valid}") from None
+            if f in fields:
+                raise ValueError(f"sortBy: {n!r} is listed twice")
+            fields.append(f)
+        if len(orders) not in (1, len(fields)):
+            raise ValueError("sortOrder: give one order, or one per sortBy field")
+        try:
+            parsed = [SortOrder(o) for o in orders]
+        except ValueError:
+            raise ValueError("sortOrder: each must be asc or desc") from None
+        if len(parsed) == 1:
+            parsed = parsed * len(fields)
+        return list(zip(fields, parsed, strict=True))
+
+
+class JobSummary(Model):
+    id: str
+    queue: str
+    job_name: str = Field(examples=["price-file-parser"])
+    status: JobStatus
+    priority: int
+    progress: float
+    progress_message: str | None = None
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    run_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: int | None = Field(default=None, description="milliseconds")
+    worker: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    cancelled_by: str | None = None
+    template_id: str | None = None
+    schedule_id: str | None = None
+    data: Any = Field(default=None, description="only with includeData=true")
+    options: dict[str, Any] | None = Field(default=None, description="only with includeData=true")
+    result: Any = Field(default=None, description="only with includeData=true")
+
+
+class SearchResponse(Model):
+    items: list[JobSummary]
+    total: int = Field(description="matches; exact unless totalExact is false")
+    total_exact: bool
+    page: int | None = None
+    offset: int
+    limit: int
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+
+
+class AttemptSummary(Model):
+    attempt: int
+    log_lines: int
+    first_log_at: datetime | None = None
+    last_log_at: datetime | None = None
+
+
+class JobTiming(Model):
+    created_at: datetime
+    run_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    wait_ms: int | None = Field(default=None, description="from creation (or run-at) to last start")
+    duration_ms: int | None = None
+
+
+class JobDetail(JobSummary):
+    error_traceback: str | None = None
+    updated_at: datetime
+    attempts_left: int
+    timing: JobTiming
+    attempt_history: list[AttemptSummary]
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogsQuery(Model):
+    attempt: int | None = Field(default=None, ge=1, le=1_000_000)
+    level: LogLevel | None = Field(default=None, description="this level and above")
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class LogLine(Model):
+    attempt: int
+    seq: int
+    ts: datetime
+    level: str
+    message: str
+
+
+class LogsPage(Model):
+    job_id: str
+    items: list[LogLine]
+    total: int
+    limit: int
+    offset: int
+
+
+class EnqueueRequest(Model):
+    """A job to queue: queue and name, or a template id (its fields as defaults)."""
+
+    queue: QueueName | None = None
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, examples=["price-file-parser"]
+    )
+    template_id: str | None = Field(default=None, min_length=1, max_length=200)
+    job_id: str | None = Field(
+        default=None, pattern=JOB_ID_PATTERN, description="defaults to a new id"
+    )
+    data: Any = Field(default=None, examples=[{"path": "/data/prices.csv"}])
+    priority: Priority | None = None
+    delay_ms: int | None = Field(default=None, ge=0, le=366 * 86_400_000)
+    run_at: StartInstant | None = None
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    backoff_ms: int | None = Field(default=None, ge=0, le=86_400_000)
+    timeout_s: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> EnqueueRequest:
+        if self.template_id is None and (self.queue is None or self.name is None):
+            raise ValueError("queue and name are required unless templateId is given")
+        if self.delay_ms is not None and self.run_at is not None:
+            raise ValueError("delayMs and runAt: give one of them, not both")
+        return self
+
+
+class EnqueuedJob(Model):
+    id: str
+    queue: str
+    job_name: str
+    status: JobStatus
+    priority: int
+    max_attempts: int
+    run_at: datetime | None = None
+    created_at: datetime
+
+
+class BulkEnqueueRequest(Model):
+    jobs: list[EnqueueRequest] = Field(min_length=1, max_length=MAX_BULK_ENQUEUE)
+
+
+class BulkEnqueueItem(Model):
+    index: int
+    id: str
+    outcome: Literal["queued", "duplicate"]
+    status: JobStatus | None = None
+
+
+class BulkEnqueueResponse(Model):
+    items: list[BulkEnqueueItem]
+    counts: dict[str, int]
+
+
+class BulkIdsRequest(Model):
+    job_ids: list[JobId] = Field(
+        min_length=1, max_length=MAX_BULK_IDS, examples=[["job1", "job2", "job3"]]
+    )
+
+
+class JobOutcome(StrEnum):
+    RETRIED = "retried"
+    CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
+    SKIPPED = "skipped"
+    NOT_FOUND = "not_found"
+
+
+class JobActionResult(Model):
+    id: str
+    outcome: JobOutcome
+    reason: str | None = None
+    previous_status: JobStatus | None = None
+    status: JobStatus | None = Field(
+        default=None, description="the state the job is expected to reach"
+    )
+
+
+class BulkActionResponse(Model):
+    results: list[JobActionResult]
+    counts: dict[str, int]
+    total: int
+
+
+class QueueConfigInput(Model):
+    concurrency: int = Field(default=10, ge=1, le=10_000)
+    timeout_s: Seconds = 300.0
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    backoff_ms: int = Field(default=1000, ge=0, le=86_400_000)
+    alert_failure_rate: Rate | None = None
+    alert_failure_window_s: int = Field(default=300, ge=1, le=30 * 86_400)
+    alert_waiting_backlog: int | None = Field(default=None, ge=0, le=10**9)
+    alert_oldest_waiting_s: int | None = Field(default=None, ge=0, le=10**9)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class QueueConfig(QueueConfigInput):
+    queue: str
+    updated_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleBrief(Model):
+    id: str
+    name: str
+    cron_expression: str
+    timezone: str
+    is_enabled: bool
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+
+
+class QueueCounts(Model):
+    waiting: int = 0
+    delayed: int = 0
+    active: int = 0
+    queued_in_redis: int = 0
+
+
+class QueueInfo(Model):
+    name: str
+    paused: bool
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    counts: QueueCounts
+    workers: int
+    config: QueueConfig | None = None
+    schedules: list[ScheduleBrief]
+
+
+class QueueList(Model):
+    items: list[QueueInfo]
+
+
+class QueueState(Model):
+    queue: str
+    paused: bool
+
+
+class AuditQuery(Model):
+    actor: str | None = Field(default=None, max_length=200)
+    action: str | None = Field(default=None, max_length=100)
+    outcome: str | None = Field(default=None, max_length=50)
+    since: StartInstant | None = None
+    until: EndInstant | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=18, pattern=r"^[0-9]+$")
+
+
+class AuditEntry(Model):
+    id: int
+    at: datetime
+    actor: str
+    roles: list[str]
+    action: str
+    targets: list[Any]
+    outcome: str
+    detail: Any = None
+    request_id: str | None = None
+
+
+class AuditPage(Model):
+    items: list[AuditEntry]
+    next_cursor: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = Field(default=None, alias="request_id")
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,86 @@
+-- Static queries of the api service, loaded once by queries.py.
+
+-- name: job_detail
+SELECT * FROM jobs WHERE id = $1;
+
+-- name: job_attempts
+SELECT attempt, count(*) AS log_lines, min(ts) AS first_log_at, max(ts) AS last_log_at
+FROM job_logs WHERE job_id = $1 GROUP BY attempt ORDER BY attempt;
+
+-- name: job_logs
+SELECT attempt, seq, ts, level, message FROM job_logs
+WHERE job_id = $1 AND ($2::int IS NULL OR attempt = $2) AND level = ANY($3::text[])
+ORDER BY attempt, seq LIMIT $4 OFFSET $5;
+
+-- name: job_logs_count
+SELECT count(*) FROM job_logs
+WHERE job_id = $1 AND ($2::int IS NULL OR attempt = $2) AND level = ANY($3::text[]);
+
+-- name: jobs_for_action
+SELECT * FROM jobs WHERE id = ANY($1::text[]);
+
+-- name: queue_config
+SELECT * FROM job_queue_configs WHERE queue = $1;
+
+-- name: queue_configs_for
+SELECT * FROM job_queue_configs WHERE queue = ANY($1::text[]);
+
+-- name: all_queue_configs
+SELECT * FROM job_queue_configs ORDER BY queue;
+
+-- name: templates_for
+SELECT * FROM job_templates WHERE id = ANY($1::text[]);
+
+-- name: upsert_queue_config
+INSERT INTO job_queue_configs AS c (
+    queue, concurrency, timeout_s, max_attempts, backoff_ms, alert_failure_rate,
+    alert_failure_window_s, alert_waiting_backlog, alert_oldest_waiting_s, description, updated_by
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (queue) DO UPDATE SET
+    concurrency = EXCLUDED.concurrency, timeout_s = EXCLUDED.timeout_s,
+    max_attempts = EXCLUDED.max_attempts, backoff_ms = EXCLUDED.backoff_ms,
+    alert_failure_rate = EXCLUDED.alert_failure_rate,
+    alert_failure_window_s = EXCLUDED.alert_failure_window_s,
+    alert_waiting_backlog = EXCLUDED.alert_waiting_backlog,
+    alert_oldest_waiting_s = EXCLUDED.alert_oldest_waiting_s,
+    description = EXCLUDED.description, updated_by = EXCLUDED.updated_by, updated_at = now()
+RETURNING *, (xmax = 0) AS inserted;
+
+-- name: delete_queue_config
+DELETE FROM job_queue_configs WHERE queue = $1 RETURNING queue;
+
+-- name: known_queues
+-- Distinct queues of the jobs table by skip scan over the (queue, ...) index.
+WITH RECURSIVE q AS (
+    (SELECT queue FROM jobs ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue FROM jobs j WHERE j.queue > q.queue ORDER BY j.queue LIMIT 1)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL;
+
+-- name: live_counts
+SELECT queue, status, count(*) AS n FROM jobs
+WHERE status IN ('waiting', 'delayed', 'active') AND queue = ANY($1::text[])
+GROUP BY queue, status;
+
+-- name: queue_schedules
+SELECT s.id, s.name, s.cron_expression, s.timezone, s.is_enabled, s.next_run_at,
+       s.last_run_at, t.queue
+FROM job_schedules s JOIN job_templates t ON t.id = s.template_id
+WHERE t.queue = ANY($1::text[])
+ORDER BY s.next_run_at NULLS LAST, s.name;
+
+-- name: insert_audit
+INSERT INTO audit_log (actor, roles, action, targets, outcome, detail, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: audit_page
+SELECT * FROM audit_log
+WHERE ($1::text IS NULL OR actor = $1)
+  AND ($2::text IS NULL OR action = $2)
+  AND ($3::text IS NULL OR outcome = $3)
+  AND ($4::timestamptz IS NULL OR at >= $4)
+  AND ($5::timestamptz IS NULL OR at < $5)
+  AND ($6::bigint IS NULL OR id < $6)
+ORDER BY id DESC LIMIT $7;

@@ -1,0 +1,10 @@
+"""Typed application keys of the api service (resources opened in ``cleanup_ctx``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from jobdeck.auth import TokenVerifier
+from jobdeck.queues import QueueClient
+
+QUEUES = web.AppKey("queue_client", QueueClient)
+VERIFIER = web.AppKey("verifier", TokenVerifier)

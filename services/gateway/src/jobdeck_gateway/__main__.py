@@ -1,0 +1,35 @@
+"""``python -m jobdeck_gateway``: the Socket.IO gateway (namespace /jobs, port 8001)."""
+
+from __future__ import annotations
+
+import gc
+
+from jobdeck.logs import setup_logging
+from jobdeck.settings import Settings
+from jobdeck.web import run_service
+
+from jobdeck_gateway.app import build_app
+from jobdeck_gateway.config import GatewayConfig
+
+
+def tune_gc() -> None:
+    """Keep full collections rare: with thousands of sockets each one walks every object.
+
+    The fan-out allocates many short-lived objects; a larger first-generation threshold
+    lets them die young instead of being promoted, and the start-up objects are frozen
+    out of every collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def main() -> None:
+    settings = Settings.from_env("gateway")
+    setup_logging("gateway", settings.log_level)
+    tune_gc()
+    run_service(build_app(settings, GatewayConfig.from_env()), "gateway")
+
+
+if __name__ == "__main__":
+    main()

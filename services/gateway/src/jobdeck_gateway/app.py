@@ -1,0 +1,84 @@
+"""The gateway's aiohttp app: ops routes, the Socket.IO server and its background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+from jobdeck.auth import TokenVerifier
+from jobdeck.settings import Settings
+from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
+
+from jobdeck_gateway import wire
+from jobdeck_gateway.config import GatewayConfig
+from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.monitor import Monitor
+from jobdeck_gateway.namespace import JobsNamespace
+from jobdeck_gateway.rooms import Subscriptions
+
+SOCKETIO_PATH = "/socket.io"
+SIO = web.AppKey("sio", socketio.AsyncServer)
+FANOUT = web.AppKey("fanout", Fanout)
+MONITOR = web.AppKey("monitor", Monitor)
+SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
+
+
+def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Application:
+    config = config or GatewayConfig()
+    app = create_app(settings)
+    use_postgres(app, min_size=1, max_size=4)
+    use_redis(app)
+    origins = "*" if config.cors_origins.strip() == "*" else config.cors_origins.split(",")
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=origins,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app, socketio_path=SOCKETIO_PATH)
+    wire.install(sio)
+    subs = Subscriptions()
+    app[SIO] = sio
+    app[SUBSCRIPTIONS] = subs
+
+    async def loops(app: web.Application) -> AsyncIterator[None]:
+        redis = app[REDIS]
+        fanout = Fanout(
+            sio,
+            subs,
+            redis,
+            config.client_queue_limit,
+            config.read_batch,
+            config.client_buffer_bytes,
+            config.flush_interval_s,
+        )
+        await fanout.start_position()
+        namespace = JobsNamespace(TokenVerifier(settings), subs, fanout, settings.instance)
+        namespace.pg = app[PG]
+        sio.register_namespace(namespace)
+        monitor = Monitor(
+            redis, app[PG], fanout, subs, config, settings.instance, settings.stream_maxlen
+        )
+        namespace.latest_stats = lambda: monitor.latest
+        app[FANOUT] = fanout
+        app[MONITOR] = monitor
+        tasks = [asyncio.create_task(fanout.run()), asyncio.create_task(monitor.run())]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def disconnect_clients(app: web.Application) -> None:
+        """Close every socket first: open websockets would hold aiohttp's shutdown."""
+        if sio.eio.sockets:  # close every engine.io socket, which ends their handlers
+            await sio.eio.disconnect()
+        await sio.shutdown()
+
+    app.cleanup_ctx.append(loops)
+    app.on_shutdown.append(disconnect_clients)
+    return app

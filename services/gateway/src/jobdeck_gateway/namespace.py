@@ -1,0 +1,273 @@
+"""The ``/jobs`` namespace: authentication at connect, and the client messages.
+
+Every client message is answered by an acknowledgement: ``{"ok": true, ...}`` or
+``{"ok": false, "error": <why>, "code": <machine code>}``; a malformed or unknown message
+gets an error ack, never a crash or silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import jwt
+import socketio
+from jobdeck.auth import InvalidToken, Principal, Role, TokenVerifier
+
+from jobdeck_gateway import metrics
+from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.monitor import active_alerts
+from jobdeck_gateway.protocol import (
+    ALL_ROOM,
+    NAMESPACE,
+    RoomKind,
+    SocketEvent,
+    job_room,
+    parse_event_id,
+    queue_room,
+)
+from jobdeck_gateway.rooms import Client, Subscriptions
+from jobdeck_gateway.sql import QUERIES
+from jobdeck_gateway.stats import QueueSnapshot, Snapshot, queue_stats_payload
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 200
+
+
+class BadMessage(Exception):
+    """A client message is malformed; the text is sent back in the ack."""
+
+    def __init__(self, detail: str, code: str = "bad_request") -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+def _refusal_reason(exc: InvalidToken, token: object) -> str:
+    if not token:
+        return "missing_token"
+    cause = exc.__cause__
+    if isinstance(cause, jwt.ExpiredSignatureError):
+        return "token_expired"
+    if isinstance(cause, jwt.InvalidSignatureError):
+        return "bad_signature"
+    return "invalid_token"
+
+
+def _text(data: Any, key: str, required: bool = True) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None:
+        if required:
+            raise BadMessage(f'\'{key}\' is required (send {{"{key}": "..."}})')
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise BadMessage(f"'{key}' must be a non-empty string of at most {MAX_NAME} characters")
+    return value
+
+
+def error(detail: str, code: str) -> dict[str, Any]:
+    return {"ok": False, "error": detail, "code": code}
+
+
+def principal_info(p: Principal) -> dict[str, Any]:
+    return {
+        "sub": p.sub,
+        "role": p.role.name.lower(),
+        "roles": p.roles,
+        "queues": "*" if p.queues is None else sorted(p.queues),
+        "canSubscribeAll": p.has_role(Role.ADMIN),
+    }
+
+
+class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(
+        self, verifier: TokenVerifier, subs: Subscriptions, fanout: Fanout, instance: str
+    ) -> None:
+        super().__init__(NAMESPACE)
+        self.verifier = verifier
+        self.subs = subs
+        self.fanout = fanout
+        self.instance = instance
+        self.pg: asyncpg.Pool | None = None
+        self.latest_stats: Callable[[], Snapshot | None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers = {
+            "subscribeQueue": self.subscribe_queue,
+            "unsubscribeQueue": self.unsubscribe_queue,
+            "subscribeJob": self.subscribe_job,
+            "unsubscribeJob": self.unsubscribe_job,
+            "subscribeAll": self.subscribe_all,
+            "unsubscribeAll": self.unsubscribe_all,
+            "resume": self.resume,
+        }
+
+    # -- connection ----------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self.on_connect(*args)
+        if event == "disconnect":
+            return self.on_disconnect(args[0])
+        sid = args[0]
+        data = args[1] if len(args) > 1 else None
+        handler = self._handlers.get(event)
+        if handler is None:
+            return error(f"unknown message {event!r}; see proto/socketio.schema.json", "unknown")
+        client = self.subs.clients.get(sid)
+        if client is None:
+            return error("not connected", "not_connected")
+        try:
+            return await handler(client, data)
+        except BadMessage as exc:
+            return error(str(exc), exc.code)
+        except Exception:
+            log.exception("message failed", extra={"event": event})
+            return error("internal error; try again", "internal")
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token: Any = auth.get("token") if isinstance(auth, dict) else None
+        if not token:
+            header = environ.get("HTTP_AUTHORIZATION", "")
+            if header.lower().startswith("bearer "):
+                token = header[7:].strip()
+        try:
+            principal = self.verifier.verify(token if isinstance(token, str) else None)
+        except InvalidToken as exc:
+            reason = _refusal_reason(exc, token)
+            metrics.REFUSED.labels(reason).inc()
+            raise socketio.exceptions.ConnectionRefusedError(str(exc), {"reason": reason}) from None
+        last = auth.get("lastEventId") if isinstance(auth, dict) else None
+        if last is not None and parse_event_id(last) is None:
+            metrics.REFUSED.labels("bad_last_event_id").inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                "lastEventId must be a stream id such as '1764000000000-0'",
+                {"reason": "bad_last_event_id"},
+            )
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        client = Client(
+            sid=sid,
+            principal=principal,
+            socket=self.server.eio.sockets.get(eio_sid),
+            held=last is not None,
+            resume_from=last,
+        )
+        self.subs.add(client)
+        metrics.CONNECTED_CLIENTS.inc()
+        task = asyncio.create_task(self._greet(client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _greet(self, client: Client) -> None:
+        """Send ``connected`` once the CONNECT packet is out (it follows the handler)."""
+        for _ in range(100):
+            if self.server.manager.is_connected(client.sid, NAMESPACE):
+                break
+            await asyncio.sleep(0.01)
+        payload = {
+            **principal_info(client.principal),
+            "serverTime": int(time.time() * 1000),
+            "lastEventId": self.fanout.last_id,
+            "resumePending": client.held,
+            "instance": self.instance,
+            "activeAlerts": await active_alerts(self.fanout.redis, client.principal),
+        }
+        await self.emit(SocketEvent.CONNECTED, payload, to=client.sid)
+        metrics.EVENTS_EMITTED.labels(str(SocketEvent.CONNECTED)).inc()
+
+    def on_disconnect(self, sid: str) -> None:
+        if self.subs.remove(sid) is not None:
+            metrics.CONNECTED_CLIENTS.dec()
+            self._update_subscription_metrics()
+
+    def _update_subscription_metrics(self) -> None:
+        for kind, n in self.subs.counts_by_kind().items():
+            metrics.SUBSCRIPTIONS.labels(str(kind)).set(n)
+
+    def _joined(self, client: Client, room: str) -> dict[str, Any]:
+        added = self.subs.join(client, room)
+        self._update_subscription_metrics()
+        return {"ok": True, "room": room, "already": not added, "lastEventId": self.fanout.last_id}
+
+    def _left(self, client: Client, room: str) -> dict[str, Any]:
+        removed = self.subs.leave(client, room)
+        self._update_subscription_metrics()
+        return {"ok": True, "room": room, "wasSubscribed": removed}
+
+    # -- client messages -------------------------------------------------------------
+
+    async def subscribe_queue(self, client: Client, data: Any) -> dict[str, Any]:
+        queue = _text(data, "queue")
+        assert queue is not None
+        if not client.principal.can_see(queue):
+            return error(f"queue {queue!r} is not in your token", "forbidden")
+        ack = self._joined(client, queue_room(queue))
+        self._send_latest_stats(client, queue)
+        return ack
+
+    def _send_latest_stats(self, client: Client, queue: str) -> None:
+        """A dashboard shows numbers at once, not after the next stats tick."""
+        snap = self.latest_stats() if self.latest_stats is not None else None
+        if snap is not None:
+            stats = snap.queues.get(queue) or QueueSnapshot()
+            self.fanout.send(
+                [client], SocketEvent.QUEUE_STATS, queue_stats_payload(queue, stats, snap.ts)
+            )
+
+    async def unsubscribe_queue(self, client: Client, data: Any) -> dict[str, Any]:
+        queue = _text(data, "queue")
+        assert queue is not None
+        return self._left(client, queue_room(queue))
+
+    async def subscribe_job(self, client: Client, data: Any) -> dict[str, Any]:
+        job_id = _text(data, "jobId")
+        hint = _text(data, "queue", required=False)
+        assert job_id is not None
+        queue = await self._job_queue(job_id)
+        if queue is None:
+            # Not recorded yet (the recorder is a moment behind): trust a visible hint.
+            if hint is not None and not client.principal.can_see(hint):
+                return error(f"queue {hint!r} is not in your token", "forbidden")
+            if hint is None and client.principal.queues is not None:
+                return error(f"job {job_id!r} is not known yet; pass its 'queue' too", "not_found")
+        elif not client.principal.can_see(queue):
+            return error(f"job {job_id!r} belongs to a queue not in your token", "forbidden")
+        return self._joined(client, job_room(job_id))
+
+    async def _job_queue(self, job_id: str) -> str | None:
+        if self.pg is None:
+            return None
+        try:
+            queue = await self.pg.fetchval(QUERIES["job_queue"], job_id)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise BadMessage("job lookup is unavailable; try again", "unavailable") from exc
+        return str(queue) if queue is not None else None
+
+    async def unsubscribe_job(self, client: Client, data: Any) -> dict[str, Any]:
+        job_id = _text(data, "jobId")
+        assert job_id is not None
+        return self._left(client, job_room(job_id))
+
+    async def subscribe_all(self, client: Client, data: Any) -> dict[str, Any]:
+        if not client.principal.has_role(Role.ADMIN):
+            return error("subscribeAll needs the admin role", "forbidden")
+        return self._joined(client, ALL_ROOM)
+
+    async def unsubscribe_all(self, client: Client, data: Any) -> dict[str, Any]:
+        return self._left(client, ALL_ROOM)
+
+    async def resume(self, client: Client, data: Any) -> dict[str, Any]:
+        """Replay what the client's current rooms missed after ``lastEventId``, then live."""
+        last = _text(data, "lastEventId", required=False) or client.resume_from
+        if last is None:
+            raise BadMessage("'lastEventId' is required (or pass it in the connect auth)")
+        if parse_event_id(last) is None:
+            raise BadMessage("'lastEventId' must be a stream id such as '1764000000000-0'")
+        client.resume_from = None
+        return await self.fanout.resume(client, last)
+
+
+ROOM_KINDS = tuple(RoomKind)

@@ -1,0 +1,254 @@
+"""Stream events → the Socket.IO events clients receive (``proto/socketio.schema.json``).
+
+Pure functions, no I/O. Payloads are built from an allowlist of fields so that job
+``data``, ``result``, tracebacks or anything else a producer adds can never leak to a
+socket: a field reaches clients only if it is named here (and in the schema).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from jobdeck.events import Event, EventType, JobStatus
+
+NAMESPACE = "/jobs"
+MAX_ERROR_MESSAGE = 1000
+MAX_LOG_MESSAGE = 2000
+
+
+class SocketEvent(StrEnum):
+    """Events the server emits to clients."""
+
+    CONNECTED = "connected"
+    JOB_UPDATE = "jobUpdate"
+    JOB_ADDED = "jobAdded"
+    JOB_COMPLETED = "jobCompleted"
+    JOB_FAILED = "jobFailed"
+    JOB_PROGRESS = "jobProgress"
+    JOB_LOG = "jobLog"
+    QUEUE_STATS = "queueStats"
+    QUEUE_STATE_CHANGE = "queueStateChange"
+    SYSTEM_STATS = "systemStats"
+    ALERT = "alert"
+    EVENTS_DROPPED = "eventsDropped"
+
+
+class RoomKind(StrEnum):
+    QUEUE = "queue"
+    JOB = "job"
+    ALL = "all"
+
+
+ALL_ROOM = "all"
+
+
+def queue_room(queue: str) -> str:
+    return f"queue:{queue}"
+
+
+def job_room(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def room_kind(room: str) -> RoomKind:
+    return RoomKind(room.split(":", 1)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What one stream event becomes: the socket events and the rooms that may receive them.
+
+    ``to_everyone`` marks events (alerts) that go to every connected client allowed to see
+    the queue, subscribed or not.
+    """
+
+    messages: tuple[tuple[SocketEvent, dict[str, Any]], ...]
+    rooms: tuple[str, ...]
+    queue: str
+    to_everyone: bool = False
+
+
+# Status a job has after each lifecycle event (a retrying job waits for its backoff).
+STATUS_AFTER: dict[EventType, JobStatus] = {
+    EventType.STARTED: JobStatus.ACTIVE,
+    EventType.RETRYING: JobStatus.DELAYED,
+    EventType.COMPLETED: JobStatus.COMPLETED,
+    EventType.FAILED: JobStatus.FAILED,
+    EventType.CANCELLED: JobStatus.CANCELLED,
+}
+
+# stream field → payload key, per event type (the allowlist).
+_FIELDS: dict[EventType, tuple[tuple[str, str], ...]] = {
+    EventType.ADDED: (
+        ("priority", "priority"),
+        ("max_attempts", "maxAttempts"),
+        ("run_at", "runAt"),
+        ("by", "by"),
+    ),
+    EventType.STARTED: (
+        ("started_at", "startedAt"),
+        ("worker", "worker"),
+        ("max_attempts", "maxAttempts"),
+    ),
+    EventType.COMPLETED: (
+        ("started_at", "startedAt"),
+        ("finished_at", "finishedAt"),
+        ("duration_ms", "durationMs"),
+    ),
+    EventType.FAILED: (
+        ("started_at", "startedAt"),
+        ("finished_at", "finishedAt"),
+        ("duration_ms", "durationMs"),
+        ("error_type", "errorType"),
+        ("error_message", "errorMessage"),
+    ),
+    EventType.RETRYING: (
+        ("started_at", "startedAt"),
+        ("finished_at", "finishedAt"),
+        ("duration_ms", "durationMs"),
+        ("error_type", "errorType"),
+        ("error_message", "errorMessage"),
+        ("retry_at", "retryAt"),
+    ),
+    EventType.CANCELLED: (
+        ("started_at", "startedAt"),
+        ("finished_at", "finishedAt"),
+        ("by", "by"),
+    ),
+}
+
+
+def _scalar(value: Any) -> str | int | float | bool | None:
+    """Only scalars leave the gateway; anything structured is dropped rather than sent."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return None
+
+
+def _clip(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _job_base(event: Event, event_id: str) -> dict[str, Any]:
+    return {
+        "eventId": event_id,
+        "type": str(event.type),
+        "ts": event.ts,
+        "queue": event.queue,
+        "jobId": event.job_id,
+        "name": event.name,
+        "attempt": event.attempt,
+    }
+
+
+def job_update(event: Event, event_id: str) -> dict[str, Any]:
+    """The ``jobUpdate`` payload: the job's new status and the facts of this transition."""
+    payload = _job_base(event, event_id)
+    if event.type is EventType.ADDED:
+        status = event.fields.get("status")
+        payload["status"] = (
+            status if status in (JobStatus.WAITING, JobStatus.DELAYED) else "waiting"
+        )
+    else:
+        payload["status"] = str(STATUS_AFTER[event.type])
+    for src, dst in _FIELDS.get(event.type, ()):
+        value = event.fields.get(src)
+        if dst == "errorMessage":
+            payload[dst] = _clip(value, MAX_ERROR_MESSAGE)
+        else:
+            payload[dst] = _scalar(value)
+    return payload
+
+
+def job_progress(event: Event, event_id: str) -> dict[str, Any]:
+    payload = _job_base(event, event_id)
+    progress = event.fields.get("progress")
+    payload["progress"] = progress if isinstance(progress, int | float) else 0
+    payload["message"] = _clip(event.fields.get("message"), MAX_ERROR_MESSAGE)
+    return payload
+
+
+def job_log(event: Event, event_id: str) -> dict[str, Any]:
+    payload = _job_base(event, event_id)
+    payload["seq"] = _scalar(event.fields.get("seq"))
+    payload["level"] = _scalar(event.fields.get("level"))
+    payload["message"] = _clip(event.fields.get("message"), MAX_LOG_MESSAGE) or ""
+    return payload
+
+
+def queue_state_change(event: Event, event_id: str) -> dict[str, Any]:
+    paused = event.type is EventType.QUEUE_PAUSED
+    return {
+        "eventId": event_id,
+        "ts": event.ts,
+        "queue": event.queue,
+        "state": "paused" if paused else "resumed",
+        "paused": paused,
+        "by": _scalar(event.fields.get("by")),
+    }
+
+
+def alert(event: Event, event_id: str) -> dict[str, Any]:
+    f = event.fields
+    return {
+        "eventId": event_id,
+        "ts": event.ts,
+        "queue": None if event.queue == "*" else event.queue,
+        "kind": _scalar(f.get("kind")),
+        "severity": _scalar(f.get("severity")),
+        "state": _scalar(f.get("state")),
+        "value": _scalar(f.get("value")),
+        "threshold": _scalar(f.get("threshold")),
+        "message": _clip(f.get("message"), MAX_ERROR_MESSAGE) or "",
+    }
+
+
+_JOB_ROOMS_ONLY = {EventType.LOG}
+
+
+def outgoing(event: Event, event_id: str) -> Outgoing:
+    """Map one stream event to what clients receive and which rooms may receive it."""
+    t = event.type
+    if t is EventType.ALERT:
+        return Outgoing(((SocketEvent.ALERT, alert(event, event_id)),), (), event.queue, True)
+    if t in (EventType.QUEUE_PAUSED, EventType.QUEUE_RESUMED):
+        msg = (SocketEvent.QUEUE_STATE_CHANGE, queue_state_change(event, event_id))
+        return Outgoing((msg,), (queue_room(event.queue), ALL_ROOM), event.queue)
+    assert event.job_id is not None  # decode() guarantees it for job events
+    if t in _JOB_ROOMS_ONLY:
+        msg = (SocketEvent.JOB_LOG, job_log(event, event_id))
+        return Outgoing((msg,), (job_room(event.job_id),), event.queue)
+    rooms = (queue_room(event.queue), job_room(event.job_id), ALL_ROOM)
+    if t is EventType.PROGRESS:
+        return Outgoing(
+            ((SocketEvent.JOB_PROGRESS, job_progress(event, event_id)),), rooms, event.queue
+        )
+    update = job_update(event, event_id)
+    messages: list[tuple[SocketEvent, dict[str, Any]]] = []
+    if t is EventType.ADDED:
+        messages.append((SocketEvent.JOB_ADDED, update))
+    elif t is EventType.COMPLETED:
+        messages.append((SocketEvent.JOB_COMPLETED, update))
+    elif t is EventType.FAILED:
+        messages.append((SocketEvent.JOB_FAILED, update))
+    messages.append((SocketEvent.JOB_UPDATE, update))
+    return Outgoing(tuple(messages), rooms, event.queue)
+
+
+def parse_event_id(value: object) -> tuple[int, int] | None:
+    """A Redis stream id ``ms-seq`` as a comparable tuple, or None if it is not one."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    ms, sep, seq = value.partition("-")
+    if not ms.isdigit() or (sep and not seq.isdigit()):
+        return None
+    return int(ms), int(seq) if sep else 0
+
+
+def format_event_id(eid: tuple[int, int]) -> str:
+    return f"{eid[0]}-{eid[1]}"

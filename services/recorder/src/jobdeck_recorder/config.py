@@ -1,0 +1,46 @@
+"""Recorder tuning, read once at the entry point from ``JOBDECK_RECORDER_*`` variables.
+
+These knobs only matter to the recorder, so they live here rather than in the shared
+``Settings``; tests shorten the claim idle time to about a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+GROUP = "recorder"
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    group: str = GROUP
+    batch_size: int = 5_000  # entries per XREADGROUP and per Postgres transaction
+    block_ms: int = 1_000  # how long one read waits for new entries
+    claim_idle_ms: int = 30_000  # entries pending this long on another consumer are taken over
+    claim_interval_ms: int = 5_000  # how often to look for such entries
+    backoff_min_ms: int = 200  # first wait after Postgres or Redis fails
+    backoff_max_ms: int = 5_000
+    lag_interval_ms: int = 1_000  # how often the lag gauges and the Redis lag key are refreshed
+    lag_ttl_s: int = 15  # the Redis lag key disappears when no recorder refreshes it
+    consumer_expiry_ms: int = 3_600_000  # idle consumers with nothing pending are removed
+    pg_pool_size: int = 4
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:
+        """``JOBDECK_RECORDER_BATCH_SIZE`` etc.; a malformed value fails loudly at start-up."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"JOBDECK_RECORDER_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type == "int":
+                value = int(raw)
+                if value < 0 or (f.name in ("batch_size", "pg_pool_size") and value < 1):
+                    raise ValueError(f"JOBDECK_RECORDER_{f.name.upper()} must be positive")
+                values[f.name] = value
+            else:
+                values[f.name] = raw
+        return replace(cls(), **values)  # type: ignore[arg-type]

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the recorder (default registry, served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "jobdeck_recorder_events_total", "Stream events recorded (committed and acked)", ["type"]
+)
+MALFORMED = Counter(
+    "jobdeck_recorder_malformed_total",
+    "Stream entries refused and copied to the dead-letter stream",
+    ["reason"],
+)
+ROWS = Counter("jobdeck_recorder_rows_written_total", "Job rows written", ["op"])
+LOGS = Counter("jobdeck_recorder_logs_written_total", "Job log lines inserted")
+CLAIMED = Counter(
+    "jobdeck_recorder_claimed_total", "Entries taken over from a consumer that stopped acking"
+)
+FAILURES = Counter(
+    "jobdeck_recorder_failures_total", "Batches that could not be written or acked yet", ["kind"]
+)
+BATCH_SECONDS = Histogram(
+    "jobdeck_recorder_batch_seconds",
+    "Time to record one batch: decode, write, commit, ack",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BATCH_SIZE = Histogram(
+    "jobdeck_recorder_batch_entries",
+    "Entries per batch",
+    buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000),
+)
+LAG = Gauge(
+    "jobdeck_recorder_lag", "Stream entries not yet delivered to the recorder group (XINFO lag)"
+)
+PENDING = Gauge(
+    "jobdeck_recorder_pending", "Entries delivered to the recorder group but not yet acked"
+)
+EVENTS_PER_SECOND = Gauge(
+    "jobdeck_recorder_events_per_second", "Events recorded per second by this instance, recently"
+)

@@ -1,0 +1,77 @@
+-- Queries of the recorder, the only writer of job state. A batch travels as one JSON
+-- array (jsonb_to_recordset: one parameter, parsed by Postgres); timestamps as epoch ms.
+
+-- name: lock_jobs
+-- The current rows of a batch's jobs, locked until the batch commits (id order: no deadlocks).
+SELECT id, queue, name, status, priority, max_attempts, added_attempt, template_id, schedule_id,
+       (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
+       error_type, error_message, error_traceback, progress, progress_message, attempts, worker,
+       (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
+       (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
+       duration_ms, cancelled_by, version
+FROM jobs
+WHERE id = ANY($1::text[])
+ORDER BY id
+FOR UPDATE;
+
+-- name: update_jobs
+-- $1: a JSON array of rows (see store.row_doc); keep_* true leaves that column as stored.
+UPDATE jobs AS j SET
+    queue = s.queue, name = s.name, status = s.status, priority = s.priority,
+    max_attempts = s.max_attempts, added_attempt = s.added_attempt,
+    template_id = s.template_id, schedule_id = s.schedule_id,
+    created_at = to_timestamp(s.created_at / 1000.0),
+    data = CASE WHEN s.keep_data THEN j.data ELSE s.data END,
+    options = CASE WHEN s.keep_options THEN j.options ELSE coalesce(s.options, '{}') END,
+    result = CASE WHEN s.keep_result THEN j.result ELSE s.result END,
+    error_type = s.error_type, error_message = s.error_message,
+    error_traceback = s.error_traceback, progress = s.progress,
+    progress_message = s.progress_message, attempts = s.attempts, worker = s.worker,
+    run_at = to_timestamp(s.run_at / 1000.0),
+    started_at = to_timestamp(s.started_at / 1000.0),
+    finished_at = to_timestamp(s.finished_at / 1000.0),
+    duration_ms = s.duration_ms, cancelled_by = s.cancelled_by, version = s.version,
+    updated_at = now()
+FROM jsonb_to_recordset($1::text::jsonb) AS s(
+    id text, queue text, name text, status text, priority int, max_attempts int,
+    added_attempt int, template_id text, schedule_id text, created_at bigint,
+    data jsonb, keep_data boolean, options jsonb, keep_options boolean,
+    result jsonb, keep_result boolean, error_type text, error_message text,
+    error_traceback text, progress real, progress_message text, attempts int, worker text,
+    run_at bigint, started_at bigint, finished_at bigint, duration_ms bigint,
+    cancelled_by text, version int
+)
+WHERE j.id = s.id;
+
+-- name: insert_jobs
+-- Rows no one had written when the batch locked its jobs; a conflict means another
+-- recorder inserted one meanwhile, and the caller redoes the batch.
+INSERT INTO jobs (
+    id, queue, name, status, priority, max_attempts, added_attempt, template_id, schedule_id,
+    created_at, data, options, result, error_type, error_message, error_traceback, progress,
+    progress_message, attempts, worker, run_at, started_at, finished_at, duration_ms,
+    cancelled_by, version
+)
+SELECT s.id, s.queue, s.name, s.status, s.priority, s.max_attempts, s.added_attempt,
+       s.template_id, s.schedule_id, to_timestamp(s.created_at / 1000.0),
+       s.data, coalesce(s.options, '{}'), s.result, s.error_type, s.error_message,
+       s.error_traceback, s.progress, s.progress_message, s.attempts, s.worker,
+       to_timestamp(s.run_at / 1000.0), to_timestamp(s.started_at / 1000.0),
+       to_timestamp(s.finished_at / 1000.0), s.duration_ms, s.cancelled_by, s.version
+FROM jsonb_to_recordset($1::text::jsonb) AS s(
+    id text, queue text, name text, status text, priority int, max_attempts int,
+    added_attempt int, template_id text, schedule_id text, created_at bigint,
+    data jsonb, options jsonb, result jsonb, error_type text, error_message text,
+    error_traceback text, progress real, progress_message text, attempts int, worker text,
+    run_at bigint, started_at bigint, finished_at bigint, duration_ms bigint,
+    cancelled_by text, version int
+)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: insert_logs
+INSERT INTO job_logs (job_id, attempt, seq, ts, level, message)
+SELECT s.job_id, s.attempt, s.seq, to_timestamp(s.ts / 1000.0), s.level, s.message
+FROM jsonb_to_recordset($1::text::jsonb)
+    AS s(job_id text, attempt int, seq int, ts bigint, level text, message text)
+ON CONFLICT (job_id, attempt, seq) DO NOTHING;

@@ -1,0 +1,241 @@
+"""Writes a batch of events to Postgres in one transaction, with set-based SQL.
+
+The batch's job rows are locked (``SELECT ... FOR UPDATE``), the events folded onto them
+in Python (``fold.plan_batch``), and the result written with one ``UPDATE ... FROM
+unnest(...)``, one ``INSERT ... SELECT FROM unnest(...)`` and one insert of log lines.
+Driver errors are translated here into ``StoreUnavailable`` (try again later) and
+``StoreRejected`` (a value Postgres refuses: isolate the event that carries it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+from jobdeck import JobdeckError
+from jobdeck.events import Event, EventType, JobStatus
+
+from jobdeck_recorder.fold import KEEP, JobRow, LogLine, plan_batch
+
+MAX_INSERT_RACES = 5
+
+
+class RecorderError(JobdeckError):
+    """The recorder could not record a batch."""
+
+
+class StoreUnavailable(RecorderError):
+    """Postgres is unreachable or refused the batch for now; the batch is retried later."""
+
+
+class StoreRejected(RecorderError):
+    """Postgres refused a value of the batch; retrying the same batch cannot succeed."""
+
+
+class _InsertRace(Exception):
+    """Another writer inserted one of the batch's new rows between our lock and insert."""
+
+
+def load_queries() -> dict[str, str]:
+    """The ``-- name: xxx`` blocks of ``sql/queries.sql``."""
+    text = resources.files("jobdeck_recorder").joinpath("sql/queries.sql").read_text()
+    queries: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            if name:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = line.split(":", 1)[1].strip(), []
+        elif name is not None and not line.startswith("--"):
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip()
+    return queries
+
+
+QUERIES = load_queries()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    updated: int
+    inserted: int
+    logs: int
+
+
+# Errors in the data itself (class 22 data exception, class 23 constraint violation).
+_REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# Everything else that means "not now": connection lost or refused, server shutting down,
+# deadlock or serialization failure, too many connections, a pool timeout.
+_UNAVAILABLE = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # a connection broken mid-operation
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+class JobStore:
+    """The recorder's Postgres side."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def write(self, events: Sequence[Event]) -> WriteResult:
+        """Record job events (stream order) in one transaction; idempotent under redelivery."""
+        for _ in range(MAX_INSERT_RACES):
+            try:
+                return await self._write_once(events)
+            except _InsertRace:
+                continue
+            except _REJECTED as exc:
+                raise StoreRejected(f"postgres refused the batch: {exc}") from exc
+            except _UNAVAILABLE as exc:
+                raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+        raise StoreUnavailable("rows kept being inserted concurrently by another writer")
+
+    async def _write_once(self, events: Sequence[Event]) -> WriteResult:
+        job_ids = sorted(
+            {e.job_id for e in events if e.job_id is not None and e.type is not EventType.LOG}
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            existing: dict[str, JobRow] = {}
+            if job_ids:
+                for record in await conn.fetch(QUERIES["lock_jobs"], job_ids):
+                    existing[record["id"]] = row_from_record(record)
+            plan = plan_batch(events, existing)
+            if plan.updates:
+                docs = [row_doc(r) for r in plan.updates]
+                await conn.execute(QUERIES["update_jobs"], json_param(docs))
+            if plan.inserts:
+                docs = [row_doc(r) for r in plan.inserts]
+                status = await conn.execute(QUERIES["insert_jobs"], json_param(docs))
+                if int(status.rsplit(" ", 1)[-1]) != len(plan.inserts):
+                    raise _InsertRace()
+            logs = 0
+            if plan.logs:
+                docs = [log_doc(x) for x in plan.logs]
+                status = await conn.execute(QUERIES["insert_logs"], json_param(docs))
+                logs = int(status.rsplit(" ", 1)[-1])
+        return WriteResult(len(plan.updates), len(plan.inserts), logs)
+
+
+def row_from_record(r: asyncpg.Record) -> JobRow:
+    return JobRow(
+        id=r["id"],
+        queue=r["queue"],
+        name=r["name"],
+        status=JobStatus(r["status"]),
+        created_at=r["created_at"],
+        priority=r["priority"],
+        max_attempts=r["max_attempts"],
+        added_attempt=r["added_attempt"],
+        template_id=r["template_id"],
+        schedule_id=r["schedule_id"],
+        error_type=r["error_type"],
+        error_message=r["error_message"],
+        error_traceback=r["error_traceback"],
+        progress=float(r["progress"]),
+        progress_message=r["progress_message"],
+        attempts=r["attempts"],
+        worker=r["worker"],
+        run_at=r["run_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        duration_ms=r["duration_ms"],
+        cancelled_by=r["cancelled_by"],
+        version=r["version"],
+    )
+
+
+def row_doc(r: JobRow) -> dict[str, Any]:
+    """One row as a JSON object for ``jsonb_to_recordset`` in ``update_jobs``/``insert_jobs``."""
+    doc: dict[str, Any] = {
+        "id": r.id,
+        "queue": r.queue,
+        "name": r.name,
+        "status": r.status.value,
+        "priority": r.priority,
+        "max_attempts": r.max_attempts,
+        "added_attempt": r.added_attempt,
+        "template_id": r.template_id,
+        "schedule_id": r.schedule_id,
+        "created_at": r.created_at,
+        "error_type": r.error_type,
+        "error_message": r.error_message,
+        "error_traceback": r.error_traceback,
+        "progress": r.progress,
+        "progress_message": r.progress_message,
+        "attempts": r.attempts,
+        "worker": r.worker,
+        "run_at": r.run_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "duration_ms": r.duration_ms,
+        "cancelled_by": r.cancelled_by,
+        "version": r.version,
+    }
+    for key in ("data", "options", "result"):
+        value = getattr(r, key)
+        if value is KEEP:
+            doc["keep_" + key] = True
+        else:
+            doc[key] = value
+    if not isinstance(doc.get("options", {}), dict):
+        doc["options"] = {}
+    return doc
+
+
+def log_doc(x: LogLine) -> dict[str, Any]:
+    return {
+        "job_id": x.job_id,
+        "attempt": x.attempt,
+        "seq": x.seq,
+        "ts": x.ts,
+        "level": x.level,
+        "message": x.message,
+    }
+
+
+def json_param(docs: list[dict[str, Any]]) -> str:
+    """The batch as JSON text Postgres accepts: no NaN/Infinity, no NUL characters.
+
+    The fast path is one C-encoded ``json.dumps``; only a batch that needs it is cleaned.
+    """
+    try:
+        text = json.dumps(docs, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = json.dumps(_jsonable(docs), ensure_ascii=False, separators=(",", ":"))
+    if "\\u0000" in text:
+        text = json.dumps(_jsonable(docs), ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    """What jsonb accepts: str keys, no NaN/Infinity, no NUL characters, bytes as text."""
+    if isinstance(value, dict):
+        return {_key(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def _key(key: Any) -> str:
+    text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+    return text.replace("\x00", "")

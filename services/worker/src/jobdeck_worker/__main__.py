@@ -1,0 +1,135 @@
+"""``python -m jobdeck_worker --queue NAME[:CONCURRENCY] ... [--tasks module.path]``.
+
+Queues and the tasks module may also come from ``JOBDECK_WORKER_QUEUES`` (comma separated)
+and ``JOBDECK_WORKER_TASKS``; connection settings and the ops port from the usual
+``JOBDECK_*`` variables (``JOBDECK_WORKER_PORT``, 0 picks a free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from jobdeck.logs import setup_logging
+from jobdeck.settings import Settings
+
+from jobdeck_worker.app import build_app
+from jobdeck_worker.options import WorkerOptions
+from jobdeck_worker.registry import TaskRegistry
+from jobdeck_worker.runtime import QueueSpec, WorkerRuntime
+
+log = logging.getLogger("jobdeck_worker")
+DEFAULT_TASKS = "jobdeck_worker.demo"
+
+
+def parse_args(argv: Sequence[str], env: dict[str, str]) -> argparse.Namespace:
+    defaults = WorkerOptions()
+    parser = argparse.ArgumentParser(prog="jobdeck_worker", description=__doc__)
+    parser.add_argument(
+        "--queue",
+        action="append",
+        type=QueueSpec.parse,
+        metavar="NAME[:CONCURRENCY]",
+        help="queue to serve, repeatable (default concurrency 10)",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=env.get("JOBDECK_WORKER_TASKS", DEFAULT_TASKS),
+        help="module exposing a TaskRegistry named `registry`",
+    )
+    parser.add_argument("--grace", type=float, default=defaults.grace_s, help="SIGTERM grace (s)")
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help=f"job lease (s): how soon a killed worker's jobs run again "
+        f"(default {defaults.lease_s:g}, at most the longest job run + 10)",
+    )
+    parser.add_argument(
+        "--max-timeout",
+        "--job-timeout",
+        dest="max_timeout",
+        type=float,
+        default=defaults.max_timeout_s,
+        help="longest a job may run, whatever its own timeout (s)",
+    )
+    parser.add_argument(
+        "--fallback-poll", type=float, default=defaults.fallback_poll_s, help="idle re-check (s)"
+    )
+    args = parser.parse_args(list(argv))
+    if args.lease is None:
+        args.lease = min(defaults.lease_s, args.max_timeout + 10)
+    if not args.queue:
+        raw = env.get("JOBDECK_WORKER_QUEUES", "default")
+        try:
+            args.queue = [QueueSpec.parse(q) for q in raw.split(",") if q.strip()]
+        except ValueError as exc:
+            parser.error(f"JOBDECK_WORKER_QUEUES: {exc}")
+    return args
+
+
+def load_registry(module_path: str) -> TaskRegistry:
+    module = importlib.import_module(module_path)
+    registry = getattr(module, "registry", None)
+    if not isinstance(registry, TaskRegistry):
+        raise SystemExit(f"{module_path} has no TaskRegistry named `registry`")
+    return registry
+
+
+async def serve(settings: Settings, runtime: WorkerRuntime) -> int:
+    """Run until SIGTERM/SIGINT (a second one skips the grace period); exit code."""
+    loop = asyncio.get_running_loop()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second signal: handing running jobs back now")
+            hurry.set()
+        else:
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await runtime.start()
+    runner = web.AppRunner(build_app(runtime), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("ops endpoints listening", extra={"url": site.name})
+    stopped = asyncio.ensure_future(stop.wait())
+    crashed = asyncio.ensure_future(runtime.crashed.wait())
+    await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    crashed.cancel()
+    await runtime.stop(hurry=hurry)
+    await runner.cleanup()
+    return 1 if runtime.crashed.is_set() else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    env = dict(os.environ)
+    args = parse_args(sys.argv[1:] if argv is None else argv, env)
+    settings = Settings.from_env("worker", env)
+    setup_logging("worker", settings.log_level)
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)  # per-job lines: the stream has them
+    log.info("starting", extra={"service": "worker", "settings": settings.masked()})
+    options = WorkerOptions(
+        grace_s=args.grace,
+        lease_s=args.lease,
+        max_timeout_s=args.max_timeout,
+        fallback_poll_s=args.fallback_poll,
+    )
+    runtime = WorkerRuntime(settings, load_registry(args.tasks), args.queue, options)
+    sys.exit(asyncio.run(serve(settings, runtime)))
+
+
+if __name__ == "__main__":
+    main()

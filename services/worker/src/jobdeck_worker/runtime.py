@@ -1,0 +1,209 @@
+"""A worker process: one ``JobdeckWorker`` per queue over one Redis pool, plus what they share.
+
+Shared: the event buffer, the control listener (wake, pause, abort), the housekeeping loop
+(lease renewal, registry heartbeat, paused-state safety net). Signals are handled once, by
+``serve``, not by each arq worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from jobdeck.queues import PAUSED
+from jobdeck.settings import Settings
+from redis.exceptions import RedisError
+
+from jobdeck_worker.buffer import EventBuffer
+from jobdeck_worker.connection import JobdeckRedis, connect
+from jobdeck_worker.control import ControlListener
+from jobdeck_worker.options import WorkerOptions
+from jobdeck_worker.presence import Presence
+from jobdeck_worker.registry import TaskRegistry
+from jobdeck_worker.worker import JobdeckWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    concurrency: int = 10
+
+    @classmethod
+    def parse(cls, text: str) -> QueueSpec:
+        """``reports`` or ``reports:4``."""
+        name, sep, count = text.strip().rpartition(":")
+        if not sep:
+            name, count = count, ""
+        if not name:
+            raise ValueError(f"queue {text!r} has no name")
+        if not count:
+            return cls(name)
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"concurrency of queue {name!r} must be a positive integer: {text!r}")
+        return cls(name, int(count))
+
+
+def instance_id(settings: Settings) -> str:
+    """The settings' instance id, made unique across hosts when it is the pid-based default."""
+    if settings.instance in ("", f"worker-{os.getpid()}"):
+        return f"worker-{socket.gethostname()}-{os.getpid()}"
+    return settings.instance
+
+
+class WorkerRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: TaskRegistry,
+        queues: Sequence[QueueSpec],
+        options: WorkerOptions | None = None,
+    ) -> None:
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        names = [q.name for q in queues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"queue listed twice: {names}")
+        self.settings = settings
+        self.registry = registry
+        self.queues = list(queues)
+        self.options = options or WorkerOptions()
+        self.instance = instance_id(settings)
+        self.workers: dict[str, JobdeckWorker] = {}
+        self.crashed = asyncio.Event()
+        self._redis: JobdeckRedis | None = None
+        self._events: EventBuffer | None = None
+        self._control: ControlListener | None = None
+        self._presence: Presence | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def redis(self) -> JobdeckRedis:
+        assert self._redis is not None, "runtime not started"
+        return self._redis
+
+    async def start(self) -> None:
+        self._redis = connect(self.settings.redis_url)
+        await self._redis.ping()
+        self._events = EventBuffer(
+            self._redis, self.settings.stream_maxlen, self.options.flush_delay_s
+        )
+        self._events.start()
+        for q in self.queues:
+            self.workers[q.name] = JobdeckWorker(
+                queue=q.name,
+                concurrency=q.concurrency,
+                registry=self.registry,
+                redis=self._redis,
+                events=self._events,
+                instance=self.instance,
+                options=self.options,
+            )
+        self._control = ControlListener(self._redis, self.workers)
+        await self._control.start()  # learn which queues are paused before picking anything
+        self._presence = Presence(
+            self._redis, self.instance, self.workers, ttl_s=3 * self.options.heartbeat_s
+        )
+        await self._beat()
+        for name, worker in self.workers.items():
+            worker.main_task = asyncio.create_task(worker.main(), name=f"jobdeck-worker-{name}")
+            worker.main_task.add_done_callback(self._on_main_done)
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="jobdeck-housekeeping")
+        log.info(
+            "worker started",
+            extra={
+                "instance": self.instance,
+                "queues": {q.name: q.concurrency for q in self.queues},
+                "tasks": self.registry.names(),
+            },
+        )
+
+    def _on_main_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or all(w.stopping for w in self.workers.values()):
+            return
+        log.error("a queue loop stopped unexpectedly", exc_info=task.exception())
+        self.crashed.set()
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.workers) and all(
+            w.main_task is not None and not w.main_task.done() for w in self.workers.values()
+        )
+
+    async def _beat(self) -> None:
+        assert self._presence is not None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for worker in self.workers.values():
+                worker.refresh_leases(pipe)
+            self._presence.beat(pipe)
+            pipe.hmget(PAUSED, list(self.workers))
+            results = await pipe.execute()
+        if self._control is not None and not any(w.stopping for w in self.workers.values()):
+            self._control.apply_paused(dict(zip(self.workers, results[-1], strict=True)))
+
+    async def _housekeep(self) -> None:
+        """Leases, heartbeat and the paused-state safety net, on one cheap timer."""
+        assert self._presence is not None
+        period = min(self.options.heartbeat_s, self.options.lease_s / 3)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._beat()
+                await self._presence.prune()
+            except RedisError as exc:
+                log.warning("housekeeping failed", extra={"error": repr(exc)})
+
+    async def stop(self, grace_s: float | None = None, hurry: asyncio.Event | None = None) -> None:
+        """Stop picking, let running jobs finish for ``grace_s``, hand the rest back, close."""
+        grace_s = self.options.grace_s if grace_s is None else grace_s
+        for worker in self.workers.values():
+            worker.stop_picking()
+        mains = [w.main_task for w in self.workers.values() if w.main_task is not None]
+        await asyncio.gather(*mains, return_exceptions=True)
+        running = [t for w in self.workers.values() for t in w.tasks.values() if not t.done()]
+        if running and grace_s > 0:
+            log.info("waiting for running jobs", extra={"jobs": len(running), "grace_s": grace_s})
+            waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(asyncio.wait(running))}
+            if hurry is not None:
+                waiters.add(asyncio.ensure_future(hurry.wait()))
+            _, pending = await asyncio.wait(
+                waiters, timeout=grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+        for worker in self.workers.values():
+            await worker.close()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self._control is not None:
+            await self._control.close()
+        if self._events is not None:
+            await self._events.close()
+        if self._presence is not None:
+            with contextlib.suppress(RedisError):
+                await self._presence.leave()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        log.info("worker stopped", extra={"instance": self.instance})
+
+    async def __aenter__(self) -> WorkerRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
