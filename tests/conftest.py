@@ -8,7 +8,7 @@ own, flushed before use. Set JOBDECK_TEST_PG / JOBDECK_TEST_REDIS to point elsew
 from __future__ import annotations
 
 import asyncio
-import itertools
+import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +24,6 @@ from tests.support.processes import ServiceProcess
 PG_ADMIN = os.environ.get("JOBDECK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("JOBDECK_TEST_REDIS", "redis://127.0.0.1:6379")
 TEST_JWT_SECRET = "jobdeck-test-secret-0123456789abcdef-0123"
-# Start at a per-process offset so that two test sessions at once rarely share a database.
-_redis_dbs = itertools.islice(itertools.cycle(range(1, 16)), os.getpid() % 15, None)
 # Fixtures of the api service's tests (``api`` client, ``api_settings``).
 pytest_plugins = ["tests.support.api"]
 
@@ -67,11 +65,27 @@ async def database_url(pg_template: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    url = f"{REDIS_BASE}/{next(_redis_dbs)}"
-    client = Redis.from_url(url)
-    await client.flushdb()
-    await client.aclose()
-    yield url
+    """A flushed Redis database of the test's own, leased in db 0 so parallel runs never share."""
+    admin = Redis.from_url(f"{REDIS_BASE}/0")
+    try:
+        db = None
+        while db is None:
+            for candidate in range(1, 16):
+                if await admin.set(
+                    f"jobdeck:test-db-lease:{candidate}", os.getpid(), nx=True, ex=900
+                ):
+                    db = candidate
+                    break
+            else:
+                await asyncio.sleep(0.2)
+        url = f"{REDIS_BASE}/{db}"
+        client = Redis.from_url(url)
+        await client.flushdb()
+        await client.aclose()
+        yield url
+        await admin.delete(f"jobdeck:test-db-lease:{db}")
+    finally:
+        await admin.aclose()
 
 
 @pytest.fixture
@@ -106,3 +120,10 @@ def service_procs() -> Iterator[list[ServiceProcess]]:
     yield procs
     for proc in procs:
         proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so a leaked socket or loop fails the test that leaked it."""
+    yield
+    gc.collect()
