@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from jobdeck_api.security import LeasedLimiter, RateLimits, limits_uri
 from limits import parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 from tests.support.api import auth
 
@@ -49,15 +50,27 @@ async def test_bulk_bucket_is_stricter(limited: TestClient) -> None:
     assert (await limited.get("/api/v1/jobs/queues", headers=headers)).status == 200
 
 
-def leased(redis_url: str, **options: Any) -> LeasedLimiter:
-    """A limiter as one API process holds it (its own lease table, the shared Redis)."""
-    storage = RedisStorage(limits_uri(redis_url), implementation="redispy", key_prefix="t")
-    return LeasedLimiter(MovingWindowRateLimiter(storage), **options)
+@pytest.fixture
+async def leased(redis: Redis, redis_url: str) -> Callable[..., LeasedLimiter]:
+    """Limiters as API processes hold them (each its own leases), on one Redis."""
+
+    def make(**options: Any) -> LeasedLimiter:
+        storage = RedisStorage(
+            limits_uri(redis_url),
+            implementation="redispy",
+            key_prefix="t",
+            connection_pool=redis.connection_pool,
+        )
+        return LeasedLimiter(MovingWindowRateLimiter(storage), **options)
+
+    return make
 
 
-async def test_leased_hits_never_exceed_the_limit_across_processes(redis_url: str) -> None:
+async def test_leased_hits_never_exceed_the_limit_across_processes(
+    leased: Callable[..., LeasedLimiter],
+) -> None:
     item = parse("500/minute")  # reserved 5 at a time
-    one, two = leased(redis_url), leased(redis_url)
+    one, two = leased(), leased()
     assert one.chunk(item) == 5
     hits = [p.hit(item, "default", "dan") for _ in range(400) for p in (one, two)]
     allowed = sum(await asyncio.gather(*hits))
@@ -69,17 +82,17 @@ async def test_leased_hits_never_exceed_the_limit_across_processes(redis_url: st
     assert 1 <= await one.retry_after(item, "default", "dan") <= 60
 
 
-async def test_small_limits_are_counted_one_by_one(redis_url: str) -> None:
+async def test_small_limits_are_counted_one_by_one(leased: Callable[..., LeasedLimiter]) -> None:
     item = parse("5/minute")
-    one, two = leased(redis_url), leased(redis_url)
+    one, two = leased(), leased()
     assert one.chunk(item) == 1
     results = [await p.hit(item, "default", "eve") for p in (one, two) * 4]
     assert results == [True] * 5 + [False] * 3
 
 
-async def test_an_unspent_lease_expires(redis_url: str) -> None:
+async def test_an_unspent_lease_expires(leased: Callable[..., LeasedLimiter]) -> None:
     item = parse("1000/minute")
-    limiter = leased(redis_url, lease_s=0.0)  # every lease already over: reserve each time
+    limiter = leased(lease_s=0.0)  # every lease already over: reserve each time
     assert await limiter.hit(item, "default", "fay")
     assert await limiter.hit(item, "default", "fay")
     stats = await limiter.limiter.get_window_stats(item, "default", "fay")

@@ -14,7 +14,15 @@ import msgpack
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from jobdeck.events import Event, EventType, decode
-from jobdeck.queues import WORKERS, WORKERS_INFO, CancelOutcome, JobSpec, QueueClient, queue_key
+from jobdeck.queues import (
+    WORKERS,
+    WORKERS_INFO,
+    CancelOutcome,
+    JobSpec,
+    QueueClient,
+    abort_by_key,
+    queue_key,
+)
 from jobdeck.settings import Settings
 from jobdeck.streams import EVENTS
 from jobdeck_worker.context import JobContext
@@ -261,10 +269,12 @@ async def test_aborting_a_running_job_cancels_it(
     await client.enqueue(spec)
     started = await wait_event(redis, spec.job_id, EventType.STARTED)  # flushed while running
     await wait_event(redis, spec.job_id, EventType.LOG)
-    outcome = await client.cancel(spec.job_id, "q", "hang", started.attempt, by="tester")
+    outcome = await client.cancel(spec.job_id, "q", "hang", started.attempt, by="alice")
     assert outcome is CancelOutcome.ABORTING
     cancelled = await wait_event(redis, spec.job_id, EventType.CANCELLED)
     assert cancelled.fields["started_at"] == started.fields["started_at"]
+    assert cancelled.fields["by"] == "alice"  # carried from the request to the worker's event
+    assert not await redis.exists(abort_by_key(spec.job_id))  # answered: the request is gone
     assert types(await stream(redis, spec.job_id)) == ["added", "started", "log", "cancelled"]
     assert not await redis.exists(job_key_prefix + spec.job_id)
     assert await redis.zcard(queue_key("q")) == 0

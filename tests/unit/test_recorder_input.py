@@ -117,7 +117,14 @@ def test_json_param_fast_path_keeps_text_as_is() -> None:
 
 
 def test_queries_are_loaded_by_name() -> None:
-    assert set(load_queries()) == {"lock_jobs", "update_jobs", "insert_jobs", "insert_logs"}
+    assert set(load_queries()) == {
+        "lock_jobs",
+        "update_jobs",
+        "insert_jobs",
+        "insert_logs",
+        "unfinished_stale_first",
+        "unfinished_stale_after",
+    }
 
 
 def test_config_from_env() -> None:

@@ -29,6 +29,12 @@ CONTROL_CHANNEL = "jobdeck:control"
 WAKE_PREFIX = "jobdeck:wake:"
 WORKERS = "jobdeck:workers"
 WORKERS_INFO = "jobdeck:workers:info"
+# Who asked to cancel a running job (one string key per job, with an expiry): the worker
+# that cancels it reads the name into the ``cancelled`` event and deletes the key in the
+# same transaction. A key per job rather than one hash, so that a request nobody acts on
+# (the job finished first) expires on its own.
+ABORT_BY_PREFIX = "jobdeck:abort:by:"
+ABORT_BY_TTL_MS = 86_400_000
 RUN_FUNCTION = "jobdeck.run"
 
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
@@ -44,6 +50,10 @@ def queue_key(queue: str) -> str:
 
 def wake_channel(queue: str) -> str:
     return WAKE_PREFIX + queue
+
+
+def abort_by_key(job_id: str) -> str:
+    return ABORT_BY_PREFIX + job_id
 
 
 class QueueError(JobdeckError):
@@ -123,10 +133,14 @@ redis.call('PUBLISH', ARGV[7], '1')
 return 1
 """
 
-# KEYS: in-progress key, queue, job key, abort set, stream
-# ARGV: job id, now ms, event bytes, stream maxlen, control channel, queue name
+# KEYS: in-progress key, queue, job key, abort set, stream, abort-by key
+# ARGV: job id, now ms, event bytes, stream maxlen, control channel, queue name,
+#       by ('' = nobody named), abort-by expiry ms
 _CANCEL = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[7] ~= '' then
+    redis.call('SET', KEYS[6], ARGV[7], 'PX', ARGV[8])
+  end
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
   redis.call('PUBLISH', ARGV[5], 'abort:' .. ARGV[6])
   return 'aborting'
@@ -142,7 +156,7 @@ return 'gone'
 
 class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"  # was waiting or delayed: removed, cancelled event written
-    ABORTING = "aborting"  # was running: its worker cancels it and writes the event
+    ABORTING = "aborting"  # was running: its worker cancels it and writes the event (with by)
     GONE = "gone"  # no longer queued nor running in Redis
 
 
@@ -217,8 +231,18 @@ class QueueClient:
             job_key_prefix + job_id,
             abort_jobs_ss,
             EVENTS,
+            abort_by_key(job_id),
         ]
-        args: list[Any] = [job_id, now, encode(event), self.stream_maxlen, CONTROL_CHANNEL, queue]
+        args: list[Any] = [
+            job_id,
+            now,
+            encode(event),
+            self.stream_maxlen,
+            CONTROL_CHANNEL,
+            queue,
+            by or "",
+            ABORT_BY_TTL_MS,
+        ]
         outcome = await self._cancel(keys=keys, args=args)
         return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
 

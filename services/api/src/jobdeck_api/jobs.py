@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp import web
 from jobdeck.auth import Principal, Role
 from jobdeck.events import LOG_LEVELS, JobStatus, now_ms
@@ -87,17 +88,36 @@ def _alias(field: str) -> str:
     return info.alias or field
 
 
-_CAMEL = tuple((column, _alias(field)) for column, field in SUMMARY_FIELDS + DATA_FIELDS)
-_CAMEL_NO_DATA = tuple((column, _alias(field)) for column, field in SUMMARY_FIELDS)
+# Column of the jobs table -> JobSummary's JSON name (camelCase).
+_ALIAS_OF = {column: _alias(field) for column, field in SUMMARY_FIELDS + DATA_FIELDS}
+_NO_DATA = {_ALIAS_OF[column]: None for column, _ in DATA_FIELDS}
 
 
-def summary_json(row: Mapping[str, Any], include_data: bool) -> dict[str, Any]:
-    """A job row straight to ``JobSummary``'s JSON shape (by alias), for search pages."""
-    if include_data:
-        return {alias: row[column] for column, alias in _CAMEL}
-    out = {alias: row[column] for column, alias in _CAMEL_NO_DATA}
-    out["data"] = out["options"] = out["result"] = None
-    return out
+def search_page_json(rows: Sequence[asyncpg.Record], include_data: bool, **page: Any) -> bytes:
+    """A search page as ``SearchResponse`` JSON, built straight from the rows.
+
+    Rows come from our own schema, so validating 20 models per request would add nothing
+    but CPU (a third of the handler's): each row's values go under the models' aliases
+    (into a copy of a dict with every key, the cheapest way to build 20 of them) and
+    orjson writes the page (timestamps as ``...Z``, like pydantic). The schema stays
+    SearchResponse's, which the fuzz test checks every response against.
+    """
+    items: list[dict[str, Any]] = []
+    if rows:
+        # (Iterating a Record yields its values; its column names take ``keys()``.)
+        aliases = [_ALIAS_OF[column] for column in rows[0].keys()]  # noqa: SIM118
+        template = dict.fromkeys(aliases)
+        if not include_data:
+            template.update(_NO_DATA)
+        for row in rows:
+            item = template.copy()
+            item.update(zip(aliases, row, strict=True))
+            items.append(item)
+    body = {"items": items, **page}
+    try:
+        return orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:  # job data orjson cannot write (an int past 64 bits)
+        return to_json(body)
 
 
 @routes.route(
@@ -148,19 +168,17 @@ async def search_jobs(call: ApiRequest[SearchQuery, None]) -> web.StreamResponse
     async with call.app[PG].acquire() as conn:
         rows, total, exact = await execute_search(conn, plan, q)
     next_cursor = encode_cursor(plan.sort, rows[-1]) if len(rows) == q.limit else None
-    # Rows come from our own schema: serialize them straight to JSON (by the models'
-    # aliases) instead of validating 20 models per request; the schema stays that of
-    # SearchResponse, which the fuzz test checks every response against.
-    body = {
-        "items": [summary_json(r, q.include_data) for r in rows],
-        "total": total,
-        "totalExact": exact,
-        "page": page,
-        "offset": plan.offset,
-        "limit": q.limit,
-        "nextCursor": next_cursor,
-    }
-    return web.Response(body=to_json(body), content_type="application/json")
+    body = search_page_json(
+        rows,
+        q.include_data,
+        total=total,
+        totalExact=exact,
+        page=page,
+        offset=plan.offset,
+        limit=q.limit,
+        nextCursor=next_cursor,
+    )
+    return web.Response(body=body, content_type="application/json")
 
 
 async def execute_search(

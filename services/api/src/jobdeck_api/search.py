@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.models import DateField, SearchQuery, SortField, SortOrder
@@ -95,7 +98,11 @@ def like_pattern(text: str) -> str:
 
 
 def sort_fingerprint(sort: Sequence[tuple[str, SortOrder, bool, str]]) -> str:
-    spec = ",".join(f"{c}:{o.value}" for c, o, _, _ in sort)
+    return _fingerprint(",".join(f"{c}:{o.value}" for c, o, _, _ in sort))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(spec: str) -> str:
     return hashlib.sha1(spec.encode()).hexdigest()[:8]
 
 
@@ -105,8 +112,7 @@ def encode_cursor(sort: Sequence[tuple[str, SortOrder, bool, str]], row: Mapping
         v = row[column]
         values.append(v.isoformat() if kind == "ts" and v is not None else v)
     payload = {"s": sort_fingerprint(sort), "k": values, "id": row["id"]}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
 
 def decode_cursor(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import jwt
 from aiohttp import web
 from jobdeck.auth import InvalidToken, Principal, TokenVerifier
-from jobdeck.web import SETTINGS, problem, request_id
+from jobdeck.web import REDIS, SETTINGS, problem, request_id
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -216,10 +216,13 @@ def use_rate_limits(app: web.Application, limits: RateLimits) -> None:
     app[RATE_LIMITS] = limits
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        # On the app's own connection pool (closed with the app's client); ``limits``
+        # documents ``connection_pool`` but types its options as scalars.
         storage = RedisStorage(
             limits_uri(app[SETTINGS].redis_url),
             implementation="redispy",
             key_prefix="jobdeck:ratelimit",
+            connection_pool=app[REDIS].connection_pool,  # type: ignore[arg-type]
         )
         app[LIMITER] = LeasedLimiter(MovingWindowRateLimiter(storage))
         yield

@@ -17,9 +17,12 @@ class GatewayConfig:
     growing memory or holding up the stream reader. ``flush_interval_s`` > 0 gathers a
     client's frames for that long before writing them (fewer syscalls under heavy
     fan-out, at that much added latency); 0 writes at the end of each loop iteration.
+    ``stats_window_s``: ``queueStats``/``systemStats`` count completed and failed jobs
+    over this recent window (and say so in ``windowS``), never over the whole table.
     """
 
     stats_interval_s: float = 5.0
+    stats_window_s: int = 3600
     client_queue_limit: int = 2000
     client_buffer_bytes: int = 1 << 20
     flush_interval_s: float = 0.01
@@ -33,6 +36,7 @@ class GatewayConfig:
         d = cls()
         return cls(
             stats_interval_s=float(env.get("JOBDECK_GATEWAY_STATS_INTERVAL_S", d.stats_interval_s)),
+            stats_window_s=int(env.get("JOBDECK_GATEWAY_STATS_WINDOW_S", d.stats_window_s)),
             client_queue_limit=int(
                 env.get("JOBDECK_GATEWAY_CLIENT_QUEUE_LIMIT", d.client_queue_limit)
             ),

@@ -135,7 +135,7 @@ class Monitor:
     async def tick(self) -> None:
         lease_ms = int(self.config.stats_interval_s * 3000)
         if await self._lease(keys=[LEADER_KEY], args=[self.instance, lease_ms]):
-            snap = await measure(self.redis, self.pg)
+            snap = await measure(self.redis, self.pg, self.config.stats_window_s)
             await self.redis.set(SNAPSHOT_KEY, snap.to_json(), px=lease_ms)
             await self.raise_and_clear(snap)
         else:
@@ -186,7 +186,9 @@ class Monitor:
             clients = self.subs.recipients((queue_room(q), ALL_ROOM), q)
             if clients:
                 self.fanout.send(
-                    clients, SocketEvent.QUEUE_STATS, queue_stats_payload(q, s, snap.ts)
+                    clients,
+                    SocketEvent.QUEUE_STATS,
+                    queue_stats_payload(q, s, snap.ts, snap.window_s),
                 )
         by_scope: dict[frozenset[str] | None, list[Client]] = defaultdict(list)
         for client in self.subs.clients.values():

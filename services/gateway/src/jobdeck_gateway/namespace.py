@@ -213,9 +213,8 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         snap = self.latest_stats() if self.latest_stats is not None else None
         if snap is not None:
             stats = snap.queues.get(queue) or QueueSnapshot()
-            self.fanout.send(
-                [client], SocketEvent.QUEUE_STATS, queue_stats_payload(queue, stats, snap.ts)
-            )
+            payload = queue_stats_payload(queue, stats, snap.ts, snap.window_s)
+            self.fanout.send([client], SocketEvent.QUEUE_STATS, payload)
 
     async def unsubscribe_queue(self, client: Client, data: Any) -> dict[str, Any]:
         queue = _text(data, "queue")

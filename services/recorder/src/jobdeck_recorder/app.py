@@ -11,43 +11,38 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from jobdeck.db import create_pool
 from jobdeck.settings import Settings
-from jobdeck.web import PG, READY_CHECKS, REDIS, SETTINGS, create_app, problem, use_redis
+from jobdeck.web import (
+    PG,
+    READY_CHECKS,
+    REDIS,
+    SETTINGS,
+    create_app,
+    problem,
+    use_postgres,
+    use_redis,
+)
 from redis.exceptions import RedisError
 
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import Recorder
+from jobdeck_recorder.janitor import Janitor
 
 CONFIG = web.AppKey("recorder_config", RecorderConfig)
 RECORDER = web.AppKey("recorder", Recorder)
+JANITOR = web.AppKey("janitor", Janitor)
 
 
 def build_app(settings: Settings, config: RecorderConfig) -> web.Application:
     app = create_app(settings)
     app[CONFIG] = config
     use_redis(app)
-    app.cleanup_ctx.append(_postgres)
+    # min_size 0: the pool opens without connecting; a hung connection fails the batch,
+    # which is then retried.
+    use_postgres(app, min_size=0, max_size=config.pg_pool_size, command_timeout=60)
     app.cleanup_ctx.append(_recorder)
     app.router.add_get("/lag", lag_handler)
     return app
-
-
-async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(
-        app[SETTINGS].database_url,
-        min_size=0,
-        max_size=app[CONFIG].pg_pool_size,
-        command_timeout=60,  # a hung connection fails the batch, which is then retried
-    )
-    app[PG] = pool
-
-    async def check() -> None:
-        await pool.fetchval("SELECT 1")
-
-    app[READY_CHECKS]["postgres"] = check
-    yield
-    await pool.close()
 
 
 async def _recorder(app: web.Application) -> AsyncIterator[None]:
@@ -63,7 +58,17 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(recorder.run(), name="recorder"),
         asyncio.create_task(recorder.run_lag_reporter(), name="recorder-lag"),
     ]
+    janitor: Janitor | None = None
+    if app[CONFIG].janitor_interval_ms > 0:
+        settings = app[SETTINGS]
+        janitor = Janitor(
+            app[REDIS], app[PG], app[CONFIG], settings.instance, settings.stream_maxlen
+        )
+        app[JANITOR] = janitor
+        tasks.append(asyncio.create_task(janitor.run(), name="recorder-janitor"))
     yield
+    if janitor is not None:
+        janitor.stop()
     recorder.stop()  # finish and ack the batch in hand
     await asyncio.gather(*tasks, return_exceptions=True)
     with contextlib.suppress(RedisError, OSError):

@@ -26,6 +26,14 @@ class RecorderConfig:
     lag_ttl_s: int = 15  # the Redis lag key disappears when no recorder refreshes it
     consumer_expiry_ms: int = 3_600_000  # idle consumers with nothing pending are removed
     pg_pool_size: int = 4
+    # The janitor (one replica at a time) fails jobs that vanished from Redis: every
+    # ``janitor_interval_ms`` (0: never) it checks up to ``janitor_batch`` unfinished rows
+    # that no event has touched for ``lost_after_ms``, and fails those still missing
+    # ``lost_confirm_ms`` later (longer than a worker's lease renewal period, 5-10 s).
+    janitor_interval_ms: int = 30_000
+    lost_after_ms: int = 300_000
+    lost_confirm_ms: int = 15_000
+    janitor_batch: int = 1_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:
@@ -38,7 +46,9 @@ class RecorderConfig:
                 continue
             if f.type == "int":
                 value = int(raw)
-                if value < 0 or (f.name in ("batch_size", "pg_pool_size") and value < 1):
+                if value < 0 or (
+                    f.name in ("batch_size", "pg_pool_size", "janitor_batch") and value < 1
+                ):
                     raise ValueError(f"JOBDECK_RECORDER_{f.name.upper()} must be positive")
                 values[f.name] = value
             else:

@@ -174,6 +174,9 @@ class Recorder:
                 break
             except Exception as exc:
                 if isinstance(exc, RedisError | OSError):
+                    # Redis may have restarted empty (no persistence): stream and group
+                    # gone. XGROUP CREATE again before anything else (BUSYGROUP if not).
+                    self._group_ready = False
                     self._unhealthy("redis", exc)
                 else:
                     log.exception("recorder loop error")

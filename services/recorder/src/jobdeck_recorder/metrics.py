@@ -39,3 +39,11 @@ PENDING = Gauge(
 EVENTS_PER_SECOND = Gauge(
     "jobdeck_recorder_events_per_second", "Events recorded per second by this instance, recently"
 )
+JANITOR_CHECKED = Counter(
+    "jobdeck_recorder_janitor_checked_total",
+    "Stale unfinished jobs the janitor looked up in Redis",
+)
+JANITOR_LOST = Counter(
+    "jobdeck_recorder_janitor_lost_total",
+    "Jobs gone from Redis while unfinished in Postgres, failed by the janitor (JobLost)",
+)

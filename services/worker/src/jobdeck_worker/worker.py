@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -24,15 +25,16 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import DeserializationError, deserialize_result, serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
 from arq.worker import Retry, Worker, func
 from jobdeck.events import Event, EventType, encode, now_ms
-from jobdeck.queues import RUN_FUNCTION, queue_key, wake_channel
+from jobdeck.queues import RUN_FUNCTION, abort_by_key, queue_key, wake_channel
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobdeck_worker import lifecycle
@@ -65,6 +67,8 @@ ARQ_MAX_TRIES = 2**31 - 1
 # arq's own job timeout stays above ours so that a timeout is an ordinary (retryable) failure.
 ARQ_TIMEOUT_MARGIN_S = 5.0
 FINISH_RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 4.0)
+# Back-off of the queue loop while Redis is unreachable.
+REDIS_RETRY_MIN_S, REDIS_RETRY_MAX_S = 0.1, 2.0
 
 # KEYS: queue, in-progress key of each candidate; ARGV: now ms, lease ms, max claims, ids.
 # Returns [id, score, id, score, ...] of the jobs claimed (in the candidates' order).
@@ -83,6 +87,15 @@ for i = 2, #KEYS do
   end
 end
 return claimed
+"""
+
+
+# KEYS: in-progress key, job key, result key; ARGV: lease ms.
+_RENEW = """
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 2
 """
 
 
@@ -171,14 +184,28 @@ class JobdeckWorker(Worker):
     # -- arq loop --------------------------------------------------------------------
 
     async def main(self) -> None:
-        """arq's loop, woken by events instead of sleeping ``poll_delay`` between reads."""
+        """arq's loop, woken by events instead of sleeping ``poll_delay`` between reads.
+
+        Redis being unreachable (or restarting) is not fatal: the loop backs off and reads
+        again; running jobs carry on meanwhile. A wake-up (e.g. the control channel
+        reconnected) cuts the back-off short.
+        """
         self.ctx["redis"] = self.pool
+        retry_s = REDIS_RETRY_MIN_S
         while not self.stopping:
             self._wake.clear()
-            await self._poll_iteration()
-            if self._wake.is_set() or self.stopping:
-                continue
-            timeout = await self._idle_wait_s()
+            try:
+                await self._poll_iteration()
+                if self._wake.is_set() or self.stopping:
+                    continue
+                timeout = await self._idle_wait_s()
+                retry_s = REDIS_RETRY_MIN_S
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "queue read failed; retrying",
+                    extra={"queue": self.queue, "error": repr(exc), "retry_s": retry_s},
+                )
+                timeout, retry_s = retry_s, min(retry_s * 2, REDIS_RETRY_MAX_S)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -249,9 +276,22 @@ class JobdeckWorker(Worker):
         await super()._cancel_aborted_jobs()
 
     def refresh_leases(self, pipe: Pipeline) -> None:
+        """Renew the in-progress key of every job of ours, re-creating it if Redis lost it.
+
+        A Redis restarted without persistence has lost the keys of jobs still running here:
+        setting them again says "this job is alive" to other workers and to the recorder's
+        janitor, which would otherwise fail the job as lost. ``_RENEW`` leaves alone a job
+        that finished meanwhile (its result is kept) or went back to the queue (its job key
+        is there again), so a renewal racing a finish never resurrects a stale key.
+        """
         lease_ms = int(self.in_progress_timeout_s * 1000)
         for job_id in self.tasks:
-            pipe.pexpire(in_progress_key_prefix + job_id, lease_ms)
+            keys = [
+                in_progress_key_prefix + job_id,
+                job_key_prefix + job_id,
+                result_key_prefix + job_id,
+            ]
+            pipe.eval(_RENEW, len(keys), *keys, str(lease_ms))  # tiny: no script cache to lose
 
     # -- running a job ---------------------------------------------------------------
 
@@ -437,6 +477,9 @@ class JobdeckWorker(Worker):
             self._finishing.add(current)
             current.add_done_callback(self._finishing.discard)
         raws = await self.events.take(job_id)
+        cancelled = final is not None and final.type is EventType.CANCELLED
+        if final is not None and cancelled:
+            final = await self._with_cancelled_by(final)
         if final is not None:
             raws.append(encode(final))
         maxlen = self.events.stream_maxlen
@@ -450,6 +493,8 @@ class JobdeckWorker(Worker):
                 pipe.set(job_key_prefix + job_id, rewritten_job, keepttl=True)
             if runs_again:  # idle workers of the queue look again (at once, or when it is due)
                 pipe.publish(wake_channel(self.queue), b"1")
+            if cancelled:  # the cancel request is answered: its requester's name goes too
+                pipe.delete(abort_by_key(job_id))
 
         token = FINISH_HOOK.set(add_events)
         try:
@@ -469,6 +514,27 @@ class JobdeckWorker(Worker):
             FINISH_HOOK.reset(token)
         if final is not None:
             self.metrics.finished(final.type, final.fields.get("duration_ms"))
+
+    async def _with_cancelled_by(self, final: Event) -> Event:
+        """``final`` naming who cancelled the job (``QueueClient.cancel`` left it in Redis).
+
+        Read before arq's transaction (a value read inside MULTI comes too late to write);
+        deleted inside it. Without the name the event still goes out, with ``by`` null.
+        """
+        if final.fields.get("by") is not None or final.job_id is None:
+            return final
+        try:
+            raw = await self.pool.get(abort_by_key(final.job_id))
+        except RedisError as exc:
+            log.warning(
+                "could not read who cancelled a job",
+                extra={"job_id": final.job_id, "queue": self.queue, "error": repr(exc)},
+            )
+            return final
+        if raw is None:
+            return final
+        by = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return dataclasses.replace(final, fields={**final.fields, "by": by})
 
     # -- stopping --------------------------------------------------------------------
 

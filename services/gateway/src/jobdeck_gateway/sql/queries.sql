@@ -1,20 +1,46 @@
 -- Named queries of the gateway, loaded once by jobdeck_gateway.sql.
+--
+-- The stats queries run every tick on the measuring replica, so none of them may read the
+-- whole jobs table (millions of rows): they read the live jobs (jobs_live_queue_idx, as
+-- small as the backlog), the jobs finished in a recent window (jobs_final_finished_idx,
+-- one range scan) and one index probe per queue name. See migrations/0005_gateway.sql.
 
 -- name: job_queue
 -- The queue of one job, to authorize a job-room subscription.
 SELECT queue FROM jobs WHERE id = $1;
 
--- name: status_counts
--- Jobs per queue and status (the recorder's view; Redis gives waiting/delayed live).
-SELECT queue, status, count(*)::bigint AS n FROM jobs GROUP BY queue, status;
+-- name: known_queues
+-- Every queue that has a recorded job: a loose index scan, one probe per distinct queue,
+-- instead of a DISTINCT over every row.
+WITH RECURSIVE q(queue) AS (
+    (SELECT queue FROM jobs ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue FROM jobs j WHERE j.queue > q.queue ORDER BY j.queue LIMIT 1)
+    FROM q
+    WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL;
+
+-- name: active_counts
+-- Running jobs per queue as recorded (the fallback where no live worker reports its own).
+SELECT queue, count(*)::bigint AS n
+FROM jobs
+WHERE status = 'active'
+GROUP BY queue;
 
 -- name: recent_finished
--- Jobs finished per queue in the last $1 seconds (throughput), failed ones apart.
+-- Jobs finished for good per queue in the last $1 seconds (completed / failed / cancelled),
+-- and how many of them finished in the last $2 seconds (throughput).
 SELECT queue,
-       count(*)::bigint AS finished,
-       count(*) FILTER (WHERE status = 'failed')::bigint AS failed
+       count(*) FILTER (WHERE status = 'completed')::bigint AS completed,
+       count(*) FILTER (WHERE status = 'failed')::bigint AS failed,
+       count(*) FILTER (WHERE status = 'cancelled')::bigint AS cancelled,
+       count(*) FILTER (
+           WHERE finished_at > now() - make_interval(secs => $2::float8)
+       )::bigint AS finished_recently
 FROM jobs
-WHERE finished_at > now() - make_interval(secs => $1::float8)
+WHERE status IN ('completed', 'failed', 'cancelled')
+  AND finished_at > now() - make_interval(secs => $1::float8)
 GROUP BY queue;
 
 -- name: alert_inputs
@@ -27,7 +53,9 @@ SELECT c.queue,
        w.finished,
        w.failed,
        (SELECT extract(epoch FROM now() - min(greatest(j.created_at, coalesce(j.run_at, j.created_at))))
-          FROM jobs j WHERE j.queue = c.queue AND j.status = 'waiting') AS oldest_waiting_s
+          FROM jobs j
+          WHERE j.queue = c.queue
+            AND j.status = 'waiting') AS oldest_waiting_s
 FROM job_queue_configs c
 LEFT JOIN LATERAL (
     SELECT count(*)::bigint AS finished,

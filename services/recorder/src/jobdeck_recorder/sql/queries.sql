@@ -75,3 +75,25 @@ SELECT s.job_id, s.attempt, s.seq, to_timestamp(s.ts / 1000.0), s.level, s.messa
 FROM jsonb_to_recordset($1::text::jsonb)
     AS s(job_id text, attempt int, seq int, ts bigint, level text, message text)
 ON CONFLICT (job_id, attempt, seq) DO NOTHING;
+
+-- name: unfinished_stale_first
+-- The janitor's candidates: unfinished jobs no event has touched for $1 ms, oldest first,
+-- at most $2 (jobs_unfinished_updated_idx: the status list must match its predicate).
+SELECT id, queue, name, status, attempts, version, updated_at,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at
+FROM jobs
+WHERE status IN ('waiting', 'delayed', 'active')
+  AND updated_at < now() - make_interval(secs => $1::bigint / 1000.0)
+ORDER BY updated_at, id
+LIMIT $2;
+
+-- name: unfinished_stale_after
+-- The same, continuing after the cursor ($3 updated_at, $4 id) where the last pass stopped.
+SELECT id, queue, name, status, attempts, version, updated_at,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at
+FROM jobs
+WHERE status IN ('waiting', 'delayed', 'active')
+  AND updated_at < now() - make_interval(secs => $1::bigint / 1000.0)
+  AND (updated_at, id) > ($3::timestamptz, $4::text)
+ORDER BY updated_at, id
+LIMIT $2;
