@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,17 @@ async def test_parses_the_bundled_sample_file() -> None:
     assert [e.fields["progress"] for e in sink.events if e.type is EventType.PROGRESS][-1] == 100
 
 
-async def test_reports_progress_per_chunk_and_sums_exactly(tmp_path: Path) -> None:
+@pytest.fixture
+def price_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``tmp_path`` allowed as a price-file folder for the test."""
+    monkeypatch.setenv("JOBDECK_WORKER_PRICE_DIRS", str(tmp_path))
+    demo.price_file_roots.cache_clear()
+    yield tmp_path
+    demo.price_file_roots.cache_clear()
+
+
+async def test_reports_progress_per_chunk_and_sums_exactly(price_dir: Path) -> None:
+    tmp_path = price_dir
     lines = ["SKU;Name;Price;Currency"] + [f"S{i};Item {i};0.10;eur" for i in range(10)]
     path = tmp_path / "p.csv"
     path.write_text("\n".join(lines) + "\n")
@@ -83,13 +94,19 @@ async def test_malformed_files_fail_naming_the_line(content: str, message: str) 
         await demo.parse_price_file(ctx)
 
 
-async def test_missing_file_and_missing_input_are_clear() -> None:
-    with pytest.raises(demo.PriceFileError, match=r"not found: /nonexistent/x\.csv"):
-        await demo.parse_price_file(job({"path": "/nonexistent/x.csv"})[0])
+async def test_missing_file_and_missing_input_are_clear(price_dir: Path) -> None:
+    with pytest.raises(demo.PriceFileError, match=r"not found: .*x\.csv"):
+        await demo.parse_price_file(job({"path": str(price_dir / "x.csv")})[0])
     with pytest.raises(demo.PriceFileError, match=r"data\.path or inline as data\.content"):
         await demo.parse_price_file(job({})[0])
     with pytest.raises(NonRetryableError, match="JSON object"):
         await demo.parse_price_file(job([1, 2])[0])
+
+
+async def test_files_outside_the_allowed_folders_are_refused(price_dir: Path) -> None:
+    for outside in ("/etc/passwd", "../../../../etc/passwd", str(price_dir / ".." / "x.csv")):
+        with pytest.raises(demo.PriceFileError, match="outside the allowed folders"):
+            await demo.parse_price_file(job({"path": outside})[0])
 
 
 async def test_flaky_fails_then_recovers() -> None:

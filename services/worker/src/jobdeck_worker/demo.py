@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -103,6 +105,27 @@ class PriceSummary:
         }
 
 
+@functools.cache
+def price_file_roots() -> tuple[Path, ...]:
+    """Folders ``data.path`` may name files in: the bundled samples, plus the folders listed
+    in ``JOBDECK_WORKER_PRICE_DIRS`` (separated by ``:``). Read once, on first use."""
+    extra = os.environ.get("JOBDECK_WORKER_PRICE_DIRS", "")
+    return (SAMPLES, *(Path(p).resolve() for p in extra.split(os.pathsep) if p))
+
+
+def resolve_price_file(raw_path: str, roots: tuple[Path, ...]) -> Path:
+    """The file ``raw_path`` names, refused unless it lies inside one of ``roots``: whoever may
+    enqueue a job must not be able to make the worker read (and quote) any file of its host."""
+    path = Path(raw_path)
+    path = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(path.is_relative_to(root.resolve()) for root in roots):
+        raise PriceFileError(
+            f"price file {raw_path!r} is outside the allowed folders "
+            "(the bundled samples and JOBDECK_WORKER_PRICE_DIRS)"
+        )
+    return path
+
+
 def _open_price_file(data: dict[str, Any]) -> tuple[io.TextIOBase, int, str]:
     """The text to parse, its size (for progress), and where it came from."""
     if isinstance(data.get("content"), str):
@@ -113,9 +136,7 @@ def _open_price_file(data: dict[str, Any]) -> tuple[io.TextIOBase, int, str]:
     raw_path = data.get("path")
     if not isinstance(raw_path, str) or not raw_path:
         raise PriceFileError("give the price file as data.path or inline as data.content")
-    path = Path(raw_path)
-    if not path.is_absolute():
-        path = SAMPLES / path  # relative paths name the bundled samples
+    path = resolve_price_file(raw_path, price_file_roots())
     try:
         size = path.stat().st_size
         return path.open(newline="", encoding="utf-8-sig"), size, str(path)
@@ -140,7 +161,7 @@ def _chunks(reader: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, 
 async def parse_price_file(job: JobContext) -> dict[str, Any]:
     """Parse a CSV price file (header with at least sku and price), summarising it per currency.
 
-    data: ``path`` (absolute, or relative to the bundled samples) or ``content``;
+    data: ``path`` (in the bundled samples or JOBDECK_WORKER_PRICE_DIRS) or ``content``;
     optional ``delimiter`` (","), ``currency`` (default when a row has none, "USD"),
     ``chunk_rows`` (rows between progress reports, 500).
     """
