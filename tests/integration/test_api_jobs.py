@@ -260,3 +260,76 @@ async def test_unstorable_text_is_refused(api: TestClient) -> None:
     assert emoji.status == 201  # a surrogate pair is one valid character
     resp = await api.get("/api/v1/jobs/search", params={"search": "a\x00"}, headers=auth())
     assert resp.status == 422
+
+
+async def test_reusing_a_recorded_job_id_is_refused(api: TestClient, redis: Redis, pg: Any) -> None:
+    # Queue b's job, cancelled: its Redis keys are gone but its row (and history) remain.
+    (old,) = await seed(
+        pg, [job_row(id="invoice-42", queue="b", status="cancelled", cancelled_by="admin-user")]
+    )
+    operator_a = auth("operator", queues=["a"])
+    resp = await api.post(
+        "/api/v1/jobs", json={"queue": "a", "name": "noop", "jobId": "invoice-42"},
+        headers=operator_a,
+    )  # fmt: skip
+    body = await resp.json()
+    assert resp.status == 409, body
+    assert resp.content_type == "application/problem+json"
+    assert "taken" in body["detail"] and "retry" in body["detail"]
+    assert "queue" not in body["detail"] and "cancel" not in body["detail"]  # nothing more
+    bulk = await api.post(
+        "/api/v1/jobs/bulk",
+        json={"jobs": [
+            {"queue": "a", "name": "noop", "jobId": "invoice-42"},
+            {"queue": "a", "name": "noop", "jobId": "invoice-43"},
+        ]},
+        headers=operator_a,
+    )  # fmt: skip
+    items = (await bulk.json())["items"]
+    assert bulk.status == 201
+    assert [i["outcome"] for i in items] == ["duplicate", "queued"]
+    assert await redis.zrange(queue_key("a"), 0, -1) == [b"invoice-43"]
+    assert [e.job_id for e in await events(redis)] == ["invoice-43"]
+    row = await pg.fetchrow("SELECT queue, status, data FROM jobs WHERE id = 'invoice-42'")
+    assert (row["queue"], row["status"], row["data"]) == ("b", "cancelled", old["data"])
+
+
+async def test_a_retry_of_one_attempt_runs_once(api: TestClient, redis: Redis, pg: Any) -> None:
+    (row,) = await seed(pg, [job_row(status="failed", attempts=1, queue="rq")])
+    first = await api.post(f"/api/v1/jobs/{row['id']}/retry", headers=auth("operator"))
+    assert first.status == 200 and (await first.json())["outcome"] == "retried"
+    # The retried run finishes before the recorder catches up: arq's job key is gone and
+    # its result kept, the row still says failed (attempt 1). A retry from that row must
+    # not queue attempt 2 again.
+    await redis.delete(f"arq:job:{row['id']}")
+    await redis.zrem(queue_key("rq"), row["id"])
+    await redis.set(f"arq:result:{row['id']}", b"done")
+    resp = await api.post(
+        "/api/v1/jobs/bulk/retry", json={"jobIds": [row["id"]]}, headers=auth("operator")
+    )
+    (second,) = (await resp.json())["results"]
+    assert second["outcome"] == "skipped"
+    assert second["reason"] == "a retry of this job is already queued or running"
+    single = await api.post(f"/api/v1/jobs/{row['id']}/retry", headers=auth("operator"))
+    assert single.status == 409
+    assert "already queued or running" in (await single.json())["detail"]
+    added = [e for e in await events(redis) if e.type is EventType.ADDED]
+    assert [e.attempt for e in added] == [2]
+    assert await redis.exists(f"arq:result:{row['id']}") == 1  # the run's result untouched
+    # Once the recorder has the retried attempt's end, the next retry is a new claim.
+    await pg.execute("UPDATE jobs SET attempts = 2, version = 2 * 16 + 3 WHERE id = $1", row["id"])
+    third = await api.post(f"/api/v1/jobs/{row['id']}/retry", headers=auth("operator"))
+    assert third.status == 200
+
+
+async def test_retries_back_to_back_queue_one_job(api: TestClient, redis: Redis, pg: Any) -> None:
+    (row,) = await seed(pg, [job_row(status="failed", attempts=1, queue="rq2")])
+    outcomes = []
+    for _ in range(2):
+        resp = await api.post(
+            "/api/v1/jobs/bulk/retry", json={"jobIds": [row["id"]]}, headers=auth("operator")
+        )
+        outcomes.append((await resp.json())["results"][0])
+    assert [o["outcome"] for o in outcomes] == ["retried", "skipped"]
+    assert outcomes[1]["reason"] == "a retry of this job is already queued or running"
+    assert await redis.zrange(queue_key("rq2"), 0, -1) == [row["id"].encode()]

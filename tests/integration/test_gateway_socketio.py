@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -15,10 +16,18 @@ from jobdeck.events import Event, EventType
 from jobdeck.queues import JobSpec, QueueClient
 from jobdeck.settings import Settings
 from jobdeck.streams import EventStream
+from jobdeck_gateway.app import SUBSCRIPTIONS
 from jobdeck_gateway.config import GatewayConfig
 from redis.asyncio import Redis
 
-from tests.support.gateway import Gateway, Listener, running_gateway, validate, validate_ack
+from tests.support.gateway import (
+    NS,
+    Gateway,
+    Listener,
+    running_gateway,
+    validate,
+    validate_ack,
+)
 from tests.support.processes import wait_for
 
 # PyJWT warns (an error under pytest) about HMAC keys shorter than 32 bytes.
@@ -505,3 +514,101 @@ async def test_long_polling_clients_receive_events_too(
     await client.wait("jobUpdate", lambda d: d["jobId"] == "j2")
     assert [d["jobId"] for d in client.named("jobUpdate")] == ["j0", "j1", "j2"]
     await client.sio.eio.disconnect(abort=True)
+
+
+def _gone(listener: Listener) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return NS not in listener.sio.namespaces
+
+    return check
+
+
+def _past(deadline: float) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return time.time() >= deadline
+
+    return check
+
+
+async def test_a_session_ends_when_its_token_expires(
+    q: str, gw_settings: Settings, listeners: list[Listener], redis: Redis
+) -> None:
+    settings = dataclasses.replace(gw_settings, jwt_leeway_s=1)
+    async with running_gateway(settings) as gw:
+        short = await connect(gw, listeners, {"token": token("viewer", [q], ttl=2)})
+        # A second short session whose timer "lags": its next message must still be refused.
+        lagging = await connect(gw, listeners, {"token": token("viewer", [q], ttl=2)})
+        steady = await connect(gw, listeners, {"token": token("viewer", [q])})
+        for client in (short, lagging, steady):
+            assert (await client.call("subscribeQueue", {"queue": q}))["ok"]
+        lagging_sid = lagging.sio.get_sid(NS)
+        lagging_client = gw.app[SUBSCRIPTIONS].clients[lagging_sid]
+        assert lagging_client.expiry is not None and lagging_client.principal.expires_at
+        lagging_client.expiry.cancel()
+        stream = EventStream(redis, 1000)
+        await stream.publish(started(q, "j1", 1))
+        for client in (short, lagging, steady):
+            await client.wait("jobUpdate", lambda d: d["jobId"] == "j1")
+
+        notice = await short.wait("tokenExpired", within=15)
+        validate("tokenExpired", notice)
+        assert notice["reason"] == "token_expired" and "expired" in notice["message"]
+        await wait_for(_gone(short), 10)
+
+        deadline = lagging_client.principal.expires_at + 1
+        await wait_for(_past(deadline), 10)
+        ack = await lagging.call("subscribeQueue", {"queue": "other"})
+        validate_ack("subscribeQueue", ack)
+        assert ack["ok"] is False and ack["code"] == "token_expired" and "expired" in ack["error"]
+        await lagging.wait("tokenExpired")
+        await wait_for(_gone(lagging), 10)
+        assert set(gw.app[SUBSCRIPTIONS].clients) == {steady.sio.get_sid(NS)}
+
+        await stream.publish(started(q, "j2", 2))
+        await steady.wait("jobUpdate", lambda d: d["jobId"] == "j2")
+        for expired in (short, lagging):
+            assert [d["jobId"] for d in expired.named("jobUpdate")] == ["j1"]
+        assert steady.named("tokenExpired") == []
+
+
+async def test_a_resume_from_beyond_the_stream_end_is_refused_not_silenced(
+    q: str, gateway: Gateway, listeners: list[Listener], redis: Redis
+) -> None:
+    stream = EventStream(redis, 1000)
+    await stream.publish(started(q, "j1", 1))
+    newest = (await redis.xrevrange("jobdeck:events", count=1))[0][0]
+    last = newest.decode() if isinstance(newest, bytes) else str(newest)
+    ahead = f"{int(last.split('-')[0]) + 60_000}-0"
+
+    refused = Listener()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await refused.connect(gateway.url, {"token": token(), "lastEventId": ahead})
+    assert refused.connect_error["data"]["reason"] == "bad_last_event_id"
+    assert "beyond" in refused.connect_error["message"]
+
+    client = await connect(gateway, listeners, {"token": token("viewer", [q])})
+    assert (await client.call("subscribeQueue", {"queue": q}))["ok"]
+    ack = await client.call("resume", {"lastEventId": ahead})
+    validate_ack("resume", ack)
+    assert ack["ok"] is False and ack["code"] == "bad_request" and "beyond" in ack["error"]
+    await stream.publish(started(q, "j2", 2))
+    await client.wait("jobUpdate", lambda d: d["jobId"] == "j2")
+
+    # The stream's last entry itself is fine (also: the "replica ahead" path skips up to it).
+    ack = await client.call("resume", {"lastEventId": client.named("jobUpdate")[-1]["eventId"]})
+    validate_ack("resume", ack)
+    assert ack["ok"] is True and ack["replayed"] == 0
+    await stream.publish(started(q, "j3", 3))
+    await client.wait("jobUpdate", lambda d: d["jobId"] == "j3")
+    assert [d["jobId"] for d in client.named("jobUpdate")] == ["j2", "j3"]
+
+    held = await connect(gateway, listeners, {"token": token("viewer", [q]), "lastEventId": last})
+    assert held.named("connected")[0]["resumePending"] is True
+    await held.call("subscribeQueue", {"queue": q})
+    ack = await held.call("resume", {"lastEventId": ahead})
+    assert ack["ok"] is False and ack["code"] == "bad_request"
+    ack = await held.call("resume")  # the connect-time id is still there to resume from
+    assert ack["ok"] is True and ack["replayed"] == 2
+    await stream.publish(started(q, "j4", 4))
+    await held.wait("jobUpdate", lambda d: d["jobId"] == "j4")
+    assert [d["jobId"] for d in held.named("jobUpdate")] == ["j2", "j3", "j4"]

@@ -14,9 +14,10 @@ import jsonschema
 import socketio
 from aiohttp import web
 from jobdeck.settings import Settings
-from jobdeck_gateway.app import FANOUT, build_app
+from jobdeck_gateway.app import FANOUT, SIO, build_app
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.namespace import JobsNamespace
 
 from tests.support.processes import free_port
 
@@ -49,6 +50,11 @@ class Gateway:
     @property
     def fanout(self) -> Fanout:
         return self.app[FANOUT]
+
+    @property
+    def namespace(self) -> JobsNamespace:
+        handler: JobsNamespace = self.app[SIO].namespace_handlers[NS]
+        return handler
 
 
 @asynccontextmanager

@@ -374,3 +374,25 @@ async def test_websocket_clients_get_one_write_per_flush_and_slow_ones_are_dropp
     await asyncio.sleep(0)
     last = slow.socket.jobdeck_transport.writes[-1]
     assert b'"eventsDropped"' in last and b'"count":3' in last and b'"j8"' in last
+
+
+def test_a_resume_id_may_reach_but_not_pass_the_stream_end() -> None:
+    from jobdeck_gateway.protocol import beyond_stream_end
+
+    end = (1764000000000, 3)
+    for fine in ("1764000000000-3", "1764000000000-2", "1763999999999-9", "0-0", "1764000000000"):
+        assert beyond_stream_end(fine, end) is None, fine
+    for ahead in ("1764000000000-4", "1764000000001-0", "99999999999999-0"):
+        reason = beyond_stream_end(ahead, end)
+        assert reason is not None and "beyond" in reason and "1764000000000-3" in reason
+    assert beyond_stream_end("1-0", (0, 0)) is not None  # an empty stream: nothing to resume
+
+
+def test_principals_carry_the_token_expiry_for_long_sessions() -> None:
+    from jobdeck.auth import principal_from_claims
+
+    claims: dict[str, object] = {"sub": "u", "roles": ["viewer"], "queues": ["a"]}
+    assert principal_from_claims({**claims, "exp": 1764000000}).expires_at == 1764000000.0
+    assert principal_from_claims(claims).expires_at is None
+    assert principal_from_claims({**claims, "exp": True}).expires_at is None
+    assert Principal("u", Role.VIEWER, None).expires_at is None  # built by hand: no expiry

@@ -294,3 +294,38 @@ def test_duplicates_in_between_keep_the_outcome(
         final.priority,
         final.data,
     )
+
+
+def added_on(queue: str, attempt: int = 1, **extra: Any) -> Event:
+    e = added(attempt, **extra)
+    return Event(
+        type=e.type, queue=queue, job_id=e.job_id, attempt=e.attempt, name=e.name, ts=e.ts,
+        fields=e.fields,
+    )  # fmt: skip
+
+
+def test_added_from_another_queue_does_not_take_over_an_established_row() -> None:
+    # Job "j1" ran on queue "q" and was cancelled; a new job reuses the id on queue "other".
+    cancel = ev(EventType.CANCELLED, ts=T0 + 50, started_at=None, finished_at=T0 + 50, by="admin")
+    established = fold(None, [added(), cancel])
+    assert established is not None and established.added_attempt == 1
+    intruder = added_on("other", attempt=1, data={"stolen": True}, by="eve")
+    later = added_on("other", attempt=5, data={"stolen": True}, by="eve")
+    plan = plan_batch([intruder, later], {"j1": established})
+    assert plan.conflicts == [intruder, later]
+    assert plan.updates == [] and plan.inserts == []
+    # fold() agrees: the row keeps its queue, data, status and who cancelled it.
+    row = fold(established, [intruder, later])
+    assert row == established
+    assert row.queue == "q" and row.data == {"x": 1} and row.cancelled_by == "admin"
+
+
+def test_added_fills_a_placeholder_from_any_queue_and_same_queue_retries_apply() -> None:
+    # A placeholder (added not yet seen) has no established identity: its added applies.
+    plan = plan_batch([started(), added_on("q", attempt=1)], {})
+    assert plan.conflicts == [] and plan.inserts[0].added_attempt == 1
+    # A retry (same queue, next attempt) still updates the row.
+    done = fold(None, [added(), started(), failed()])
+    assert done is not None
+    retried = plan_batch([added(2)], {"j1": done})
+    assert retried.conflicts == [] and retried.updates[0].status is JobStatus.WAITING

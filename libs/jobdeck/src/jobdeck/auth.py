@@ -41,6 +41,9 @@ class Principal:
     sub: str
     role: Role
     queues: frozenset[str] | None  # None means every queue
+    # The token's ``exp`` (epoch seconds), for long-lived sessions (the gateway's sockets)
+    # that must end when the token does; None when unknown (principals built by hand).
+    expires_at: float | None = None
 
     @property
     def roles(self) -> list[str]:
@@ -108,7 +111,11 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
         allowed = frozenset(queues)
     else:
         raise InvalidToken("token 'queues' must be '*' or a list of queue names")
-    return Principal(sub=sub, role=max(Role.parse(r) for r in roles), queues=allowed)
+    exp = claims.get("exp")
+    expires_at = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    return Principal(
+        sub=sub, role=max(Role.parse(r) for r in roles), queues=allowed, expires_at=expires_at
+    )
 
 
 def mint_token(

@@ -56,6 +56,10 @@ def abort_by_key(job_id: str) -> str:
     return ABORT_BY_PREFIX + job_id
 
 
+def retry_claim_key(job_id: str, attempt_offset: int) -> str:
+    return f"{RETRY_CLAIM_PREFIX}{job_id}:{attempt_offset}"
+
+
 class QueueError(JobdeckError):
     """A queue operation was refused."""
 
@@ -120,11 +124,20 @@ class JobSpec:
         )
 
 
-# KEYS: job key, result key, in-progress key, queue, stream
+# A manual retry of attempt n claims this key (SET NX, with an expiry) in the enqueue
+# script itself: two retries computed from the same row (the recorder a moment behind the
+# first one's run) cannot both queue the job, so one attempt number never runs twice.
+RETRY_CLAIM_PREFIX = "jobdeck:retry-claim:"
+RETRY_CLAIM_TTL_MS = 86_400_000
+
+# KEYS: job key, result key, in-progress key, queue, stream[, claim key]
 # ARGV: job bytes, expiry ms, score, job id, event bytes, stream maxlen, wake channel, replace
+#       [, claim expiry ms]
+# Returns 1 queued, 0 the id is queued, running or kept, 2 the claim key was taken.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1], KEYS[3]) > 0 then return 0 end
 if ARGV[8] == '0' and redis.call('EXISTS', KEYS[2]) > 0 then return 0 end
+if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[9]) then return 2 end
 redis.call('DEL', KEYS[2])
 redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
@@ -152,6 +165,15 @@ if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
 end
 return 'gone'
 """
+
+
+class EnqueueOutcome(StrEnum):
+    QUEUED = "queued"
+    EXISTS = "exists"  # a job with this id is queued, running or kept (its result)
+    CLAIMED = "claimed"  # the claim key was already taken (a retry of this attempt ran)
+
+
+_ENQUEUE_OUTCOMES = {1: EnqueueOutcome.QUEUED, 0: EnqueueOutcome.EXISTS, 2: EnqueueOutcome.CLAIMED}
 
 
 class CancelOutcome(StrEnum):
@@ -200,7 +222,25 @@ class QueueClient:
         ``replace`` re-enqueues a finished job under its id (a retry), dropping arq's result.
         """
         keys, args = self._enqueue_args(spec, now_ms(), by, replace)
-        return bool(await self._enqueue(keys=keys, args=args))
+        return bool(await self._enqueue(keys=keys, args=args) == 1)
+
+    async def enqueue_claimed(
+        self,
+        spec: JobSpec,
+        claim_key: str,
+        by: str | None = None,
+        replace: bool = False,
+        claim_ttl_ms: int = RETRY_CLAIM_TTL_MS,
+    ) -> EnqueueOutcome:
+        """Queue one job only if ``claim_key`` is free, taking it in the same script.
+
+        The claim outlives the job (``claim_ttl_ms``), so a second caller acting on the same
+        stale knowledge (e.g. a retry of the same attempt) is refused even after the first
+        one's job has run and its Redis keys are gone.
+        """
+        keys, args = self._enqueue_args(spec, now_ms(), by, replace)
+        result = await self._enqueue(keys=[*keys, claim_key], args=[*args, claim_ttl_ms])
+        return _ENQUEUE_OUTCOMES[int(result)]
 
     async def enqueue_many(self, specs: Sequence[JobSpec], by: str | None = None) -> list[bool]:
         """Queue many jobs in one pipelined round trip (arq itself needs three per job)."""

@@ -17,6 +17,10 @@ from jobdeck_api.models import EnqueueRequest
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 CANCELLABLE = frozenset({JobStatus.WAITING, JobStatus.DELAYED, JobStatus.ACTIVE})
 
+# Why a retry is skipped when Redis refuses it: the job is queued or running again, or
+# this attempt's retry was already claimed (and may have run before the recorder caught up).
+RETRY_PENDING = "a retry of this job is already queued or running"
+
 LIBRARY_DEFAULTS: dict[str, Any] = {
     "max_attempts": JobSpec.__dataclass_fields__["max_attempts"].default,
     "backoff_ms": JobSpec.__dataclass_fields__["backoff_ms"].default,

@@ -19,12 +19,13 @@ import orjson
 from aiohttp import web
 from jobdeck.auth import Principal, Role
 from jobdeck.events import LOG_LEVELS, JobStatus, now_ms
-from jobdeck.queues import CancelOutcome, JobSpec
+from jobdeck.queues import CancelOutcome, EnqueueOutcome, JobSpec, retry_claim_key
 from jobdeck.web import PG
 from pydantic_core import to_json
 
 from jobdeck_api import audit
 from jobdeck_api.decisions import (
+    RETRY_PENDING,
     current_attempt,
     may_cancel,
     may_retry,
@@ -328,6 +329,19 @@ async def _specs(call: ApiRequest[Any, Any], requests: Sequence[EnqueueRequest])
     return specs
 
 
+async def _taken_ids(call: ApiRequest[Any, Any], requests: Sequence[EnqueueRequest]) -> set[str]:
+    """Caller-chosen ids that already name a job in Postgres, whatever its queue.
+
+    Redis only refuses an id while arq's keys for it exist; a finished job's row outlives
+    them, and reusing its id would graft a new job (maybe on another queue) onto that
+    row's history. Running a job again is what ``retry`` is for. Generated ids are fresh.
+    """
+    chosen = [r.job_id for r in requests if r.job_id is not None]
+    if not chosen:
+        return set()
+    return {r["id"] for r in await call.app[PG].fetch(Q["existing_job_ids"], chosen)}
+
+
 def _initial_status(spec: JobSpec, now: int) -> str:
     delayed = spec.run_at_ms is not None and spec.run_at_ms > now
     return JobStatus.DELAYED.value if delayed else JobStatus.WAITING.value
@@ -376,7 +390,8 @@ async def enqueue_job(call: ApiRequest[None, EnqueueRequest]) -> EnqueuedJob:
     defaults. The job's row appears in search once the recorder has consumed its event.
     """
     (spec,) = await _specs(call, [call.body])
-    ok = await call.app[QUEUES].enqueue(spec, by=call.principal.sub)
+    taken = bool(await _taken_ids(call, [call.body]))
+    ok = not taken and await call.app[QUEUES].enqueue(spec, by=call.principal.sub)
     await audit.record(
         call,
         "jobs.enqueue",
@@ -384,6 +399,10 @@ async def enqueue_job(call: ApiRequest[None, EnqueueRequest]) -> EnqueuedJob:
         audit.Outcome.OK if ok else audit.Outcome.REFUSED,
         {"queue": spec.queue, "name": spec.name},
     )
+    if taken:
+        raise Conflict(
+            f"the job id {spec.job_id!r} is taken; use retry to run an existing job again"
+        )
     if not ok:
         raise Conflict(f"a job with id {spec.job_id!r} is already queued, running or kept")
     return _enqueued(spec, now_ms())
@@ -414,7 +433,10 @@ async def enqueue_bulk(call: ApiRequest[None, BulkEnqueueRequest]) -> web.Stream
     reported as `duplicate`.
     """
     specs = await _specs(call, call.body.jobs)
-    results = await call.app[QUEUES].enqueue_many(specs, by=call.principal.sub)
+    taken = await _taken_ids(call, call.body.jobs)
+    fresh = [s for s in specs if s.job_id not in taken]
+    queued = iter(await call.app[QUEUES].enqueue_many(fresh, by=call.principal.sub))
+    results = [s.job_id not in taken and next(queued) for s in specs]
     now = now_ms()
     # Built as plain JSON (BulkEnqueueResponse's shape): 1,000 models a call cost more
     # than the Redis round trip.
@@ -462,12 +484,17 @@ async def _retry_rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[Jo
                 )
             )
             continue
-        ok = await client.enqueue(spec_for_retry(row), by=call.principal.sub, replace=True)
+        # One retry per attempt, claimed atomically with the enqueue: the row may be stale
+        # (the recorder a moment behind a first retry's run), and both would run attempt n+1.
+        spec = spec_for_retry(row)
+        claim = retry_claim_key(job_id, spec.attempt_offset)
+        queued = await client.enqueue_claimed(spec, claim, by=call.principal.sub, replace=True)
+        ok = queued is EnqueueOutcome.QUEUED
         results.append(
             JobActionResult(
                 id=job_id,
                 outcome=JobOutcome.RETRIED if ok else JobOutcome.SKIPPED,
-                reason=None if ok else "job is still queued or running in Redis",
+                reason=None if ok else RETRY_PENDING,
                 previous_status=row["status"],
                 status=JobStatus.WAITING if ok else None,
             )

@@ -39,6 +39,13 @@ class Model(BaseModel):
     )
 
 
+# Instants outside this range are refused: Python cannot add a day to 9999-12-31, and a
+# year-1 date with a positive offset is before year 1 in UTC, which Postgres rejects.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+MAX_DELAY_MS = 366 * 86_400_000
+
+
 def _instant(value: Any, end: bool) -> Any:
     """ISO 8601 date or date-time; naive means UTC. A date-only end bound covers its day."""
     if isinstance(value, datetime):
@@ -64,6 +71,12 @@ def _instant(value: Any, end: bool) -> Any:
         raise ValueError("must be an ISO 8601 date or date-time string")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc <= LATEST:
+        raise ValueError(f"{value!r} is out of range ({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})")
     if end:
         parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
     return parsed
@@ -333,7 +346,7 @@ class EnqueueRequest(Model):
     )
     data: Any = Field(default=None, examples=[{"path": "/data/prices.csv"}])
     priority: Priority | None = None
-    delay_ms: int | None = Field(default=None, ge=0, le=366 * 86_400_000)
+    delay_ms: int | None = Field(default=None, ge=0, le=MAX_DELAY_MS)
     run_at: StartInstant | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     backoff_ms: int | None = Field(default=None, ge=0, le=86_400_000)
@@ -345,6 +358,10 @@ class EnqueueRequest(Model):
             raise ValueError("queue and name are required unless templateId is given")
         if self.delay_ms is not None and self.run_at is not None:
             raise ValueError("delayMs and runAt: give one of them, not both")
+        if self.run_at is not None and self.run_at > datetime.now(UTC) + timedelta(
+            milliseconds=MAX_DELAY_MS
+        ):
+            raise ValueError("runAt: at most 366 days ahead (as for delayMs)")
         return self
 
 

@@ -17,13 +17,14 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from jobdeck_api.errors import BadParameter
-from jobdeck_api.models import DateField, SearchQuery, SortField, SortOrder
+from jobdeck_api.models import EARLIEST, LATEST, DateField, SearchQuery, SortField, SortOrder
+from jobdeck_api.routing import storable
 
 # Public sort name -> (column, nullable, kind). Only these ever reach SQL.
 SORT_COLUMNS: dict[SortField, tuple[str, bool, str]] = {
@@ -136,22 +137,35 @@ def decode_cursor(
         or len(payload["k"]) != len(sort)
     ):
         raise bad
+    if not storable(payload["id"]):
+        raise bad
     values: list[Any] = []
-    for value, (_, _, nullable, kind) in zip(payload["k"], sort, strict=True):
+    for value, (column, _, nullable, kind) in zip(payload["k"], sort, strict=True):
         if value is None:
             if not nullable:
                 raise bad
             values.append(None)
         elif kind == "ts" and isinstance(value, str):
             try:
-                values.append(datetime.fromisoformat(value))
-            except ValueError:
+                instant = datetime.fromisoformat(value)
+                if not EARLIEST <= instant.astimezone(UTC) <= LATEST:
+                    raise bad
+            except (ValueError, OverflowError):
                 raise bad from None
-        elif (kind == "int" and type(value) is int) or (kind == "text" and isinstance(value, str)):
+            values.append(instant)
+        elif (
+            kind == "int"
+            and type(value) is int
+            and -_INT_LIMIT[column] <= value < _INT_LIMIT[column]
+        ) or (kind == "text" and isinstance(value, str) and storable(value)):
             values.append(value)
         else:
             raise bad
     return values, payload["id"]
+
+
+# A cursor is the client's to tamper with: its values must fit their columns' types.
+_INT_LIMIT = {"duration_ms": 2**63, "priority": 2**31, "attempts": 2**31}
 
 
 def sort_spec(q: SearchQuery) -> list[tuple[str, SortOrder, bool, str]]:

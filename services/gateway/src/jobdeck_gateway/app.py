@@ -56,7 +56,9 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
             config.flush_interval_s,
         )
         await fanout.start_position()
-        namespace = JobsNamespace(TokenVerifier(settings), subs, fanout, settings.instance)
+        namespace = JobsNamespace(
+            TokenVerifier(settings), subs, fanout, settings.instance, settings.jwt_leeway_s
+        )
         namespace.pg = app[PG]
         sio.register_namespace(namespace)
         monitor = Monitor(

@@ -27,7 +27,7 @@ from engineio import packet as eio_packet
 from jobdeck.events import Event, MalformedEvent, decode
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from socketio import packet as sio_packet
 
 from jobdeck_gateway import metrics, wire
@@ -35,6 +35,7 @@ from jobdeck_gateway.protocol import (
     NAMESPACE,
     Outgoing,
     SocketEvent,
+    beyond_stream_end,
     outgoing,
     parse_event_id,
 )
@@ -287,8 +288,13 @@ class Fanout:
         """Replay what ``client``'s rooms missed after ``from_id``, then go live; no gap."""
         start = parse_event_id(from_id)
         assert start is not None
+        ids = await self.stream_ids()
+        if ids is not None:
+            refusal = beyond_stream_end(from_id, ids[0])
+            if refusal is not None:  # checked before holding: a live client stays live
+                return {"ok": False, "error": refusal, "code": "bad_request"}
+        truncated = ids is not None and ids[1] > start
         client.held = True
-        truncated = await self._trimmed_after(start)
         if start >= self._last_tuple:
             # The client saw more than this replica has read (another replica was ahead).
             client.min_event_id = start
@@ -341,14 +347,21 @@ class Fanout:
                 return
             await asyncio.sleep(0.01)
 
-    async def _trimmed_after(self, start: tuple[int, int]) -> bool:
-        """Were entries after ``start`` trimmed away (the replay cannot be complete)?"""
+    async def stream_ids(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The stream's last generated id and its last trimmed id; None if Redis can't say.
+
+        The first bounds what a client may resume from; entries after the second were
+        trimmed away (a replay from before it cannot be complete).
+        """
         try:
             info = await self.redis.xinfo_stream(EVENTS)
-        except RedisError:
-            return False
+        except ResponseError:  # no stream yet: nothing was ever published
+            return (0, 0), (0, 0)
+        except (RedisError, OSError):
+            return None
+        last = parse_event_id(_str(info.get("last-generated-id") or ZERO_ID))
         deleted = parse_event_id(_str(info.get("max-deleted-entry-id") or ZERO_ID))
-        return deleted is not None and deleted > start
+        return last or (0, 0), deleted or (0, 0)
 
 
 def _str(value: Any) -> str:

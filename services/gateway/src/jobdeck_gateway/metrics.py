@@ -26,3 +26,6 @@ REPLAYED = Counter("jobdeck_gateway_replayed_events_total", "Events re-sent by r
 ALERT_TRANSITIONS = Counter(
     "jobdeck_gateway_alert_transitions_total", "Alerts raised or cleared", ["kind", "state"]
 )
+EXPIRED_SESSIONS = Counter(
+    "jobdeck_gateway_expired_sessions_total", "Sessions ended because their token expired"
+)

@@ -3,6 +3,11 @@
 Every client message is answered by an acknowledgement: ``{"ok": true, ...}`` or
 ``{"ok": false, "error": <why>, "code": <machine code>}``; a malformed or unknown message
 gets an error ack, never a crash or silence.
+
+A session lives as long as its token: the JWT is verified once, at connect, and one timer
+per client (``loop.call_later`` at ``exp`` + the verifier's leeway) ends the session when
+the token does: the client leaves every room at once, gets ``tokenExpired`` and is
+disconnected; a message that arrives after that moment is refused (``token_expired``).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -26,6 +31,7 @@ from jobdeck_gateway.protocol import (
     NAMESPACE,
     RoomKind,
     SocketEvent,
+    beyond_stream_end,
     job_room,
     parse_event_id,
     queue_room,
@@ -37,6 +43,7 @@ from jobdeck_gateway.stats import QueueSnapshot, Snapshot, queue_stats_payload
 log = logging.getLogger(__name__)
 
 MAX_NAME = 200
+TOKEN_EXPIRED_TEXT = "token expired; reconnect with a fresh token"
 
 
 class BadMessage(Exception):
@@ -85,10 +92,17 @@ def principal_info(p: Principal) -> dict[str, Any]:
 
 class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(
-        self, verifier: TokenVerifier, subs: Subscriptions, fanout: Fanout, instance: str
+        self,
+        verifier: TokenVerifier,
+        subs: Subscriptions,
+        fanout: Fanout,
+        instance: str,
+        leeway_s: float = 0.0,
     ) -> None:
         super().__init__(NAMESPACE)
         self.verifier = verifier
+        self.leeway_s = leeway_s  # the verifier's: a token is good until exp + leeway
+        self._expiring: set[str] = set()  # sids whose token ran out, until they are gone
         self.subs = subs
         self.fanout = fanout
         self.instance = instance
@@ -119,7 +133,12 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error(f"unknown message {event!r}; see proto/socketio.schema.json", "unknown")
         client = self.subs.clients.get(sid)
         if client is None:
+            if sid in self._expiring:
+                return error(TOKEN_EXPIRED_TEXT, "token_expired")
             return error("not connected", "not_connected")
+        if self._token_ran_out(client):  # the timer may lag behind by a loop iteration
+            self._expire(sid)
+            return error(TOKEN_EXPIRED_TEXT, "token_expired")
         try:
             return await handler(client, data)
         except BadMessage as exc:
@@ -147,6 +166,14 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "lastEventId must be a stream id such as '1764000000000-0'",
                 {"reason": "bad_last_event_id"},
             )
+        if last is not None:
+            ids = await self.fanout.stream_ids()
+            refusal = beyond_stream_end(last, ids[0]) if ids is not None else None
+            if refusal is not None:
+                metrics.REFUSED.labels("bad_last_event_id").inc()
+                raise socketio.exceptions.ConnectionRefusedError(
+                    refusal, {"reason": "bad_last_event_id"}
+                )
         eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         client = Client(
             sid=sid,
@@ -157,9 +184,58 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         )
         self.subs.add(client)
         metrics.CONNECTED_CLIENTS.inc()
-        task = asyncio.create_task(self._greet(client))
+        self._arm_expiry(client)
+        self._spawn(self._greet(client))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- token expiry ------------------------------------------------------------------
+
+    def _deadline(self, client: Client) -> float | None:
+        exp = client.principal.expires_at
+        return None if exp is None else exp + self.leeway_s
+
+    def _token_ran_out(self, client: Client) -> bool:
+        deadline = self._deadline(client)
+        return deadline is not None and time.time() >= deadline
+
+    def _arm_expiry(self, client: Client) -> None:
+        """One timer per session, not a JWT check per event: 2,000 handles cost nothing."""
+        deadline = self._deadline(client)
+        if deadline is not None:
+            delay = max(0.0, deadline - time.time())
+            loop = asyncio.get_running_loop()
+            client.expiry = loop.call_later(delay, self._expire, client.sid)
+
+    def _expire(self, sid: str) -> None:
+        """The token ran out: nothing more reaches the client from this very step on."""
+        client = self._forget(sid)
+        if client is None:
+            return
+        self._expiring.add(sid)
+        metrics.EXPIRED_SESSIONS.inc()
+        self._spawn(self._end_session(client))
+
+    async def _end_session(self, client: Client) -> None:
+        """Tell the client why, then disconnect it (the notice goes out first)."""
+        exp = client.principal.expires_at or 0.0
+        payload = {
+            "reason": "token_expired",
+            "message": f"{TOKEN_EXPIRED_TEXT}; the session is closed",
+            "expiredAt": int(exp * 1000),
+        }
+        try:
+            self.fanout.flush()  # live frames already accepted leave before the notice
+            await self.emit(SocketEvent.TOKEN_EXPIRED, payload, to=client.sid)
+            metrics.EVENTS_EMITTED.labels(str(SocketEvent.TOKEN_EXPIRED)).inc()
+            await self.server.disconnect(client.sid, namespace=NAMESPACE)
+        except Exception:
+            log.exception("ending an expired session failed", extra={"sid": client.sid})
+        finally:
+            self._expiring.discard(client.sid)
 
     async def _greet(self, client: Client) -> None:
         """Send ``connected`` once the CONNECT packet is out (it follows the handler)."""
@@ -179,15 +255,30 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         metrics.EVENTS_EMITTED.labels(str(SocketEvent.CONNECTED)).inc()
 
     def on_disconnect(self, sid: str) -> None:
-        if self.subs.remove(sid) is not None:
+        self._forget(sid)
+
+    def _forget(self, sid: str) -> Client | None:
+        """Drop ``sid`` from every room and index (once: a second call finds nothing)."""
+        client = self.subs.remove(sid)
+        if client is not None:
+            if client.expiry is not None:
+                client.expiry.cancel()
+                client.expiry = None
             metrics.CONNECTED_CLIENTS.dec()
             self._update_subscription_metrics()
+        return client
 
     def _update_subscription_metrics(self) -> None:
         for kind, n in self.subs.counts_by_kind().items():
             metrics.SUBSCRIPTIONS.labels(str(kind)).set(n)
 
     def _joined(self, client: Client, room: str) -> dict[str, Any]:
+        if self.subs.clients.get(client.sid) is not client:
+            # Gone while the handler awaited (disconnected, or its token expired): joining
+            # now would leave a stale member in the room index.
+            if client.sid in self._expiring:
+                return error(TOKEN_EXPIRED_TEXT, "token_expired")
+            return error("not connected", "not_connected")
         added = self.subs.join(client, room)
         self._update_subscription_metrics()
         return {"ok": True, "room": room, "already": not added, "lastEventId": self.fanout.last_id}
@@ -265,8 +356,10 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise BadMessage("'lastEventId' is required (or pass it in the connect auth)")
         if parse_event_id(last) is None:
             raise BadMessage("'lastEventId' must be a stream id such as '1764000000000-0'")
-        client.resume_from = None
-        return await self.fanout.resume(client, last)
+        ack = await self.fanout.resume(client, last)
+        if ack.get("ok"):
+            client.resume_from = None
+        return ack
 
 
 ROOM_KINDS = tuple(RoomKind)

@@ -33,6 +33,7 @@ class SocketEvent(StrEnum):
     SYSTEM_STATS = "systemStats"
     ALERT = "alert"
     EVENTS_DROPPED = "eventsDropped"
+    TOKEN_EXPIRED = "tokenExpired"
 
 
 class RoomKind(StrEnum):
@@ -252,3 +253,20 @@ def parse_event_id(value: object) -> tuple[int, int] | None:
 
 def format_event_id(eid: tuple[int, int]) -> str:
     return f"{eid[0]}-{eid[1]}"
+
+
+def beyond_stream_end(last_event_id: str, stream_last: tuple[int, int]) -> str | None:
+    """Why ``last_event_id`` cannot be resumed from, or None if it can.
+
+    An id past the stream's last generated entry was never handed to any client by any
+    replica (they all read the same stream): skipping up to it would silence the client
+    until the stream got there, possibly for good. Any id up to the last entry is fine,
+    including one this replica's reader has not reached yet (another replica was ahead).
+    """
+    start = parse_event_id(last_event_id)
+    if start is None or start <= stream_last:
+        return None
+    return (
+        f"lastEventId {last_event_id!r} is beyond the last event in the stream"
+        f" ({format_event_id(stream_last)!r}); pass an eventId you received"
+    )

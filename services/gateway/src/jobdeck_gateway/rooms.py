@@ -9,6 +9,7 @@ rooms whose members were not vetted against that queue (job rooms and ``all``).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ class Client:
 
     ``held`` clients receive nothing live: they are waiting to replay what they missed
     (resume) and go live at the replay's end. ``min_event_id`` skips events a client has
-    already seen from a replica further ahead in the stream.
+    already seen from a replica further ahead in the stream. ``expiry`` is the timer that
+    ends the session when its token expires (one ``loop.call_later`` handle per client).
     """
 
     sid: str
@@ -41,6 +43,7 @@ class Client:
     dropped: int = 0
     dropped_from: str | None = None
     dropped_to: str | None = None
+    expiry: asyncio.TimerHandle | None = None
 
 
 class Subscriptions:

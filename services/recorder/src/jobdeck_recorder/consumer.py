@@ -316,6 +316,12 @@ class Recorder:
         metrics.ROWS.labels("update").inc(result.updated)
         metrics.ROWS.labels("insert").inc(result.inserted)
         metrics.LOGS.inc(result.logs)
+        if result.conflicts:
+            log.warning(
+                "events of another queue for an existing job id skipped",
+                extra={"events": result.conflicts},
+            )
+            metrics.SKIPPED.labels("queue_conflict").inc(result.conflicts)
 
     async def _retrying(self, kind: str, op: Any) -> Any:
         """Run ``op`` until it succeeds, backing off while its backend is unavailable."""

@@ -12,7 +12,10 @@ state. Events are applied one at a time, in stream order, to the row as Postgres
 - identity columns (queue, name, data, options, priority, max_attempts, created_at) come
   from ``added`` whenever it arrives: a row first created by a later event holds
   placeholders until then (``added_attempt`` = 0);
-- ``log`` events become ``job_logs`` rows, unique per (job, attempt, seq).
+- ``log`` events become ``job_logs`` rows, unique per (job, attempt, seq);
+- a job's queue is fixed once an ``added`` has set it: an event for that id from another
+  queue is a different job reusing the id (the API refuses that; this is the backstop),
+  so it is skipped and listed in ``BatchPlan.conflicts`` rather than taking the row over.
 
 Because application is sequential, any split of the stream into batches gives the same
 rows as applying events one by one, which is what makes redelivery safe.
@@ -93,6 +96,7 @@ class BatchPlan:
     updates: list[JobRow] = field(default_factory=list)
     inserts: list[JobRow] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
+    conflicts: list[Event] = field(default_factory=list)
 
 
 _STATE_EVENTS = frozenset(
@@ -105,6 +109,11 @@ _STATE_EVENTS = frozenset(
         EventType.CANCELLED,
     }
 )
+
+
+def conflicts(row: JobRow, ev: Event) -> bool:
+    """An event of another queue for a row whose identity an ``added`` already set."""
+    return row.added_attempt > 0 and ev.queue != row.queue
 
 
 def placeholder(ev: Event) -> JobRow:
@@ -323,6 +332,8 @@ def fold(row: JobRow | None, events: Iterable[Event]) -> JobRow | None:
             if ev.type is EventType.PROGRESS:
                 continue
             current = placeholder(ev)
+        elif conflicts(current, ev):
+            continue
         apply(current, ev)
     return current
 
@@ -362,6 +373,9 @@ def plan_batch(events: Sequence[Event], existing: dict[str, JobRow]) -> BatchPla
             else:
                 row = rows[job_id] = placeholder(ev)
                 changed.add(job_id)
+        if conflicts(row, ev):
+            plan.conflicts.append(ev)
+            continue
         if apply(row, ev):
             changed.add(job_id)
     for job_id in sorted(changed):

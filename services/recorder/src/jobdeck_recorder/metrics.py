@@ -12,6 +12,11 @@ MALFORMED = Counter(
     "Stream entries refused and copied to the dead-letter stream",
     ["reason"],
 )
+SKIPPED = Counter(
+    "jobdeck_recorder_skipped_total",
+    "Job events recorded without effect because they conflict with the row",
+    ["reason"],
+)
 ROWS = Counter("jobdeck_recorder_rows_written_total", "Job rows written", ["op"])
 LOGS = Counter("jobdeck_recorder_logs_written_total", "Job log lines inserted")
 CLAIMED = Counter(

@@ -68,6 +68,7 @@ class WriteResult:
     updated: int
     inserted: int
     logs: int
+    conflicts: int = 0  # events of another queue for an established row: skipped
 
 
 # Errors in the data itself (class 22 data exception, class 23 constraint violation).
@@ -125,7 +126,7 @@ class JobStore:
                 docs = [log_doc(x) for x in plan.logs]
                 status = await conn.execute(QUERIES["insert_logs"], json_param(docs))
                 logs = int(status.rsplit(" ", 1)[-1])
-        return WriteResult(len(plan.updates), len(plan.inserts), logs)
+        return WriteResult(len(plan.updates), len(plan.inserts), logs, len(plan.conflicts))
 
 
 def row_from_record(r: asyncpg.Record) -> JobRow:

@@ -19,6 +19,9 @@ WHERE job_id = $1 AND ($2::int IS NULL OR attempt = $2) AND level = ANY($3::text
 -- name: jobs_for_action
 SELECT * FROM jobs WHERE id = ANY($1::text[]);
 
+-- name: existing_job_ids
+SELECT id FROM jobs WHERE id = ANY($1::text[]);
+
 -- name: queue_config
 SELECT * FROM job_queue_configs WHERE queue = $1;
 
