@@ -13,7 +13,7 @@ import jsonschema
 import msgpack
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
-from jobdeck.events import Event, EventType, decode
+from jobdeck.events import Event, EventType, decode, now_ms
 from jobdeck.queues import (
     WORKERS,
     WORKERS_INFO,
@@ -21,6 +21,7 @@ from jobdeck.queues import (
     JobSpec,
     QueueClient,
     abort_by_key,
+    priority_key,
     queue_key,
 )
 from jobdeck.settings import Settings
@@ -347,6 +348,96 @@ async def test_a_new_high_priority_job_overtakes_a_long_backlog(
     ]
     # at most the running job and one being claimed go first, not the rest of the backlog
     assert started.index(urgent.job_id) <= started_before + 2
+
+
+async def started_order(redis: Redis, queue: str) -> list[str | None]:
+    return [
+        e.job_id for e in await stream(redis) if e.type is EventType.STARTED and e.queue == queue
+    ]
+
+
+async def test_a_delayed_job_competes_with_its_priority_once_due(
+    start_runtime: StartRuntime, client: QueueClient, redis: Redis
+) -> None:
+    """The reviewer's case: a due high-priority delayed job goes before ready lower ones."""
+    await client.pause("p")
+    await start_runtime("p:1")
+    delayed = JobSpec(
+        queue="p", name="noop", priority=100, run_at_ms=now_ms() + 500, job_id="p-high-delayed"
+    )
+    specs = [
+        JobSpec(queue="p", name="noop", job_id="p-low-1"),
+        JobSpec(queue="p", name="noop", job_id="p-low-2"),
+        delayed,
+        JobSpec(queue="p", name="noop", priority=10, job_id="p-mid"),
+    ]
+    for spec in specs:
+        assert await client.enqueue(spec)
+    # only the delayed job waits for its priority; its queue score stays its due time
+    assert await redis.hgetall(priority_key("p")) == {b"p-high-delayed": b"100"}
+    assert await redis.zscore(queue_key("p"), "p-high-delayed") == delayed.run_at_ms
+    assert delayed.run_at_ms is not None
+    due_at = delayed.run_at_ms
+
+    async def due() -> bool:
+        return now_ms() > due_at
+
+    await wait_for(due, 10, what="the delayed job is due")
+    await client.resume("p")
+    await wait_for(lambda: _all_completed(redis, [s.job_id for s in specs]), 10, what="all done")
+    assert await started_order(redis, "p") == ["p-high-delayed", "p-mid", "p-low-1", "p-low-2"]
+    assert not await redis.exists(priority_key("p"))
+
+
+async def _all_completed(redis: Redis, job_ids: list[str]) -> bool:
+    done = {e.job_id for e in await stream(redis) if e.type is EventType.COMPLETED}
+    return all(j in done for j in job_ids)
+
+
+async def test_cancelling_a_delayed_priority_job_drops_its_priority_entry(
+    client: QueueClient, redis: Redis
+) -> None:
+    spec = JobSpec(queue="c", name="noop", priority=7, run_at_ms=now_ms() + 60_000)
+    assert await client.enqueue(spec)
+    assert await redis.hget(priority_key("c"), spec.job_id) == b"7"
+    assert await client.cancel(spec.job_id, "c", "noop", 1) is CancelOutcome.CANCELLED
+    assert not await redis.exists(priority_key("c"))
+
+
+async def test_a_retry_keeps_its_priority_once_its_backoff_is_over(
+    start_runtime: StartRuntime, client: QueueClient, redis: Redis
+) -> None:
+    runtime = await start_runtime("r:1")
+    flaky_job = JobSpec(
+        queue="r", name="flaky", data={"succeed_on": 2}, priority=50, backoff_ms=800
+    )
+    assert await client.enqueue(flaky_job)
+    retrying = await wait_event(redis, flaky_job.job_id, EventType.RETRYING)
+    await client.pause("r")
+    await wait_for(lambda: _is_paused(runtime, "r"), 10, what="the worker saw the pause")
+    # arq scored the retry by its due time; its priority waits in the hash until then
+    assert await redis.hget(priority_key("r"), flaky_job.job_id) == b"50"
+    others = [
+        JobSpec(queue="r", name="noop", job_id="r-low"),
+        JobSpec(queue="r", name="noop", priority=10, job_id="r-mid"),
+    ]
+    for spec in others:
+        assert await client.enqueue(spec)
+    retry_at = retrying.fields["retry_at"]
+
+    async def due() -> bool:
+        return now_ms() > retry_at
+
+    await wait_for(due, 10, what="the retry is due")
+    await client.resume("r")
+    ids = [flaky_job.job_id, *(s.job_id for s in others)]
+    await wait_for(lambda: _all_completed(redis, ids), 10, what="all done")
+    assert await started_order(redis, "r") == [flaky_job.job_id, flaky_job.job_id, "r-mid", "r-low"]
+    assert not await redis.exists(priority_key("r"))
+
+
+async def _is_paused(runtime: WorkerRuntime, queue: str) -> bool:
+    return runtime.workers[queue].paused
 
 
 async def test_freed_slots_are_refilled_without_waiting_for_a_poll(

@@ -27,6 +27,11 @@ QUEUE_PREFIX = "jobdeck:queue:"
 PAUSED = "jobdeck:paused"
 CONTROL_CHANNEL = "jobdeck:control"
 WAKE_PREFIX = "jobdeck:wake:"
+# Priority of each job that waits out a due time (delayed, or a retry backing off), so that
+# once due it competes with its priority: a delayed job's queue score must stay its due time
+# (arq and the workers' idle wait read it), so the worker re-scores it "due - priority *
+# weight" when it comes due (see ``jobdeck_worker.worker._READ``) and drops the entry.
+PRIORITY_PREFIX = "jobdeck:priority:"
 WORKERS = "jobdeck:workers"
 WORKERS_INFO = "jobdeck:workers:info"
 # Who asked to cancel a running job (one string key per job, with an expiry): the worker
@@ -46,6 +51,10 @@ JOB_EXPIRY_MS = 7 * 86_400_000
 
 def queue_key(queue: str) -> str:
     return QUEUE_PREFIX + queue
+
+
+def priority_key(queue: str) -> str:
+    return PRIORITY_PREFIX + queue
 
 
 def wake_channel(queue: str) -> str:
@@ -98,6 +107,11 @@ class JobSpec:
             return self.run_at_ms
         return now - self.priority * PRIORITY_WEIGHT_MS
 
+    def deferred_priority(self, now: int) -> int:
+        """The priority to apply when the job comes due: 0 if it is ready now (or has none)."""
+        delayed = self.run_at_ms is not None and self.run_at_ms > now
+        return self.priority if delayed and self.priority > 0 else 0
+
     def added_event(self, now: int, by: str | None = None) -> Event:
         delayed = self.run_at_ms is not None and self.run_at_ms > now
         return Event(
@@ -130,23 +144,28 @@ class JobSpec:
 RETRY_CLAIM_PREFIX = "jobdeck:retry-claim:"
 RETRY_CLAIM_TTL_MS = 86_400_000
 
-# KEYS: job key, result key, in-progress key, queue, stream[, claim key]
-# ARGV: job bytes, expiry ms, score, job id, event bytes, stream maxlen, wake channel, replace
-#       [, claim expiry ms]
+# KEYS: job key, result key, in-progress key, queue, stream, priority hash[, claim key]
+# ARGV: job bytes, expiry ms, score, job id, event bytes, stream maxlen, wake channel, replace,
+#       deferred priority (0: none)[, claim expiry ms]
 # Returns 1 queued, 0 the id is queued, running or kept, 2 the claim key was taken.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1], KEYS[3]) > 0 then return 0 end
 if ARGV[8] == '0' and redis.call('EXISTS', KEYS[2]) > 0 then return 0 end
-if KEYS[6] and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[9]) then return 2 end
+if KEYS[7] and not redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[10]) then return 2 end
 redis.call('DEL', KEYS[2])
 redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+if ARGV[9] ~= '0' then
+  redis.call('HSET', KEYS[6], ARGV[4], ARGV[9])
+else
+  redis.call('HDEL', KEYS[6], ARGV[4])
+end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
 redis.call('PUBLISH', ARGV[7], '1')
 return 1
 """
 
-# KEYS: in-progress key, queue, job key, abort set, stream, abort-by key
+# KEYS: in-progress key, queue, job key, abort set, stream, abort-by key, priority hash
 # ARGV: job id, now ms, event bytes, stream maxlen, control channel, queue name,
 #       by ('' = nobody named), abort-by expiry ms
 _CANCEL = """
@@ -160,6 +179,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[3])
+  redis.call('HDEL', KEYS[7], ARGV[1])
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
   return 'cancelled'
 end
@@ -202,6 +222,7 @@ class QueueClient:
             in_progress_key_prefix + spec.job_id,
             queue_key(spec.queue),
             EVENTS,
+            priority_key(spec.queue),
         ]
         expiry = max(score, now) - now + JOB_EXPIRY_MS
         args = [
@@ -213,6 +234,7 @@ class QueueClient:
             self.stream_maxlen,
             wake_channel(spec.queue),
             "1" if replace else "0",
+            spec.deferred_priority(now),
         ]
         return keys, args
 
@@ -272,6 +294,7 @@ class QueueClient:
             abort_jobs_ss,
             EVENTS,
             abort_by_key(job_id),
+            priority_key(queue),
         ]
         args: list[Any] = [
             job_id,

@@ -8,6 +8,8 @@ arq does the queue work (claiming, in-progress keys, results, aborts, retries on
 - ``finish_job`` / ``finish_failed_job`` write the job's last events in arq's own
   transaction (see ``connection.FINISH_HOOK``);
 - ``main`` sleeps until woken (enqueue, a freed slot, resume, abort) instead of polling;
+- ``_poll_iteration`` first re-scores the jobs that just came due with their priority
+  (``_READ``), so a delayed job or a retry competes by priority once due;
 - ``start_jobs`` claims a whole read of the queue in one script call, so every wake-up
   re-reads the queue in priority order instead of working through a stale list;
 - ``in_progress_timeout_s`` is a short lease renewed while a job runs (``refresh_leases``).
@@ -30,7 +32,14 @@ from arq.jobs import DeserializationError, deserialize_result, serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
 from arq.worker import Retry, Worker, func
 from jobdeck.events import Event, EventType, encode, now_ms
-from jobdeck.queues import RUN_FUNCTION, abort_by_key, queue_key, wake_channel
+from jobdeck.queues import (
+    PRIORITY_WEIGHT_MS,
+    RUN_FUNCTION,
+    abort_by_key,
+    priority_key,
+    queue_key,
+    wake_channel,
+)
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,6 +78,50 @@ ARQ_TIMEOUT_MARGIN_S = 5.0
 FINISH_RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 4.0)
 # Back-off of the queue loop while Redis is unreachable.
 REDIS_RETRY_MIN_S, REDIS_RETRY_MAX_S = 0.1, 2.0
+
+# Entries of the priority hash looked at per read of the queue (the scan resumes next read).
+PROMOTE_BUDGET = 512
+
+# KEYS: queue, priority hash; ARGV: now ms, read offset, read count, weight ms, budget, cursor,
+#       in-progress key prefix.
+# Re-scores the due jobs of the priority hash "due - priority * weight" (FIFO by due time
+# within a priority) and drops their entries, then reads the queue as arq does.
+# A score <= now - weight is already a priority score (a ready job's): never lowered twice.
+# A running job is left alone (arq adds a retry's delay to the score it claimed it at); its
+# entry goes when the job is gone, or applies if it went back to the queue unchanged.
+# Returns [next hash cursor, ids].
+_READ = """
+local now, weight = tonumber(ARGV[1]), tonumber(ARGV[4])
+local cursor, budget = ARGV[6], tonumber(ARGV[5])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  cursor = '0'
+else
+  repeat
+    local page = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 128)
+    cursor = page[1]
+    local entries = page[2]
+    for i = 1, #entries, 2 do
+      local id, prio = entries[i], tonumber(entries[i + 1]) or 0
+      local score = redis.call('ZSCORE', KEYS[1], id)
+      if not score then
+        redis.call('HDEL', KEYS[2], id)
+      else
+        score = tonumber(score)
+        if score <= now and redis.call('EXISTS', ARGV[7] .. id) == 0 then
+          if score > now - weight and prio > 0 then
+            local promoted = string.format('%.0f', score - prio * weight)
+            redis.call('ZADD', KEYS[1], 'XX', promoted, id)
+          end
+          redis.call('HDEL', KEYS[2], id)
+        end
+      end
+    end
+    budget = budget - #entries / 2
+  until cursor == '0' or budget <= 0
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', ARGV[2], ARGV[3])
+return {cursor, ids}
+"""
 
 # KEYS: queue, in-progress key of each candidate; ARGV: now ms, lease ms, max claims, ids.
 # Returns [id, score, id, score, ...] of the jobs claimed (in the candidates' order).
@@ -146,6 +199,9 @@ class JobdeckWorker(Worker):
         self._envelopes: dict[str, tuple[Envelope, int]] = {}
         self._outcomes: dict[str, Event] = {}
         self._claim = redis.register_script(_CLAIM)
+        self._read = redis.register_script(_READ)
+        self._priority_key = priority_key(queue)
+        self._promote_cursor = "0"
         self._finishing: set[asyncio.Task[Any]] = set()
 
     # -- control -----------------------------------------------------------------------
@@ -222,6 +278,34 @@ class JobdeckWorker(Worker):
         if not upcoming:
             return fallback
         return min(fallback, max((float(upcoming[0][1]) - now) / 1000, 0.001))
+
+    async def _poll_iteration(self) -> None:
+        """arq's iteration, reading the queue through ``_READ`` (due jobs get their priority).
+
+        Same steps as arq's (no burst mode here): read and start, aborts, reap, heartbeat.
+        """
+        if self.allow_pick_jobs and self.job_counter < self.max_jobs:
+            cursor, job_ids = await self._read(
+                keys=[self.queue_name, self._priority_key],
+                args=[
+                    timestamp_ms(),
+                    self._queue_read_offset,
+                    self.queue_read_limit,
+                    PRIORITY_WEIGHT_MS,
+                    PROMOTE_BUDGET,
+                    self._promote_cursor,
+                    in_progress_key_prefix,
+                ],
+            )
+            self._promote_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+            await self.start_jobs(job_ids)
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, t in list(self.tasks.items()):
+            if t.done():
+                del self.tasks[job_id]
+                t.result()  # errors in run_job propagate, as in arq
+        await self.heart_beat()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Claim up to the free slots among ``job_ids`` in one script call, then run them.
@@ -381,6 +465,16 @@ class JobdeckWorker(Worker):
         final = self._final_event(job_id, finish)
         rewrite: bytes | None = None
         envelope = self._envelopes.pop(job_id, None)
+        deferred_priority = 0
+        if (
+            envelope is not None
+            and final is not None
+            and final.type is EventType.RETRYING
+            and not lifecycle.is_hand_back(final)
+            and final.fields["retry_at"] > final.ts
+        ):
+            # arq re-scores a deferred retry by its due time: keep its priority for then.
+            deferred_priority = envelope[0].priority
         if envelope is not None and final is not None and lifecycle.is_hand_back(final):
             # A hand-back is not the job's fault: give the next run the attempt it used up.
             env, enqueued_ms = envelope
@@ -401,6 +495,7 @@ class JobdeckWorker(Worker):
                 keep_in_progress,
             ),
             rewrite,
+            deferred_priority,
         )
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
@@ -470,6 +565,7 @@ class JobdeckWorker(Worker):
         final: Event | None,
         finish: Callable[[], Awaitable[None]],
         rewritten_job: bytes | None,
+        deferred_priority: int = 0,
     ) -> None:
         """Run arq's finish with the job's buffered events and ``final`` in its transaction."""
         current = asyncio.current_task()
@@ -491,6 +587,8 @@ class JobdeckWorker(Worker):
                 pipe.xadd(EVENTS, {EVENT_FIELD: raw}, maxlen=maxlen, approximate=True)
             if rewritten_job is not None:
                 pipe.set(job_key_prefix + job_id, rewritten_job, keepttl=True)
+            if deferred_priority > 0:
+                pipe.hset(self._priority_key, job_id, str(deferred_priority))
             if runs_again:  # idle workers of the queue look again (at once, or when it is due)
                 pipe.publish(wake_channel(self.queue), b"1")
             if cancelled:  # the cancel request is answered: its requester's name goes too
