@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from jobdeck.events import JobStatus
+from jobdeck.events import JobStatus, current_attempt
 from jobdeck_api.decisions import (
     LIBRARY_DEFAULTS,
-    current_attempt,
     may_cancel,
     may_retry,
     spec_for_enqueue,

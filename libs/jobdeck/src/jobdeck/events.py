@@ -116,12 +116,29 @@ class Event:
     @property
     def version(self) -> int:
         """Monotonic position of this event in its job's life, used to refuse going backwards."""
-        return self.attempt * 16 + int(self.phase)
+        return job_version(self.attempt, self.phase)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["type"] = str(self.type)
         return d
+
+
+VERSION_STRIDE = 16  # room for the phases of one attempt
+
+
+def job_version(attempt: int, phase: Phase) -> int:
+    """A job row's ``version``: attempt and phase of its latest event, in one ordered integer."""
+    return attempt * VERSION_STRIDE + int(phase)
+
+
+def current_attempt(attempts: int, version: int) -> int:
+    """The attempt a job's latest event belongs to (at least 1, even if it never ran)."""
+    return max(attempts, version // VERSION_STRIDE, 1)
+
+
+def version_phase(version: int) -> int:
+    return version % VERSION_STRIDE
 
 
 def encode(event: Event) -> bytes:

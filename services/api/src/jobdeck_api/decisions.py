@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobdeck.events import JobStatus
+from jobdeck.events import JobStatus, current_attempt
 from jobdeck.queues import JobSpec
 
 from jobdeck_api.models import EnqueueRequest
@@ -48,11 +48,6 @@ def may_cancel(status: str) -> Verdict:
     if status in CANCELLABLE:
         return Verdict(True)
     return Verdict(False, f"job is {status}; only waiting, delayed or active jobs can be cancelled")
-
-
-def current_attempt(attempts: int, version: int) -> int:
-    """The attempt a job's latest event belongs to (``Event.version`` = attempt*16 + phase)."""
-    return max(attempts, version // 16, 1)
 
 
 def retry_max_attempts(attempts: int, max_attempts: int) -> int:

@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 from jobdeck.auth import Principal, Role
-from jobdeck.events import LOG_LEVELS, JobStatus, now_ms
+from jobdeck.events import LOG_LEVELS, JobStatus, current_attempt, now_ms
 from jobdeck.queues import CancelOutcome, EnqueueOutcome, JobSpec, retry_claim_key
 from jobdeck.web import PG
 from pydantic_core import to_json
@@ -26,7 +26,6 @@ from pydantic_core import to_json
 from jobdeck_api import audit
 from jobdeck_api.decisions import (
     RETRY_PENDING,
-    current_attempt,
     may_cancel,
     may_retry,
     spec_for_enqueue,

@@ -30,7 +30,15 @@ from typing import Any
 
 import asyncpg
 from arq.constants import in_progress_key_prefix, job_key_prefix
-from jobdeck.events import Event, EventType, JobStatus, Phase, now_ms
+from jobdeck.events import (
+    Event,
+    EventType,
+    JobStatus,
+    Phase,
+    current_attempt,
+    now_ms,
+    version_phase,
+)
 from jobdeck.queues import queue_key
 from jobdeck.streams import EventStream
 from redis.asyncio import Redis
@@ -99,15 +107,15 @@ def is_lost(keys_found: int, queue_score: Any) -> bool:
 
 
 def lost_attempt(attempts: int, version: int) -> int:
-    """The attempt the loss ends (``version`` = attempt * 16 + phase of the row's last event).
+    """The attempt the loss ends.
 
-    Normally the row's current attempt (``max(attempts, version // 16, 1)``, as the API
-    numbers retries). A row ``delayed`` after ``retrying`` holds a finished phase: attempt
-    n failed and n+1 was waiting its turn, so n+1 is what was lost (and an event of
-    attempt n would not be newer than the row: the recorder would ignore it).
+    Normally the row's current attempt (``current_attempt``, as the API numbers retries).
+    A row ``delayed`` after ``retrying`` holds a finished phase: attempt n failed and n+1
+    was waiting its turn, so n+1 is what was lost (an event of attempt n would not be newer
+    than the row, and the recorder would ignore it).
     """
-    current = max(attempts, version // 16, 1)
-    if version > 0 and version % 16 == Phase.FINISHED:
+    current = current_attempt(attempts, version)
+    if version > 0 and version_phase(version) == Phase.FINISHED:
         return current + 1
     return current
 
