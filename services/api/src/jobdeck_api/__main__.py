@@ -15,6 +15,7 @@ from jobdeck.settings import Settings
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
+from jobdeck_api.exports_api import ExportLimits
 from jobdeck_api.security import RateLimits
 
 
@@ -29,7 +30,7 @@ def main() -> None:
         bulk=os.environ.get("JOBDECK_API_BULK_RATE_LIMIT", RateLimits.bulk),
         enabled=default != "off",
     )
-    run_service(build_app(settings, limits), "api")
+    run_service(build_app(settings, limits, ExportLimits.from_env()), "api")
 
 
 if __name__ == "__main__":

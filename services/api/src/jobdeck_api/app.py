@@ -12,7 +12,7 @@ from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs, queues_api
+from jobdeck_api import audit, exports_api, jobs, queues_api
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -60,10 +60,19 @@ admin_routes.route(
 
 def all_endpoints() -> list[Endpoint]:
     """Every API endpoint, static paths before the ``{id}`` ones that would shadow them."""
-    return [*queues_api.routes.endpoints, *jobs.routes.endpoints, *admin_routes.endpoints]
+    return [
+        *queues_api.routes.endpoints,
+        *exports_api.routes.endpoints,
+        *jobs.routes.endpoints,
+        *admin_routes.endpoints,
+    ]
 
 
-def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+def build_app(
+    settings: Settings,
+    rate_limits: RateLimits | None = None,
+    export_limits: exports_api.ExportLimits | None = None,
+) -> web.Application:
     app = create_app(
         settings,
         middlewares=[auth_middleware, rate_limit_middleware],
@@ -83,7 +92,8 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
 
     app.cleanup_ctx.append(queue_client)
     use_rate_limits(app, rate_limits or RateLimits())
-    for group in (queues_api.routes, jobs.routes, admin_routes):
+    app[exports_api.EXPORT_LIMITS] = export_limits or exports_api.ExportLimits()
+    for group in (queues_api.routes, exports_api.routes, jobs.routes, admin_routes):
         group.install(app)
     install_docs(app, all_endpoints())
     return app
