@@ -7,7 +7,7 @@ from typing import Any
 
 from jobdeck.exports import DATA_COLUMN_OF, EXPORT_FIELDS, ExportFormat, ExportStatus
 from jobdeck.filters import JobFilters, JobSort, Model
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobdeck_api.models import MAX_LIMIT
 
@@ -42,18 +42,25 @@ class ExportRequest(JobSort):
         description="download name without extension (letters, digits, . _ - and spaces)",
     )
 
-    @model_validator(mode="after")
-    def _known_fields(self) -> ExportRequest:
-        if self.fields is None:
-            return self
-        unknown = [f for f in self.fields if f not in EXPORT_FIELDS]
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: list[str] | None) -> list[str] | None:
+        if fields is None:
+            return None
+        unknown = [f for f in fields if f not in EXPORT_FIELDS]
         if unknown:
             raise ValueError(
-                f"fields: {', '.join(map(repr, unknown))} not a search item field"
+                f"{', '.join(map(repr, unknown))} not a search item field"
                 f" (one of {', '.join(EXPORT_FIELDS)})"
             )
-        if len(set(self.fields)) != len(self.fields):
-            raise ValueError("fields: a field is listed twice")
+        if len(set(fields)) != len(fields):
+            raise ValueError("a field is listed twice")
+        return fields
+
+    @model_validator(mode="after")
+    def _data_fields(self) -> ExportRequest:
+        if self.fields is None:
+            return self
         needs_data = [f for f in self.fields if f in DATA_COLUMN_OF]
         if needs_data and not self.include_data:
             raise ValueError(f"fields: {', '.join(needs_data)} need includeData: true")
