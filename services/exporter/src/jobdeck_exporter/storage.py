@@ -13,16 +13,17 @@ download URL made for it that ends when the export expires:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import shutil
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 import aioboto3
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -129,17 +130,49 @@ class S3Storage:
         return self.session.client("s3", **self.client_options)
 
     async def put(self, key: str, path: Path, content_type: str, filename: str) -> None:
-        transfer = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES)
-        extra = {"ContentType": content_type, "ContentDisposition": attachment(filename)}
+        """One PUT for a small file, else a multipart upload of 8 MiB parts read one at a
+        time (memory stays at one part); a failed multipart upload is aborted."""
+        target = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        meta = {"ContentType": content_type, "ContentDisposition": attachment(filename)}
         try:
-            async with self._client() as s3:
-                await s3.upload_file(
-                    str(path), self.bucket, self.object_key(key), ExtraArgs=extra, Config=transfer
-                )
+            with path.open("rb") as source:
+                first = await asyncio.to_thread(source.read, PART_BYTES)
+                async with self._client() as s3:
+                    if len(first) < PART_BYTES:
+                        await s3.put_object(Body=io.BytesIO(first), **target, **meta)
+                    else:
+                        await self._multipart(s3, source, first, target, meta)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload to s3://{self.bucket} failed: {exc}") from exc
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def _multipart(
+        self,
+        s3: Any,
+        source: BinaryIO,
+        first: bytes,
+        target: dict[str, str],
+        meta: dict[str, str],
+    ) -> None:
+        upload = await s3.create_multipart_upload(**target, **meta)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            chunk, number = first, 1
+            while chunk:
+                part = await s3.upload_part(
+                    Body=io.BytesIO(chunk), PartNumber=number, UploadId=upload_id, **target
+                )
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+                chunk, number = await asyncio.to_thread(source.read, PART_BYTES), number + 1
+            await s3.complete_multipart_upload(
+                UploadId=upload_id, MultipartUpload={"Parts": parts}, **target
+            )
+        except BaseException:
+            with contextlib.suppress(BotoCoreError, ClientError):
+                await s3.abort_multipart_upload(UploadId=upload_id, **target)
+            raise
 
     async def url(self, key: str, filename: str, expires_at: datetime) -> str:
         ttl = max(1, min(MAX_PRESIGN_S, int(expires_at.timestamp() - time.time())))

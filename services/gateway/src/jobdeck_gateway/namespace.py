@@ -35,6 +35,7 @@ from jobdeck_gateway.protocol import (
     job_room,
     parse_event_id,
     queue_room,
+    user_room,
 )
 from jobdeck_gateway.rooms import Client, Subscriptions
 from jobdeck_gateway.sql import QUERIES
@@ -183,6 +184,7 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             resume_from=last,
         )
         self.subs.add(client)
+        self.subs.join(client, user_room(principal.sub))  # its own exports' events
         metrics.CONNECTED_CLIENTS.inc()
         self._arm_expiry(client)
         self._spawn(self._greet(client))

@@ -89,8 +89,8 @@ class Subscriptions:
             members = self.rooms.get(room)
             if not members:
                 continue
-            if room.startswith("queue:"):
-                found |= members  # vetted for this queue when they joined
+            if room.startswith(("queue:", "user:")):
+                found |= members  # vetted for this queue when they joined; the user's own
             else:
                 found.update(c for c in members if c.principal.can_see(queue))
         return found
@@ -103,6 +103,8 @@ class Subscriptions:
 
     def matches(self, client: Client, rooms: Iterable[str], queue: str) -> bool:
         """Would ``client`` receive an event sent to ``rooms`` about ``queue``? (replay)"""
+        if any(r.startswith("user:") and r in client.rooms for r in rooms):
+            return True  # the user's own events (exports), about no queue
         if not client.principal.can_see(queue):
             return False
         return any(r in client.rooms for r in rooms)
