@@ -31,7 +31,7 @@ from jobdeck.exports import (
     request_export,
 )
 from jobdeck.jobsql import Sql, filter_jobs
-from jobdeck.namedsql import load
+from jobdeck.sql import load_queries
 from jobdeck.web import PG, REDIS, problem, request_id
 from redis.exceptions import RedisError
 
@@ -42,7 +42,7 @@ from jobdeck_api.routing import ApiRequest, ApiRoutes
 
 routes = ApiRoutes()
 TAG = ["exports"]
-Q = load("jobdeck_api", "sql/exports.sql")
+Q = load_queries("jobdeck_api", "sql/exports.sql")
 STATUS_PATH = "/api/v1/jobs/exports/{}"
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from jobdeck.namedsql import load
+from jobdeck.sql import load_queries
 
-Q = load("jobdeck_exporter")
+Q = load_queries("jobdeck_exporter")

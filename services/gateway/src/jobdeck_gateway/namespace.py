@@ -37,8 +37,8 @@ from jobdeck_gateway.protocol import (
     queue_room,
     user_room,
 )
+from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.rooms import Client, Subscriptions
-from jobdeck_gateway.sql import QUERIES
 from jobdeck_gateway.stats import QueueSnapshot, Snapshot, queue_stats_payload
 
 log = logging.getLogger(__name__)
