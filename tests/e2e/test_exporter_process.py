@@ -59,10 +59,24 @@ async def running_on(pg: asyncpg.Pool, export_id: str) -> asyncpg.Record | None:
     )
 
 
+async def final_state(pg: asyncpg.Pool, export_id: str) -> asyncpg.Record:
+    """The export's row once it is done or failed (no longer pending or running)."""
+    rows: list[asyncpg.Record] = []
+
+    async def ended() -> bool:
+        row = await running_on(pg, export_id)
+        if row is not None and row["status"] in ("done", "failed"):
+            rows.append(row)
+        return bool(rows)
+
+    await wait_for(ended, timeout=60, what=f"export {export_id} to end")
+    return rows[0]
+
+
 async def kill_mid_export(
-    api: TestClient, pg: asyncpg.Pool, victim: ServiceProcess
+    api: TestClient, pg: asyncpg.Pool, victim: ServiceProcess, graceful: bool = False
 ) -> tuple[str, asyncio.Task[Any]]:
-    """Request an Excel export, SIGKILL ``victim`` once it runs it; the request's task."""
+    """Request an Excel export, SIGKILL (or SIGTERM) ``victim`` once it runs it."""
     request = asyncio.create_task(
         api.post("/api/v1/jobs/export", json={"format": "excel", "includeData": True},
                  headers=auth())
@@ -76,7 +90,10 @@ async def kill_mid_export(
         return bool(found)
 
     await wait_for(claimed, timeout=20, interval=0.02, what="the export to start")
-    victim.kill()
+    if graceful:
+        assert await asyncio.to_thread(victim.stop) == 0
+    else:
+        victim.kill()
     return found[0], request
 
 
@@ -94,13 +111,8 @@ async def test_a_killed_exporters_export_is_finished_by_another(
     assert resp.status == 202  # still running when the short wait ended
     b = await start_exporter(export_settings, service_procs, tmp_path)
 
-    async def done() -> bool:
-        row = await running_on(pg, export_id)
-        return row is not None and row["status"] in ("done", "failed")
-
-    await wait_for(done, timeout=60, what="the export to be taken over and finished")
-    row = await running_on(pg, export_id)
-    assert row is not None and row["status"] == "done" and row["attempts"] == 2, dict(row or {})
+    row = await final_state(pg, export_id)
+    assert row["status"] == "done" and row["attempts"] == 2, dict(row)
     resp = await api.get(f"/api/v1/jobs/exports/{export_id}", headers=auth())
     info = await resp.json()
     assert info["rows"] == ROWS
@@ -125,12 +137,26 @@ async def test_an_export_losing_too_many_owners_fails_with_a_reason(
         export_settings, service_procs, tmp_path, JOBDECK_EXPORTER_MAX_ATTEMPTS="1"
     )
 
-    async def ended() -> bool:
-        row = await running_on(pg, export_id)
-        return row is not None and row["status"] != "running"
-
-    await wait_for(ended, timeout=60, what="the export to be failed")
+    await final_state(pg, export_id)
     resp = await api.get(f"/api/v1/jobs/exports/{export_id}", headers=auth())
     info = await resp.json()
     assert info["status"] == "failed" and "stopped 1 times" in info["error"], info
     assert info["url"] is None
+
+
+async def test_sigterm_hands_a_running_export_back_to_another_replica(
+    api: TestClient,
+    export_settings: Settings,
+    pg: asyncpg.Pool,
+    many_jobs: None,
+    service_procs: list[ServiceProcess],
+    tmp_path: Path,
+) -> None:
+    a = await start_exporter(export_settings, service_procs, tmp_path)
+    export_id, request = await kill_mid_export(api, pg, a, graceful=True)
+    await request
+    row = await running_on(pg, export_id)
+    assert row is not None and row["status"] == "pending" and row["attempts"] == 0, a.log_tail()
+    await start_exporter(export_settings, service_procs, tmp_path)
+    row = await final_state(pg, export_id)
+    assert row["status"] == "done" and row["attempts"] == 1  # handed back: not counted as lost

@@ -156,3 +156,23 @@ async def test_expired_exports_are_swept_with_their_files(
     assert (await api.get(info["statusUrl"], headers=auth())).status == 404
     resp = await exporter.get(path_of(info["url"]))
     assert resp.status == 404
+
+
+async def test_an_export_whose_request_was_lost_is_requeued_and_run(
+    api: TestClient, exporter: TestClient, pg: Any
+) -> None:
+    """E.g. Redis restarted without persistence: the row is there, its stream entry not."""
+    await seed(pg, [job_row() for _ in range(2)])
+    await pg.execute(
+        "INSERT INTO exports (id, requested_by, format, filename, created_at)"
+        " VALUES ('lost-1', 'admin-user', 'csv', 'lost.csv', now() - interval '1 hour')"
+    )
+    expired, lost = await exporter.app[JANITOR].sweep()
+    assert (expired, lost) == (0, 1)
+
+    async def done() -> bool:
+        return await pg.fetchval("SELECT status FROM exports WHERE id = 'lost-1'") == "done"
+
+    await wait_for(done, timeout=20, what="the re-queued export to run")
+    info = await (await api.get("/api/v1/jobs/exports/lost-1", headers=auth())).json()
+    assert info["rows"] == 2 and len(read_csv(await download(exporter, info["url"]))) == 2

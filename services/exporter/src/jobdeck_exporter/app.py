@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from jobdeck.exports import ExportFormat
 from jobdeck.settings import Settings
 from jobdeck.streams import EventStream
 from jobdeck.web import (
@@ -29,7 +30,7 @@ from jobdeck_exporter.config import ExporterConfig
 from jobdeck_exporter.consumer import ExportConsumer, Janitor
 from jobdeck_exporter.runner import ExportRunner
 from jobdeck_exporter.signing import UrlSigner
-from jobdeck_exporter.storage import LocalStorage, Storage, open_storage
+from jobdeck_exporter.storage import LocalStorage, Storage, attachment, open_storage
 
 CONFIG = web.AppKey("exporter_config", ExporterConfig)
 STORAGE = web.AppKey("storage", Storage)
@@ -73,10 +74,10 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(janitor.run(), name="export-janitor"),
     ]
     yield
-    await consumer.stop()
-    for task in tasks:
+    for task in tasks:  # first stop reading: a handed-back export must not come back here
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await consumer.stop()
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -93,7 +94,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     path = storage.path_of(key)
     if path is None or not path.is_file():
         return problem(404, "no such export (deleted or expired)")
-    filename = path.name
-    return web.FileResponse(
-        path, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    headers = {"Content-Disposition": attachment(path.name)}
+    fmt = next((f for f in ExportFormat if path.suffix == "." + f.extension), None)
+    if fmt is not None:  # (the system's MIME table may not know .xlsx or .ndjson)
+        headers["Content-Type"] = fmt.content_type
+    return web.FileResponse(path, headers=headers)

@@ -36,6 +36,7 @@ from jobdeck_exporter.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
+PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
 # Outcomes after which the entry is done with; the others leave it pending.
 ACKED = {Outcome.DONE, Outcome.FAILED, Outcome.GONE}
 
@@ -120,7 +121,7 @@ class ExportConsumer:
         return [(_str(raw_id), fields) for raw_id, fields in entries if fields]
 
     def _start(self, entry_id: str, fields: dict[Any, Any]) -> None:
-        if entry_id in self.tasks:
+        if entry_id in self.tasks or self._stopping:
             return
         task = asyncio.create_task(self._handle(entry_id, fields))
         self.tasks[entry_id] = task
@@ -146,7 +147,7 @@ class ExportConsumer:
                 with contextlib.suppress(RedisError, OSError):
                     await asyncio.shield(self._requeue(entry_id, export_id))
             raise
-        except (StorageError, RedisError, OSError, asyncpg.PostgresError) as exc:
+        except (StorageError, RedisError, OSError, *PG_ERRORS) as exc:
             extra = {"entry": entry_id, "error": repr(exc)}
             log.warning("export entry failed; left pending", extra=extra)
 
@@ -167,7 +168,8 @@ class ExportConsumer:
             await pipe.execute()
 
     async def stop(self) -> None:
-        """Take nothing new; hand running exports back (another replica resumes them)."""
+        """Hand running exports back (another replica resumes them); call once ``run`` has
+        been cancelled, so that nothing new starts."""
         self._stopping = True
         tasks = list(self.tasks.values())
         for task in tasks:

@@ -14,7 +14,7 @@ are real date cells in UTC (``remove_timezone``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from jobdeck_exporter.columns import Kind, Layout
 from jobdeck_exporter.summary import Summary
 
 SHEET_ROWS = 1_048_575  # Excel's 1,048,576 rows a sheet, less the header
-MAX_CELL_TEXT = 32_767  # Excel's limit; longer text is cut (xlsxwriter would refuse it)
 WIDTHS = {Kind.TIME: 20, Kind.INT: 11, Kind.FLOAT: 9, Kind.JSON: 50, Kind.TEXT: 18}
 NAME_WIDTHS = {"id": 34, "jobName": 26, "errorMessage": 50, "progressMessage": 30}
 LOG_HEADER = ("jobId", "attempt", "seq", "ts", "level", "message")
@@ -64,7 +63,12 @@ class ExcelWriter:
             self.log_sheets.append(self._sheet("Logs", list(LOG_HEADER), list(LOG_WIDTHS)))
         self.job_row = 0  # rows written across the Jobs sheets
         self.log_row = 0
-        self.cell_writers = [self._cell_writer(c.kind) for c in layout.columns]
+        # Column indexes by how their cells are written (a row's cells may come in any
+        # order: constant-memory mode writes a row out when the next one starts).
+        kinds = [c.kind for c in layout.columns]
+        self.text_cols = [i for i, k in enumerate(kinds) if k in (Kind.TEXT, Kind.JSON)]
+        self.number_cols = [i for i, k in enumerate(kinds) if k in (Kind.INT, Kind.FLOAT)]
+        self.time_cols = [i for i, k in enumerate(kinds) if k is Kind.TIME]
 
     def _job_widths(self) -> list[int]:
         return [NAME_WIDTHS.get(c.name, WIDTHS[c.kind]) for c in self.layout.columns]
@@ -78,22 +82,31 @@ class ExcelWriter:
             sheet.write_string(0, col, title, self.bold)
         return sheet
 
-    def _cell_writer(self, kind: Kind) -> Callable[[Worksheet, int, int, Any], Any]:
-        when = self.when
-        if kind is Kind.TIME:
-            return lambda ws, r, c, v: ws.write_datetime(r, c, v, when)
-        if kind in (Kind.INT, Kind.FLOAT):
-            return lambda ws, r, c, v: ws.write_number(r, c, v)
-        return lambda ws, r, c, v: ws.write_string(r, c, v[:MAX_CELL_TEXT])
-
     def write(self, rows: Sequence[Sequence[Any]], logs: Sequence[Sequence[Any]]) -> None:
-        writers = self.cell_writers
+        """Text is cut at Excel's 32,767 characters by xlsxwriter itself."""
+        text_cols, number_cols, time_cols, when = (
+            self.text_cols,
+            self.number_cols,
+            self.time_cols,
+            self.when,
+        )
         for row in rows:
             sheet = self.job_sheets[min(self.job_row // SHEET_ROWS, len(self.job_sheets) - 1)]
             r = self.job_row % SHEET_ROWS + 1
-            for c, (write, value) in enumerate(zip(writers, row, strict=False)):
-                if value is not None:
-                    write(sheet, r, c, value)
+            write_string, write_number, write_datetime = (
+                sheet.write_string,
+                sheet.write_number,
+                sheet.write_datetime,
+            )
+            for c in text_cols:
+                if (v := row[c]) is not None:
+                    write_string(r, c, v)
+            for c in number_cols:
+                if (v := row[c]) is not None:
+                    write_number(r, c, v)
+            for c in time_cols:
+                if (v := row[c]) is not None:
+                    write_datetime(r, c, v, when)
             self.job_row += 1
         for line in logs:
             self._write_log(line)
@@ -111,7 +124,7 @@ class ExcelWriter:
         sheet.write_number(r, 2, seq)
         sheet.write_datetime(r, 3, ts, self.when)
         sheet.write_string(r, 4, level)
-        sheet.write_string(r, 5, message[:MAX_CELL_TEXT])
+        sheet.write_string(r, 5, message)
         self.log_row += 1
 
     def finish(self, summary: Summary) -> None:
@@ -140,7 +153,7 @@ class ExcelWriter:
             elif isinstance(value, int | float):
                 ws.write_number(r, 1, value)
             elif value is not None:
-                ws.write_string(r, 1, str(value)[:MAX_CELL_TEXT])
+                ws.write_string(r, 1, str(value))
             r += 1
 
         pair("Job export", s.export_id)

@@ -8,7 +8,7 @@ are the search's own (``jobdeck.jobsql``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,6 +97,17 @@ class SnapshotReader:
             return 0
         query = f"SELECT count(*) FROM jobs{self.sel.where}"
         return int(await self.conn.fetchval(query, *self.sel.args))
+
+    async def copy_csv(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """The CSV rows (no header) as Postgres's COPY writes them; returns how many."""
+        if self.sel.empty:
+            return 0
+        lay = self.job.layout
+        query = (
+            f"SELECT {select_list(ExportFormat.CSV, lay)} FROM jobs{self.sel.where}{self.sel.order}"
+        )
+        status = await self.conn.copy_from_query(query, *self.sel.args, output=sink, format="csv")
+        return int(str(status).rsplit(" ", 1)[-1])
 
     async def chunks(self) -> AsyncIterator[tuple[list[asyncpg.Record], list[asyncpg.Record]]]:
         """(rows, their log lines) per chunk; log lines only for Excel's Logs sheet."""
