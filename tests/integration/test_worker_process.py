@@ -35,7 +35,8 @@ def start_worker(
 ) -> ServiceProcess:
     port = free_port()
     env = settings_env(settings, JOBDECK_WORKER_PORT=str(port))
-    proc = ServiceProcess("jobdeck_worker", env, port, log_dir, list(args))
+    tasks = ["--tasks", "jobdeck_worker.demo"]
+    proc = ServiceProcess("jobdeck_worker", env, port, log_dir, [*tasks, *args])
     procs.append(proc.start())
     return proc
 
@@ -112,6 +113,11 @@ async def test_sigterm_lets_running_jobs_finish_and_hands_back_the_rest(
     assert worker.proc is not None
 
     worker.proc.send_signal(signal.SIGTERM)  # stop taking jobs; running ones may finish
+
+    async def stopped_picking() -> bool:
+        return "waiting for running jobs" in worker.log_tail()
+
+    await wait_for(stopped_picking, 10, what="the worker stopped taking jobs")
     late = JobSpec(queue="slow", name="noop")
     await client.enqueue(late)
     await wait_event(redis, short.job_id, EventType.COMPLETED)
@@ -128,7 +134,8 @@ async def test_sigterm_lets_running_jobs_finish_and_hands_back_the_rest(
     await successor.wait_ready()
     await wait_event(redis, late.job_id, EventType.COMPLETED)
     again = await wait_event(redis, long.job_id, EventType.STARTED, attempt=2)
-    assert again.fields["max_attempts"] == 2  # the hand-back cost the job no attempt
+    # the hand-back cost the job no attempt, and did not inflate its budget either
+    assert again.fields["max_attempts"] == 1 and again.fields["handed_back"] == 1
 
 
 async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
@@ -154,6 +161,7 @@ async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
     assert lifecycle == [
         (EventType.ADDED, 1),
         (EventType.STARTED, 1),
+        (EventType.RETRYING, 1),  # LeaseExpired: the lost attempt is in the job's history
         (EventType.STARTED, 2),
         (EventType.COMPLETED, 2),
     ]

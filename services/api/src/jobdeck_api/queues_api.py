@@ -14,7 +14,7 @@ from typing import Any
 
 from jobdeck.auth import Role
 from jobdeck.events import now_ms
-from jobdeck.queues import WORKERS, WORKERS_INFO, queue_key
+from jobdeck.queues import WORKERS, WORKERS_INFO
 from jobdeck.web import PG, REDIS
 
 from jobdeck_api import audit
@@ -99,12 +99,8 @@ async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     counts: dict[str, QueueCounts] = {n: QueueCounts() for n in names}
     for r in await pool.fetch(Q["live_counts"], names):
         setattr(counts[r["queue"]], r["status"], r["n"])
-    async with call.app[REDIS].pipeline(transaction=False) as pipe:
-        for n in names:
-            pipe.zcard(queue_key(n))
-        lengths = await pipe.execute()
-    for n, length in zip(names, lengths, strict=True):
-        counts[n].queued_in_redis = int(length)
+    for n, live in (await client.counts(names)).items():
+        counts[n].queued_in_redis = live.waiting + live.delayed
     schedules: dict[str, list[ScheduleBrief]] = {n: [] for n in names}
     for s in await pool.fetch(Q["queue_schedules"], names):
         schedules[s["queue"]].append(

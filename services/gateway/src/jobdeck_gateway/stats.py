@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 from jobdeck.lag import read_recorder_lag
-from jobdeck.queues import PAUSED, WORKERS, WORKERS_INFO, queue_key
+from jobdeck.queues import PAUSED, WORKERS, WORKERS_INFO, queue_counts
 from jobdeck.streams import EVENTS
 from redis.asyncio import Redis
 
@@ -191,17 +191,11 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
             int(r["cancelled"]),
         )
         s.throughput = float(r["finished_recently"]) * 60 / THROUGHPUT_WINDOW_S
-    async with redis.pipeline(transaction=False) as pipe:
-        for q in snap.queues:
-            pipe.zcount(queue_key(q), "-inf", now)
-            pipe.zcount(queue_key(q), f"({now}", "+inf")
-        zcounts = await pipe.execute()
-    for i, (q, s) in enumerate(snap.queues.items()):
-        ready, delayed = int(zcounts[2 * i]), int(zcounts[2 * i + 1])
+    counts = await queue_counts(redis, list(snap.queues))
+    for q, s in snap.queues.items():
         s.active = running.get(q, 0)
-        # arq keeps a running job in the queue's sorted set until it finishes.
-        s.waiting = max(ready - s.active, 0)
-        s.delayed = delayed
+        s.waiting = counts[q].waiting
+        s.delayed = counts[q].delayed
         s.workers = sum(1 for w in workers if q in w["queues"])
     snap.workers = workers
     snap.recorder_lag = await recorder_lag(redis)
