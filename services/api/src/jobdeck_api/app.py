@@ -12,7 +12,7 @@ from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api, workers_api
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -62,6 +62,7 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    workers_api.routes,  # before jobs_read: /jobs/workers is not a job id
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
