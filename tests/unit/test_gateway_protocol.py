@@ -5,17 +5,12 @@ from __future__ import annotations
 import pytest
 from jobdeck.auth import Principal, Role
 from jobdeck.events import Event, EventType
+from jobdeck.live import live_active, per_queue_active
 from jobdeck_gateway import alerts
 from jobdeck_gateway.alerts import AlertKind, AlertState, Observation, QueueAlertInputs
 from jobdeck_gateway.protocol import SocketEvent, outgoing, parse_event_id
 from jobdeck_gateway.rooms import Client, Subscriptions
-from jobdeck_gateway.stats import (
-    QueueSnapshot,
-    Snapshot,
-    _per_queue_active,
-    live_active,
-    system_stats_payload,
-)
+from jobdeck_gateway.stats import QueueSnapshot, Snapshot, system_stats_payload
 
 from tests.support.gateway import validate
 
@@ -244,11 +239,11 @@ def test_system_stats_only_cover_the_queues_of_the_token() -> None:
 
 
 def test_live_active_sums_what_live_workers_report_per_queue() -> None:
-    reported = _per_queue_active(
+    reported = per_queue_active(
         {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}
     )
     assert reported == {"a": 2}  # a bool or a missing count is no count
-    assert _per_queue_active({"active": 3}) == {}  # a worker without per_queue says nothing
+    assert per_queue_active({"active": 3}) == {}  # a worker without per_queue says nothing
     workers = [
         {"queues": ["a"], "queue_active": {"a": 2}},
         {"queues": ["a", "b"], "queue_active": {"a": 1, "b": 0}},

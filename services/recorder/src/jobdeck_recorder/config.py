@@ -34,6 +34,9 @@ class RecorderConfig:
     lost_after_ms: int = 300_000
     lost_confirm_ms: int = 15_000
     janitor_batch: int = 1_000
+    # Analytics rollups, kept in each batch's transaction (0 turns them off: the bench's
+    # comparison; the analytics endpoints then miss what was recorded meanwhile).
+    rollups: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:

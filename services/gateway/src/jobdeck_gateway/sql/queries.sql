@@ -21,13 +21,6 @@ WITH RECURSIVE q(queue) AS (
 )
 SELECT queue FROM q WHERE queue IS NOT NULL;
 
--- name: active_counts
--- Running jobs per queue as recorded (the fallback where no live worker reports its own).
-SELECT queue, count(*)::bigint AS n
-FROM jobs
-WHERE status = 'active'
-GROUP BY queue;
-
 -- name: recent_finished
 -- Jobs finished for good per queue in the last $1 seconds (completed / failed / cancelled),
 -- and how many of them finished in the last $2 seconds (throughput).
