@@ -16,7 +16,7 @@ from tests.integration.test_recorder_consumer import running, wait_drained
 from tests.support.api import auth
 
 BASE = "/api/v1/jobs/analytics"
-ENDPOINTS = ("success-trends", "performance", "failures")
+ENDPOINTS = ("success-trends", "performance", "failures", "resource-usage")
 
 
 async def test_bad_parameters_are_422_naming_the_parameter(api: TestClient) -> None:

@@ -9,6 +9,7 @@ failed) — a cancelled job is neither; ``finished`` counts all three final stat
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -217,7 +218,7 @@ class _Group:
 
 
 @dataclass
-class _Totals:
+class Totals:
     groups: dict[tuple[str | None, str | None], _Group]
 
     def queues(self) -> list[str]:
@@ -227,46 +228,45 @@ class _Totals:
         return sorted((q, n) for q, n in self.groups if q is not None and n is not None)
 
 
-async def _totals(pg: asyncpg.Pool, scope: Scope, window: Window | None = None) -> _Totals:
+async def grouped_totals(
+    pg: asyncpg.Pool, scope: Scope, window: Window | None = None, histograms: bool = False
+) -> Totals:
+    """Totals per (queue, name), per queue and overall; with their histograms if asked."""
+    queries = [pg.fetch(SQL["totals"], *scope.args(window))]
+    if histograms:
+        queries.append(pg.fetch(SQL["histograms"], *scope.args(window)))
+    results = await asyncio.gather(*queries)
     groups: dict[tuple[str | None, str | None], _Group] = defaultdict(_Group)
     groups[(None, None)] = _Group()
-    for r in await pg.fetch(SQL["totals"], *scope.args(window)):
+    for r in results[0]:
         for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
             groups[key].add(r)
-    return _Totals(groups)
-
-
-async def _with_histograms(pg: asyncpg.Pool, scope: Scope, totals: _Totals) -> None:
-    per: dict[tuple[str, str, str], Histogram] = defaultdict(dict)
-    for r in await pg.fetch(SQL["histograms"], *scope.args()):
-        per[(r["queue"], r["name"], r["kind"])][int(r["idx"])] = int(r["n"])
-    for (queue, name, kind), hist in per.items():
-        for key in ((None, None), (queue, None), (queue, name)):
+    totals = Totals(groups)
+    for r in results[1] if histograms else ():
+        hist = {int(k): int(v) for k, v in r["hist"].items()}
+        for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
             group = totals.groups[key]
-            (group.duration_hist if kind == "d" else group.wait_hist).append(hist)
+            (group.duration_hist if r["kind"] == "d" else group.wait_hist).append(hist)
+    return totals
 
 
 async def live_queue_counts(
-    redis: Redis, pg: asyncpg.Pool, queues: Iterable[str], now_ms: int
+    redis: Redis, pg: asyncpg.Pool, scope: Scope, seen: Iterable[str], now_ms: int
 ) -> dict[str, LiveCounts]:
-    """The gateway's ``queueStats`` numbers (``jobdeck.live``) for these queues."""
-    names = sorted(set(queues))
+    """The gateway's ``queueStats`` numbers (``jobdeck.live``) for the queues in scope: the
+    requested ones, else those with figures, recorded jobs or live workers."""
+    known, workers, recorded = await asyncio.gather(
+        pg.fetch(Q["known_queues"]), live_workers(redis, now_ms), recorded_active(pg)
+    )
+    if scope.queues is not None:
+        names = set(scope.queues)
+    else:
+        names = set(seen) | {r["queue"] for r in known}
+        for w in workers:
+            names.update(w["queues"])
     if not names:
         return {}
-    workers = await live_workers(redis, now_ms)
-    return await live_counts(redis, names, now_ms, workers, await recorded_active(pg))
-
-
-async def visible_queues(
-    redis: Redis, pg: asyncpg.Pool, scope: Scope, seen: Iterable[str], now_ms: int
-) -> list[str]:
-    """Queues to report live counts for: those with figures, recorded jobs or live workers."""
-    if scope.queues is not None:
-        return sorted(set(scope.queues))
-    names = set(seen) | {r["queue"] for r in await pg.fetch(Q["known_queues"])}
-    for w in await live_workers(redis, now_ms):
-        names.update(w["queues"])
-    return sorted(names)
+    return await live_counts(redis, sorted(names), now_ms, workers, recorded)
 
 
 def _live_model(c: LiveCounts) -> LiveModel:
@@ -276,11 +276,9 @@ def _live_model(c: LiveCounts) -> LiveModel:
 async def performance(
     pg: asyncpg.Pool, redis: Redis, scope: Scope, freshness: Freshness, now_ms: int
 ) -> PerformanceReport:
-    totals = await _totals(pg, scope)
-    await _with_histograms(pg, scope, totals)
+    totals = await grouped_totals(pg, scope, histograms=True)
     hours = scope.window.hours
-    queues = await visible_queues(redis, pg, scope, totals.queues(), now_ms)
-    live = await live_queue_counts(redis, pg, queues, now_ms)
+    live = await live_queue_counts(redis, pg, scope, totals.queues(), now_ms)
     overall = totals.groups[(None, None)].performance(hours, None, None)
     overall.live = LiveModel(
         waiting=sum(c.waiting for c in live.values()),
@@ -317,7 +315,7 @@ def _failure_count(g: _Group, queue: str | None, name: str | None) -> FailureCou
     )
 
 
-async def _task_timeouts(pg: asyncpg.Pool, scope: Scope, totals: _Totals) -> list[rec.TaskFailures]:
+async def _task_timeouts(pg: asyncpg.Pool, scope: Scope, totals: Totals) -> list[rec.TaskFailures]:
     per: dict[tuple[str, str], dict[str, Any]] = {}
     for r in await pg.fetch(SQL["fingerprint_by_task"], *scope.args()):
         entry = per.setdefault((r["queue"], r["name"]), {"failures": 0, "timeouts": 0})
@@ -398,23 +396,25 @@ async def failures(
     pg: asyncpg.Pool, redis: Redis, scope: Scope, freshness: Freshness, now_ms: int
 ) -> FailureReport:
     w = scope.window
-    totals = await _totals(pg, scope)
-    await _with_histograms(pg, scope, totals)
-    previous = await _totals(pg, scope, w.previous())
-    prints = [
-        FingerprintInfo(**dict(r))
-        for r in await pg.fetch(SQL["fingerprints"], *scope.args(), TOP_FINGERPRINTS)
-    ]
-    trend_rows = await pg.fetch(SQL["status_buckets"], *scope.args(), w.width)
+    totals, previous, print_rows, trend_rows = await asyncio.gather(
+        grouped_totals(pg, scope, histograms=True),
+        grouped_totals(pg, scope, w.previous()),
+        pg.fetch(SQL["fingerprints"], *scope.args(), TOP_FINGERPRINTS),
+        pg.fetch(SQL["status_buckets"], *scope.args(), w.width),
+    )
+    prints = [FingerprintInfo(**dict(r)) for r in print_rows]
     per_bucket: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in trend_rows:
         per_bucket[r["start"]][r["status"]] += int(r["jobs"])
     by_name = [_failure_count(totals.groups[k], *k) for k in totals.names()]
-    queues = await visible_queues(redis, pg, scope, totals.queues(), now_ms)
-    live = await live_queue_counts(redis, pg, queues, now_ms)
+    live, tasks, retries = await asyncio.gather(
+        live_queue_counts(redis, pg, scope, totals.queues(), now_ms),
+        _task_timeouts(pg, scope, totals),
+        _retry_outcomes(pg, scope, prints),
+    )
     inputs = rec.Inputs(
-        tasks=await _task_timeouts(pg, scope, totals),
-        retries=await _retry_outcomes(pg, scope, prints),
+        tasks=tasks,
+        retries=retries,
         windows=[
             rec.QueueWindow(
                 queue=q,

@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from aiohttp import web
 from jobdeck.events import now_ms
 from jobdeck.lag import read_recorder_lag
 from jobdeck.web import PG, REDIS
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from jobdeck_api import analytics
+from jobdeck_api import analytics, analytics_usage
 from jobdeck_api.analytics_cache import TTL_S, cache_key, cached
 from jobdeck_api.analytics_models import (
     AnalyticsQuery,
@@ -27,8 +28,10 @@ from jobdeck_api.analytics_models import (
     SuccessTrends,
 )
 from jobdeck_api.analytics_range import RangeError, resolve
+from jobdeck_api.analytics_usage import ResourceUsage
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.routing import ApiRequest, ApiRoutes
+from jobdeck_api.state import THRESHOLDS
 
 routes = ApiRoutes()
 TAG = ["analytics"]
@@ -70,16 +73,15 @@ async def freshness(call: ApiRequest[Any, Any]) -> Freshness:
     return Freshness(generated_at=datetime.now(UTC), cache_ttl_s=TTL_S, recorder_behind=behind)
 
 
-def _mark(model: Any) -> None:
-    model.freshness.cached = True
+def _mark(model: Any, cached: bool) -> None:
+    model.freshness.cached = cached
 
 
 async def _serve(
     call: ApiRequest[AnalyticsQuery, None],
     endpoint: str,
-    model: type[M],
     build: Callable[[analytics.Scope, Freshness], Awaitable[M]],
-) -> M:
+) -> M | web.Response:
     scope = scope_of(call)
     w = scope.window
     key = cache_key(
@@ -91,7 +93,7 @@ async def _serve(
     async def fresh() -> M:
         return await build(scope, await freshness(call))
 
-    return await cached(call.app[REDIS], key, model, fresh, _mark)
+    return await cached(call.app[REDIS], key, fresh, _mark)
 
 
 @routes.route(
@@ -102,7 +104,7 @@ async def _serve(
     response=SuccessTrends,
     errors=(422,),
 )
-async def success_trends(call: ApiRequest[AnalyticsQuery, None]) -> SuccessTrends:
+async def success_trends(call: ApiRequest[AnalyticsQuery, None]) -> SuccessTrends | web.Response:
     """Success trends
 
     Per bucket, per queue and overall: finished, completed, failed, cancelled and the
@@ -110,9 +112,7 @@ async def success_trends(call: ApiRequest[AnalyticsQuery, None]) -> SuccessTrend
     declining or insufficient_data) whose method is described in `method`.
     """
     pg = call.app[PG]
-    return await _serve(
-        call, "success-trends", SuccessTrends, lambda s, f: analytics.success_trends(pg, s, f)
-    )
+    return await _serve(call, "success-trends", lambda s, f: analytics.success_trends(pg, s, f))
 
 
 @routes.route(
@@ -123,7 +123,7 @@ async def success_trends(call: ApiRequest[AnalyticsQuery, None]) -> SuccessTrend
     response=PerformanceReport,
     errors=(422,),
 )
-async def performance(call: ApiRequest[AnalyticsQuery, None]) -> PerformanceReport:
+async def performance(call: ApiRequest[AnalyticsQuery, None]) -> PerformanceReport | web.Response:
     """Performance
 
     Per queue, per job name and overall: throughput (jobs/hour), processing time avg, min,
@@ -134,7 +134,6 @@ async def performance(call: ApiRequest[AnalyticsQuery, None]) -> PerformanceRepo
     return await _serve(
         call,
         "performance",
-        PerformanceReport,
         lambda s, f: analytics.performance(pg, redis, s, f, now_ms()),
     )
 
@@ -147,7 +146,7 @@ async def performance(call: ApiRequest[AnalyticsQuery, None]) -> PerformanceRepo
     response=FailureReport,
     errors=(422,),
 )
-async def failures(call: ApiRequest[AnalyticsQuery, None]) -> FailureReport:
+async def failures(call: ApiRequest[AnalyticsQuery, None]) -> FailureReport | web.Response:
     """Failure analysis
 
     Failure counts by queue and job name, the top failure reasons grouped by fingerprint
@@ -159,8 +158,34 @@ async def failures(call: ApiRequest[AnalyticsQuery, None]) -> FailureReport:
     return await _serve(
         call,
         "failures",
-        FailureReport,
         lambda s, f: analytics.failures(pg, redis, s, f, now_ms()),
+    )
+
+
+@routes.route(
+    "GET",
+    f"{BASE}/resource-usage",
+    tags=TAG,
+    query=AnalyticsQuery,
+    response=ResourceUsage,
+    errors=(422,),
+)
+async def resource_usage(call: ApiRequest[AnalyticsQuery, None]) -> ResourceUsage | web.Response:
+    """Resource usage
+
+    CPU % and memory of every service process (sampled by the processes themselves, a short
+    series each), Redis (memory vs maxmemory, ops/s, clients, event stream length, recorder
+    lag), Postgres (database and largest relations, connections vs max, cache hit ratio,
+    rows), per queue worker-seconds in the range, jobs running per worker and Redis memory,
+    and the resource alerts with their thresholds (`JOBDECK_ALERT_*`). The system-wide
+    sections are for tokens that see every queue.
+    """
+    pg, redis = call.app[PG], call.app[REDIS]
+    thresholds = call.app[THRESHOLDS]
+    return await _serve(
+        call,
+        "resource-usage",
+        lambda s, f: analytics_usage.resource_usage(pg, redis, s, f, now_ms(), thresholds),
     )
 
 

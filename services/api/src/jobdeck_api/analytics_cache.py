@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from aiohttp import web
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -35,24 +36,28 @@ def cache_key(endpoint: str, queues: list[str] | None, params: dict[str, Any]) -
 async def cached(
     redis: Redis,
     key: str,
-    model: type[M],
     build: Callable[[], Awaitable[M]],
-    mark: Callable[[M], None],
+    mark: Callable[[M, bool], None],
     ttl_s: float = TTL_S,
-) -> M:
-    """The cached answer (``mark`` flags it as such), or a fresh one, then stored."""
+) -> M | web.Response:
+    """The cached answer as stored (JSON, served without parsing), or a fresh one.
+
+    ``mark`` flags a model as served from the cache or not: the stored copy says it is,
+    so a hit needs no rewriting; the fresh answer says it is not.
+    """
     try:
         raw = await redis.get(key)
     except (RedisError, OSError) as exc:
         log.warning("analytics cache unavailable", extra={"error": repr(exc)})
         raw = None
     if raw is not None:
-        hit = model.model_validate_json(raw)
-        mark(hit)
-        return hit
+        return web.Response(body=raw, content_type="application/json")
     fresh = await build()
+    mark(fresh, True)
+    stored = fresh.model_dump_json(by_alias=True)
+    mark(fresh, False)
     try:
-        await redis.set(key, fresh.model_dump_json(by_alias=True), px=int(ttl_s * 1000))
+        await redis.set(key, stored, px=int(ttl_s * 1000))
     except (RedisError, OSError) as exc:
         log.warning("analytics cache unavailable", extra={"error": repr(exc)})
     return fresh

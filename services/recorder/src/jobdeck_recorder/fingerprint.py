@@ -9,6 +9,7 @@ are one problem; the fingerprint is a short hash of the type and that pattern.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def normalise(message: str) -> str:
     return text.strip()[:MAX_PATTERN]
 
 
+@functools.lru_cache(maxsize=4096)
 def fingerprint(error_type: str | None, message: str | None) -> Fingerprint:
     """The fingerprint of one failure (an unknown type or message counts as empty)."""
     kind = (error_type or "Error").strip()[:200] or "Error"

@@ -57,6 +57,8 @@ class Contribution:
     wait_ms: int | None
     failure: Fingerprint | None
     message: str
+    duration_bucket: int = 0  # histogram buckets, worked out once for all three levels
+    wait_bucket: int = 0
 
 
 def contribution(row: JobRow | None) -> Contribution | None:
@@ -67,6 +69,8 @@ def contribution(row: JobRow | None) -> Contribution | None:
     failure = None
     if row.status is JobStatus.FAILED:
         failure = fingerprint(row.error_type, row.error_message)
+    duration = None if row.duration_ms is None else max(row.duration_ms, 0)
+    wait = wait_ms(row)
     return Contribution(
         job_id=row.id,
         queue=row.queue,
@@ -74,10 +78,12 @@ def contribution(row: JobRow | None) -> Contribution | None:
         status=row.status,
         finished_at=finished,
         retried=row.attempts > 1,
-        duration_ms=None if row.duration_ms is None else max(row.duration_ms, 0),
-        wait_ms=wait_ms(row),
+        duration_ms=duration,
+        wait_ms=wait,
         failure=failure,
         message=(row.error_message or "")[:MAX_SAMPLE_MESSAGE],
+        duration_bucket=0 if duration is None else bucket_of(duration),
+        wait_bucket=0 if wait is None else bucket_of(wait),
     )
 
 
@@ -156,11 +162,6 @@ class RollupPlan:
         return not (self.rows or self.failures or self.attempt_failures)
 
 
-def _add_hist(hist: Histogram, value: int, sign: int) -> None:
-    index = bucket_of(value)
-    hist[index] = hist.get(index, 0) + sign
-
-
 def _apply(delta: RollupDelta, c: Contribution, sign: int) -> None:
     delta.jobs += sign
     delta.retried += sign * c.retried
@@ -168,7 +169,8 @@ def _apply(delta: RollupDelta, c: Contribution, sign: int) -> None:
         d = c.duration_ms
         delta.timed += sign
         delta.duration_sum += sign * d
-        _add_hist(delta.duration_hist, d, sign)
+        hist = delta.duration_hist
+        hist[c.duration_bucket] = hist.get(c.duration_bucket, 0) + sign
         if sign > 0:
             delta.duration_min = d if delta.duration_min is None else min(delta.duration_min, d)
             delta.duration_max = d if delta.duration_max is None else max(delta.duration_max, d)
@@ -178,7 +180,8 @@ def _apply(delta: RollupDelta, c: Contribution, sign: int) -> None:
     if c.wait_ms is not None:
         delta.waited += sign
         delta.wait_sum += sign * c.wait_ms
-        _add_hist(delta.wait_hist, c.wait_ms, sign)
+        hist = delta.wait_hist
+        hist[c.wait_bucket] = hist.get(c.wait_bucket, 0) + sign
 
 
 def _apply_failure(delta: FailureDelta, c: Contribution, sign: int) -> None:
@@ -213,44 +216,101 @@ def attempt_failure(row: JobRow) -> AttemptFailure | None:
     )
 
 
+def _merge(into: RollupDelta, d: RollupDelta) -> None:
+    into.jobs += d.jobs
+    into.retried += d.retried
+    into.timed += d.timed
+    into.duration_sum += d.duration_sum
+    into.waited += d.waited
+    into.wait_sum += d.wait_sum
+    for attr, pick in (
+        ("duration_min", min),
+        ("duration_max", max),
+        ("removed_min", min),
+        ("removed_max", max),
+    ):
+        value = getattr(d, attr)
+        if value is not None:
+            current = getattr(into, attr)
+            setattr(into, attr, value if current is None else pick(current, value))
+    for target, source in ((into.duration_hist, d.duration_hist), (into.wait_hist, d.wait_hist)):
+        for index, n in source.items():
+            target[index] = target.get(index, 0) + n
+
+
+def _merge_failure(into: FailureDelta, d: FailureDelta) -> None:
+    into.failures += d.failures
+    into.first_seen = min(into.first_seen, d.first_seen)
+    if d.last_seen >= into.last_seen:
+        into.last_seen = d.last_seen
+        into.sample_job_id, into.sample_message = d.sample_job_id, d.sample_message
+
+
 def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
-    """The rollup deltas of a batch, from (row before, row after) of each changed job."""
-    rows: dict[tuple[str, int, str, str, str], RollupDelta] = {}
-    failures: dict[tuple[str, int, str, str, str], FailureDelta] = {}
+    """The rollup deltas of a batch, from (row before, row after) of each changed job.
+
+    Jobs are summed into minute deltas, and the hour and day deltas from those (a batch
+    holds far fewer minutes than jobs).
+    """
+    rows: dict[tuple[int, str, str, str], RollupDelta] = {}
+    failures: dict[tuple[int, str, str, str], FailureDelta] = {}
     attempts: dict[tuple[str, int], AttemptFailure] = {}
+    minute = LEVELS[0][1]
     for before, after in changes:
-        old, new = contribution(before), contribution(after)
+        old = contribution(before) if before is not None and before.status in FINAL else None
+        new = contribution(after) if after.status in FINAL else None
         if old != new:
             for c, sign in ((old, -1), (new, 1)):
                 if c is None:
                     continue
-                for level, width in LEVELS:
-                    bucket = c.finished_at - c.finished_at % width
-                    key = (level, bucket, c.queue, c.name, c.status.value)
-                    delta = rows.get(key)
-                    if delta is None:
-                        delta = rows[key] = RollupDelta(level, bucket, *key[2:])
-                    _apply(delta, c, sign)
-                    if c.failure is None:
-                        continue
-                    fkey = (level, bucket, c.queue, c.name, c.failure.value)
-                    fdelta = failures.get(fkey)
-                    if fdelta is None:
-                        fdelta = failures[fkey] = FailureDelta(
-                            level,
-                            bucket,
-                            c.queue,
-                            c.name,
-                            c.failure.value,
-                            c.failure.error_type,
-                            c.failure.pattern,
-                        )
-                    _apply_failure(fdelta, c, sign)
-        failed = attempt_failure(after)
-        if failed is not None:
-            attempts.setdefault((failed.job_id, failed.attempt), failed)
+                bucket = c.finished_at - c.finished_at % minute
+                key = (bucket, c.queue, c.name, c.status.value)
+                delta = rows.get(key)
+                if delta is None:
+                    delta = rows[key] = RollupDelta("minute", *key)
+                _apply(delta, c, sign)
+                if c.failure is None:
+                    continue
+                fkey = (bucket, c.queue, c.name, c.failure.value)
+                fdelta = failures.get(fkey)
+                if fdelta is None:
+                    fdelta = failures[fkey] = FailureDelta(
+                        "minute",
+                        bucket,
+                        c.queue,
+                        c.name,
+                        c.failure.value,
+                        c.failure.error_type,
+                        c.failure.pattern,
+                    )
+                _apply_failure(fdelta, c, sign)
+        if after.error_type is not None:
+            failed = attempt_failure(after)
+            if failed is not None:
+                attempts.setdefault((failed.job_id, failed.attempt), failed)
     plan = RollupPlan()
-    plan.rows = [rows[k] for k in sorted(rows) if not rows[k].empty]
-    plan.failures = [f for k, f in sorted(failures.items()) if f.failures or f.last_seen]
+    for level, width in LEVELS:
+        if width == minute:
+            level_rows, level_failures = rows, failures
+        else:
+            level_rows, level_failures = {}, {}
+            for d in rows.values():
+                key = (d.bucket - d.bucket % width, d.queue, d.name, d.status)
+                coarse = level_rows.get(key)
+                if coarse is None:
+                    coarse = level_rows[key] = RollupDelta(level, *key)
+                _merge(coarse, d)
+            for f in failures.values():
+                key = (f.bucket - f.bucket % width, f.queue, f.name, f.fingerprint)
+                cf = level_failures.get(key)
+                if cf is None:
+                    cf = level_failures[key] = FailureDelta(
+                        level, key[0], f.queue, f.name, f.fingerprint, f.error_type, f.pattern
+                    )
+                _merge_failure(cf, f)
+        plan.rows += [d for _, d in sorted(level_rows.items()) if not d.empty]
+        plan.failures += [f for _, f in sorted(level_failures.items()) if f.failures or f.last_seen]
+    plan.rows.sort(key=lambda d: (d.level, d.bucket, d.queue, d.name, d.status))
+    plan.failures.sort(key=lambda f: (f.level, f.bucket, f.queue, f.name, f.fingerprint))
     plan.attempt_failures = [attempts[k] for k in sorted(attempts)]
     return plan

@@ -28,20 +28,25 @@ WHERE level = $1 AND bucket >= $2 AND bucket < $3
 GROUP BY 1, 2, 3;
 
 -- name: histograms
--- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range.
-SELECT r.queue, r.name, 'd' AS kind, h.key::int AS idx, sum(h.value::text::bigint)::bigint AS n
-FROM job_rollups r, jsonb_each(r.duration_hist) h
-WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
-  AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR r.name = $5::text)
-GROUP BY 1, 2, 4
-UNION ALL
-SELECT r.queue, r.name, 'w', h.key::int, sum(h.value::text::bigint)::bigint
-FROM job_rollups r, jsonb_each(r.wait_hist) h
-WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
-  AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR r.name = $5::text)
-GROUP BY 1, 2, 4;
+-- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range,
+-- each as one jsonb object {bucket: count}.
+SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
+FROM (
+    SELECT r.queue, r.name, 'd' AS kind, h.key AS idx, sum(h.value::text::bigint) AS n
+    FROM job_rollups r, jsonb_each(r.duration_hist) h
+    WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
+      AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR r.name = $5::text)
+    GROUP BY 1, 2, 4
+    UNION ALL
+    SELECT r.queue, r.name, 'w', h.key, sum(h.value::text::bigint)
+    FROM job_rollups r, jsonb_each(r.wait_hist) h
+    WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
+      AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR r.name = $5::text)
+    GROUP BY 1, 2, 4
+) AS summed
+GROUP BY queue, name, kind;
 
 -- name: fingerprints
 -- The most frequent failure fingerprints of the range ($6: how many).

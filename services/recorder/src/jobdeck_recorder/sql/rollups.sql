@@ -85,3 +85,19 @@ FROM jsonb_to_recordset($1::text::jsonb) AS s(
 )
 ORDER BY s.job_id, s.attempt
 ON CONFLICT (job_id, attempt) DO NOTHING;
+
+-- name: prune_rollups
+-- At most $3 rollup rows of level $1 older than $2, oldest first (short transactions).
+DELETE FROM job_rollups WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM job_rollups WHERE level = $1 AND bucket < $2 LIMIT $3
+));
+
+-- name: prune_failure_rollups
+DELETE FROM job_failure_rollups WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM job_failure_rollups WHERE level = $1 AND bucket < $2 LIMIT $3
+));
+
+-- name: prune_attempt_failures
+DELETE FROM job_attempt_failures WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM job_attempt_failures WHERE failed_at < $1 LIMIT $2
+));
