@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 from jobdeck.auth import Principal, Role
 from jobdeck.events import Event, EventType
-from jobdeck.live import live_active, per_queue_active
 from jobdeck_gateway import alerts
 from jobdeck_gateway.alerts import AlertKind, AlertState, Observation, QueueAlertInputs
 from jobdeck_gateway.protocol import SocketEvent, outgoing, parse_event_id
 from jobdeck_gateway.rooms import Client, Subscriptions
-from jobdeck_gateway.stats import QueueSnapshot, Snapshot, system_stats_payload
+from jobdeck_gateway.stats import (
+    QueueSnapshot,
+    Snapshot,
+    system_stats_payload,
+)
 
 from tests.support.gateway import validate
 
@@ -236,20 +239,6 @@ def test_system_stats_only_cover_the_queues_of_the_token() -> None:
     assert only_a["totals"]["waiting"] == 2 and only_a["workers"]["live"] == 0
     assert only_a["queues"] == 1 and only_a["pausedQueues"] == 0
     validate("systemStats", everything)
-
-
-def test_live_active_sums_what_live_workers_report_per_queue() -> None:
-    reported = per_queue_active(
-        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}
-    )
-    assert reported == {"a": 2}  # a bool or a missing count is no count
-    assert per_queue_active({"active": 3}) == {}  # a worker without per_queue says nothing
-    workers = [
-        {"queues": ["a"], "queue_active": {"a": 2}},
-        {"queues": ["a", "b"], "queue_active": {"a": 1, "b": 0}},
-        {"queues": ["c"]},  # read from an older snapshot
-    ]
-    assert live_active(workers) == {"a": 3, "b": 0}
 
 
 class _FakeSocket:

@@ -14,12 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import asyncpg
+from jobdeck.depth import live_workers, queue_depths, workers_per_queue
 from jobdeck.histogram import RELATIVE_ERROR, Histogram, merge, percentile
-from jobdeck.live import LiveCounts, live_counts, live_workers, recorded_active
+from jobdeck.sql import SHARED, load_queries
 from redis.asyncio import Redis
 
 from jobdeck_api import recommendations as rec
@@ -44,10 +44,9 @@ from jobdeck_api.analytics_models import (
 )
 from jobdeck_api.analytics_models import LiveCounts as LiveModel
 from jobdeck_api.analytics_range import Window
-from jobdeck_api.queries import Q, load
 from jobdeck_api.trend import TrendMethod, success_trend
 
-SQL = load(resources.files("jobdeck_api").joinpath("sql/analytics.sql").read_text())
+SQL = load_queries("jobdeck_api", "sql/analytics.sql")
 TOP_FINGERPRINTS = 20
 TOP_FAILING = 10
 TREND = TrendMethod()
@@ -252,25 +251,31 @@ async def grouped_totals(
 
 async def live_queue_counts(
     redis: Redis, pg: asyncpg.Pool, scope: Scope, seen: Iterable[str], now_ms: int
-) -> dict[str, LiveCounts]:
-    """The gateway's ``queueStats`` numbers (``jobdeck.live``) for the queues in scope: the
+) -> dict[str, LiveModel]:
+    """The gateway's ``queueStats`` numbers (``jobdeck.depth``) for the queues in scope: the
     requested ones, else those with figures, recorded jobs or live workers."""
     known, workers, recorded = await asyncio.gather(
-        pg.fetch(Q["known_queues"]), live_workers(redis, now_ms), recorded_active(pg)
+        pg.fetch(SHARED["known_queues"]),
+        live_workers(redis, now_ms),
+        pg.fetch(SHARED["active_counts"]),
     )
     if scope.queues is not None:
         names = set(scope.queues)
     else:
         names = set(seen) | {r["queue"] for r in known}
         for w in workers:
-            names.update(w["queues"])
+            names.update(w.queues)
     if not names:
         return {}
-    return await live_counts(redis, sorted(names), now_ms, workers, recorded)
-
-
-def _live_model(c: LiveCounts) -> LiveModel:
-    return LiveModel(waiting=c.waiting, active=c.active, delayed=c.delayed, workers=c.workers)
+    running = {r["queue"]: int(r["n"]) for r in recorded}
+    depths = await queue_depths(redis, sorted(names), now_ms, workers, running)
+    serving = workers_per_queue(workers)
+    return {
+        q: LiveModel(
+            waiting=d.waiting, active=d.active, delayed=d.delayed, workers=serving.get(q, 0)
+        )
+        for q, d in depths.items()
+    }
 
 
 async def performance(
@@ -289,7 +294,7 @@ async def performance(
     per_queue = []
     for q in sorted(set(totals.queues()) | set(live)):
         perf = totals.groups[(q, None)].performance(hours, q, None)
-        perf.live = _live_model(live.get(q, LiveCounts()))
+        perf.live = live.get(q, LiveModel())
         per_queue.append(perf)
     return PerformanceReport(
         range=coverage(scope.window),

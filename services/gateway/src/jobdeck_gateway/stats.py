@@ -7,8 +7,8 @@ snapshot in Redis and evaluates the alerts; every replica reads the snapshot and
 Where each number comes from, so that a tick stays cheap on a jobs table of millions of
 rows (no query reads the whole table; see ``sql/queries.sql``):
 
-- ``waiting`` / ``active`` / ``delayed`` / ``workers``: live, as ``jobdeck.live`` defines
-  them (the analytics API reads the same functions);
+- ``waiting`` / ``delayed`` / ``active``: live, as ``jobdeck.depth`` defines them for the
+  REST queue list too (the queue's sorted set in Redis, the worker registry);
 - ``completed`` / ``failed``: jobs that completed / failed for good within the last
   ``window_s`` seconds (an hour by default), not all-time totals: counting those means
   reading every row ever kept, and the API's job search answers that question;
@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
+from jobdeck.depth import live_workers, queue_depths, workers_per_queue
 from jobdeck.lag import read_recorder_lag
-from jobdeck.live import live_counts, live_workers
-from jobdeck.live import recorded_active as recorded_active_counts
 from jobdeck.queues import PAUSED
+from jobdeck.sql import SHARED
 from jobdeck.streams import EVENTS
 from redis.asyncio import Redis
 
-from jobdeck_gateway.sql import QUERIES
+from jobdeck_gateway.queries import QUERIES
 
 RECORDER_GROUP = "recorder"
 THROUGHPUT_WINDOW_S = 60
@@ -108,8 +108,8 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         # Small index scans: JIT compiling them (the planner's row estimates for the
         # windowed counts are pessimistic) would cost ~100 ms for ~10 ms of work.
         await conn.execute("SET LOCAL jit = off")
-        recorded = await conn.fetch(QUERIES["known_queues"])
-        recorded_active = await recorded_active_counts(conn)
+        recorded = await conn.fetch(SHARED["known_queues"])
+        recorded_active = await conn.fetch(SHARED["active_counts"])
         recent = await conn.fetch(QUERIES["recent_finished"], window_s, THROUGHPUT_WINDOW_S)
         alert_rows = await conn.fetch(QUERIES["alert_inputs"])
     paused = {k.decode() for k in await redis.hkeys(PAUSED)}  # type: ignore[misc]
@@ -121,7 +121,7 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         | paused
     )
     for w in workers:
-        names.update(w["queues"])
+        names.update(w.queues)
     for q in sorted(names):
         snap.queues[q] = QueueSnapshot(paused=q in paused)
     for r in recent:
@@ -132,16 +132,15 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
             int(r["cancelled"]),
         )
         s.throughput = float(r["finished_recently"]) * 60 / THROUGHPUT_WINDOW_S
-    live = await live_counts(redis, snap.queues, now, workers, recorded_active)
+    depths = await queue_depths(
+        redis, snap.queues, now, workers, {r["queue"]: int(r["n"]) for r in recorded_active}
+    )
+    serving = workers_per_queue(workers)
     for q, s in snap.queues.items():
-        counts = live[q]
-        s.waiting, s.active, s.delayed, s.workers = (
-            counts.waiting,
-            counts.active,
-            counts.delayed,
-            counts.workers,
-        )
-    snap.workers = workers
+        depth = depths[q]
+        s.waiting, s.active, s.delayed = depth.waiting, depth.active, depth.delayed
+        s.workers = serving.get(q, 0)
+    snap.workers = [asdict(w) for w in workers]
     snap.recorder_lag = await recorder_lag(redis)
     snap.alert_rows = [dict(r) for r in alert_rows]
     return snap

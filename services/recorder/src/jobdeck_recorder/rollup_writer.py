@@ -12,12 +12,13 @@ from dataclasses import asdict
 from typing import Any
 
 import asyncpg
+from jobdeck.sql import load_queries
 
 from jobdeck_recorder.fold import JobRow
 from jobdeck_recorder.rollup import LEVELS, RollupDelta, RollupPlan, plan_rollups
-from jobdeck_recorder.store import json_param, load_queries
+from jobdeck_recorder.store import json_param
 
-QUERIES = load_queries("rollups.sql")
+QUERIES = load_queries("jobdeck_recorder", "sql/rollups.sql")
 _WIDTH = dict(LEVELS)
 
 
