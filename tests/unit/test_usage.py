@@ -43,16 +43,21 @@ def test_resource_checks_fire_over_their_thresholds_only() -> None:
     t = ResourceThresholds(
         process_cpu_pct=80, process_rss_mb=100, redis_memory_pct=50, pg_connections_pct=50
     )
-    hot = ProcessUsage("api", "api-1", [Sample(1, 10.0, 10 * 2**20), Sample(2, 95.0, 200 * 2**20)])
-    calm = ProcessUsage("recorder", "recorder-1", [Sample(2, 5.0, 50 * 2**20)])
+    hot = ProcessUsage(
+        "api", "api-1", [Sample(i, 95.0, 200 * 2**20) for i in range(13)] + [Sample(14, 5.0, 2**20)]
+    )
+    calm = ProcessUsage("recorder", "recorder-1", [Sample(i, 5.0, 50 * 2**20) for i in range(3)])
+    starting = ProcessUsage("gateway", "gateway-1", [Sample(1, 100.0, 50 * 2**20)])
     redis = RedisUsage(used_memory=600, maxmemory=1000, ops_per_s=1, clients=2, stream_length=3)
     unlimited = RedisUsage(used_memory=600, maxmemory=0, ops_per_s=1, clients=2, stream_length=3)
     pg = PostgresUsage(
         1, connections=20, max_connections=100, cache_hit_ratio=0.99, relations=[], rows={}
     )
-    checks = {(c.kind, c.subject): c for c in resource_checks([hot, calm], redis, pg, t)}
-    assert checks[("process_cpu", "api:api-1")].breached  # the latest sample counts
-    assert checks[("process_rss", "api:api-1")].value == 200.0
+    checks = {(c.kind, c.subject): c for c in resource_checks([hot, calm, starting], redis, pg, t)}
+    assert checks[("process_cpu", "api:api-1")].breached  # sustained over the last 12 samples
+    assert checks[("process_cpu", "api:api-1")].value == 87.5
+    assert checks[("process_rss", "api:api-1")].value == 1.0  # memory: the latest sample
+    assert ("process_cpu", "gateway:gateway-1") not in checks  # one sample is no trend
     assert not checks[("process_cpu", "recorder:recorder-1")].breached
     assert (
         checks[("redis_memory", "redis")].breached

@@ -251,7 +251,7 @@ async def read_postgres(pg: asyncpg.Pool, largest: int = 8) -> PostgresUsage:
 class ResourceThresholds:
     """Resource alert thresholds; each overridable by ``JOBDECK_ALERT_<FIELD>``."""
 
-    process_cpu_pct: float = 90.0  # of one core, latest sample
+    process_cpu_pct: float = 90.0  # of one core, sustained (see ``sustained_cpu``)
     process_rss_mb: float = 1024.0
     redis_memory_pct: float = 80.0  # of maxmemory (no alert when Redis has no limit)
     pg_connections_pct: float = 80.0  # of max_connections
@@ -278,6 +278,19 @@ class ResourceBreach:
     breached: bool
 
 
+CPU_WINDOW = 12  # samples: a minute at the default interval
+CPU_MIN_SAMPLES = 3
+
+
+def sustained_cpu(samples: list[Sample]) -> float | None:
+    """Mean CPU % over the last ``CPU_WINDOW`` samples; None with fewer than
+    ``CPU_MIN_SAMPLES`` (a process busy for one sample, a start-up, is no alert)."""
+    recent = samples[-CPU_WINDOW:]
+    if len(recent) < CPU_MIN_SAMPLES:
+        return None
+    return round(sum(s.cpu_pct for s in recent) / len(recent), 1)
+
+
 def resource_checks(
     processes: list[ProcessUsage],
     redis: RedisUsage | None,
@@ -292,7 +305,9 @@ def resource_checks(
     found = []
     for p in processes:
         subject = f"{p.service}:{p.instance}"
-        found.append(check("process_cpu", subject, p.latest.cpu_pct, t.process_cpu_pct))
+        cpu = sustained_cpu(p.samples)
+        if cpu is not None:
+            found.append(check("process_cpu", subject, cpu, t.process_cpu_pct))
         rss_mb = round(p.latest.rss_bytes / 2**20, 1)
         found.append(check("process_rss", subject, rss_mb, t.process_rss_mb))
     if redis is not None and redis.memory_ratio is not None:
