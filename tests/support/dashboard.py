@@ -92,7 +92,10 @@ async def start_stack(
         for proc in procs.values():
             proc.start()
         ingress.start()
-        await asyncio.gather(*(p.wait_ready() for p in procs.values()), ingress.wait_ready())
+        # Six processes start at once on two shared cores: allow for a busy machine.
+        await asyncio.gather(
+            *(p.wait_ready(timeout=90) for p in procs.values()), ingress.wait_ready(timeout=30)
+        )
     except BaseException:
         stack.stop()
         raise

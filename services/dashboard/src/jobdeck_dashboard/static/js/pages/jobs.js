@@ -17,6 +17,7 @@ const COLUMNS = [
   { key: 'createdAt', label: 'created', sort: 'createdAt' },
   { key: 'duration', label: 'duration', sort: 'duration', num: true },
 ];
+const SORTS = ['createdAt', 'startedAt', 'finishedAt', 'duration', 'priority', 'status', 'name', 'queue', 'attempts'];
 const LISTS = ['status', 'queues'];
 const SCALARS = ['search', 'startDate', 'endDate', 'dateField', 'minDuration', 'maxDuration',
   'minPriority', 'maxPriority', 'sortBy', 'sortOrder', 'limit', 'cursor'];
@@ -69,6 +70,10 @@ function filterForm(filters, queues, onApply) {
   const maxDur = numberInput('maxDuration', 0);
   const minPri = numberInput('minPriority', 0, 100);
   const maxPri = numberInput('maxPriority', 0, 100);
+  const sortBy = h('select', { name: 'sortBy' }, SORTS.map((key) =>
+    h('option', { value: key, selected: (filters.sortBy || 'createdAt') === key }, key)));
+  const sortOrder = h('select', { name: 'sortOrder' }, ['desc', 'asc'].map((o) =>
+    h('option', { value: o, selected: (filters.sortOrder || 'desc') === o }, o === 'desc' ? 'descending' : 'ascending')));
   const limit = h('select', { name: 'limit' }, ['25', '50', '100', '200'].map((n) =>
     h('option', { value: n, selected: (filters.limit || '50') === n }, n)));
 
@@ -86,7 +91,8 @@ function filterForm(filters, queues, onApply) {
         minDuration: minDur.value, maxDuration: maxDur.value,
         minPriority: minPri.value, maxPriority: maxPri.value,
         limit: limit.value === '50' ? undefined : limit.value,
-        sortBy: filters.sortBy, sortOrder: filters.sortOrder,
+        sortBy: sortBy.value === 'createdAt' ? undefined : sortBy.value,
+        sortOrder: sortOrder.value === 'desc' ? undefined : sortOrder.value,
       });
     },
   },
@@ -96,6 +102,7 @@ function filterForm(filters, queues, onApply) {
   h('fieldset', { class: 'range' }, h('legend', {}, 'Date range'), field('field', dateField), field('from', start), field('to', end)),
   h('fieldset', { class: 'range' }, h('legend', {}, 'Duration (ms)'), field('min', minDur), field('max', maxDur)),
   h('fieldset', { class: 'range' }, h('legend', {}, 'Priority'), field('min', minPri), field('max', maxPri)),
+  h('fieldset', { class: 'range' }, h('legend', {}, 'Sort'), field('by', sortBy), field('order', sortOrder)),
   field('Rows', limit),
   h('div', { class: 'buttons' },
     h('button', { type: 'submit', class: 'primary' }, 'Apply'),

@@ -4,10 +4,22 @@ import { api } from '../api.js';
 import { h, num, notice, replace } from '../dom.js';
 import { live } from '../live.js';
 import { session } from '../session.js';
+import { lineChart } from '../chart.js';
 import { sparkline } from '../sparkline.js';
 
 const COUNTS = ['waiting', 'active', 'delayed', 'completed', 'failed'];
-const HISTORY = 60;
+const HISTORY = 120;
+// Kept across visits to the page (the module lives as long as the tab): one point per
+// stats tick, {t: epoch s, total, byQueue: {queue: jobs/min}}.
+const ticks = [];
+const sparks = new Map();
+
+function record(system) {
+  const byQueue = {};
+  for (const [queue, stats] of live.queueStats) byQueue[queue] = stats.throughput;
+  ticks.push({ t: system.ts / 1000, total: system.throughput, byQueue });
+  if (ticks.length > HISTORY) ticks.shift();
+}
 
 function setText(el, value) {
   const text = String(value);
@@ -17,7 +29,8 @@ function setText(el, value) {
 class QueueRow {
   constructor(queue, onToggle) {
     this.name = queue.name;
-    this.history = [];
+    if (!sparks.has(queue.name)) sparks.set(queue.name, []);
+    this.history = sparks.get(queue.name);
     this.cells = {};
     for (const key of [...COUNTS, 'workers', 'throughput']) {
       this.cells[key] = h('td', { class: 'num', 'data-label': key }, '…');
@@ -65,9 +78,12 @@ class QueueRow {
 function systemCard(stats) {
   const t = stats.totals || {};
   const item = (label, value) => h('div', { class: 'stat' }, h('span', { class: 'label' }, label),
-    h('strong', {}, num(value)));
+    h('strong', {}, typeof value === 'string' ? value : num(value)));
+  const w = stats.workers || {};
   return [
-    item('queues', stats.queues), item('paused', stats.pausedQueues), item('workers', stats.workers),
+    item('queues', stats.queues), item('paused', stats.pausedQueues),
+    item('live workers', w.live), item('busy workers', w.busy),
+    item('running / slots', `${num(w.activeJobs)} / ${num(w.concurrency)}`),
     item('waiting', t.waiting), item('active', t.active), item('delayed', t.delayed),
     item(`completed (${Math.round(stats.windowS / 60)} min)`, t.completed),
     item(`failed (${Math.round(stats.windowS / 60)} min)`, t.failed),
@@ -87,10 +103,10 @@ export async function mount(root) {
   const alerts = h('div', { id: 'alerts' }, alertList(live.alerts));
   const body = h('tbody');
   const message = h('div', { 'aria-live': 'polite' });
+  const chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'jobs finished per minute, per queue' });
   root.append(
     h('h1', {}, 'Overview'),
     h('section', { 'aria-labelledby': 'system-h', class: 'card' }, h('h2', { id: 'system-h' }, 'System'), system),
-    h('section', { 'aria-labelledby': 'alerts-h', class: 'card' }, h('h2', { id: 'alerts-h' }, 'Alerts'), alerts),
     h('section', { 'aria-labelledby': 'queues-h' },
       h('h2', { id: 'queues-h' }, 'Queues'), message,
       h('table', { class: 'grid queues' },
@@ -101,10 +117,29 @@ export async function mount(root) {
           h('th', { scope: 'col', class: 'num' }, 'jobs/min'),
           h('th', { scope: 'col' }, 'trend'),
           h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'actions')))),
-        body)));
+        body)),
+    h('section', { 'aria-labelledby': 'alerts-h', class: 'card' }, h('h2', { id: 'alerts-h' }, 'Alerts'), alerts),
+    h('section', { 'aria-labelledby': 'chart-h', class: 'card' },
+      h('h2', { id: 'chart-h' }, 'Throughput (jobs/min)'), chartBox));
 
   const rows = new Map();
   const releases = [];
+  let chart = null;
+  let charted = '';
+
+  function drawChart() {
+    const queues = [...rows.keys()];
+    if (!chart || charted !== queues.join('\n')) {
+      chart?.destroy();
+      chart = lineChart(chartBox, { series: ['all', ...queues], yLabel: 'jobs/min' });
+      charted = queues.join('\n');
+    }
+    chart.update([
+      ticks.map((p) => p.t),
+      ticks.map((p) => p.total),
+      ...queues.map((q) => ticks.map((p) => p.byQueue[q] ?? null)),
+    ]);
+  }
 
   async function toggle(row) {
     const action = row.paused ? 'resume' : 'pause';
@@ -141,6 +176,8 @@ export async function mount(root) {
           .stats(payload);
       } else if (name === 'systemStats') {
         replace(system, systemCard(payload));
+        record(payload);
+        drawChart();
       } else if (name === 'queueStateChange') {
         rows.get(payload.queue)?.setPaused(payload.paused, payload.by);
       } else if (name === 'alert' || name === 'connected') {
@@ -154,10 +191,12 @@ export async function mount(root) {
 
   try {
     await load();
+    drawChart();
   } catch (err) {
     replace(message, notice(`Could not list the queues: ${err.message}`, 'error'));
   }
   return () => {
+    chart?.destroy();
     stop();
     releases.forEach((release) => release());
   };
