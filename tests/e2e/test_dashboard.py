@@ -57,7 +57,7 @@ class Api:
         async with self.http.get(f"{self.base}/jobs/{job_id}", headers=auth()) as r:
             return await r.json() if r.status == 200 else None
 
-    async def wait(self, job_id: str, status: str, attempts: int = 1) -> None:
+    async def wait(self, job_id: str, status: str, attempts: int = 0) -> None:
         async def reached() -> bool:
             job = await self.job(job_id)
             return job is not None and job["status"] == status and job["attempts"] >= attempts
@@ -129,11 +129,20 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     await expect(page.locator("tr[data-queue=beta]")).to_be_visible()
     await expect(page.locator(".stats .stat").first).to_be_visible()
 
-    # Job detail: progress moves live, then the log tail and the end state arrive.
-    report = await api.enqueue("alpha", "generate-report", data={"sections": 6, "section_s": 0.4})
+    # Job detail: a job held in a paused queue is shown waiting; once the queue resumes,
+    # its progress moves live, then the log tail and the end state arrive.
+    await api.call("POST", "/jobs/queues/alpha/pause")
+    report = await api.enqueue("alpha", "generate-report", data={"sections": 8, "section_s": 0.5})
+    await api.wait(report, "waiting")
     await page.goto(f"{stack.url}/#/job/{report}")
+    await expect(page.locator(".jobhead .badge")).to_have_text("waiting")
+    await api.call("POST", "/jobs/queues/alpha/resume")
     bar = page.get_by_role("progressbar", name="job progress")
-    await expect(bar).to_have_attribute("aria-valuenow", "17", timeout=15_000)
+    await expect(page.locator(".jobhead .badge")).to_have_text("active", timeout=15_000)
+    await page.wait_for_function(
+        "() => { const v = +document.querySelector('[role=progressbar]')"
+        ".getAttribute('aria-valuenow'); return v > 0 && v < 100; }"
+    )
     # The tab goes to the background: updates stop; coming back replays what was missed.
     await set_hidden(page, True)
     await expect(page.locator("#live")).to_have_text("paused")
@@ -142,8 +151,8 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     await expect(page.locator("#live")).to_have_text("live")
     await expect(bar).to_have_attribute("aria-valuenow", "100")
     await expect(page.locator(".jobhead .badge")).to_have_text("completed")
-    await expect(page.locator(".logs li")).to_have_count(6)
-    await expect(page.locator(".logs li").last).to_contain_text("section 6/6 rendered")
+    await expect(page.locator(".logs li")).to_have_count(8)
+    await expect(page.locator(".logs li").last).to_contain_text("section 8/8 rendered")
     await shoot(page, "job")
 
     # Jobs page: the filters give the API's own answer, row for row.
