@@ -142,7 +142,14 @@ async def main() -> None:
             settings,
             work,
             SECRET,
-            ["--queue", f"{QUEUES[0]}:100", "--queue", f"{QUEUES[1]}:100"],
+            [
+                "--tasks",
+                "jobdeck_worker.demo",
+                "--queue",
+                f"{QUEUES[0]}:100",
+                "--queue",
+                f"{QUEUES[1]}:100",
+            ],
             {"JOBDECK_LOG_LEVEL": "ERROR"},
         )
         token = mint_token(SECRET, "bench", ["admin"], "*", 3600)

@@ -71,7 +71,16 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
         settings,
         tmp_path,
         SECRET,
-        ["--queue", "alpha:4", "--queue", "beta:4", "--grace", "1"],
+        [
+            "--tasks",
+            "jobdeck_worker.demo",
+            "--queue",
+            "alpha:4",
+            "--queue",
+            "beta:4",
+            "--grace",
+            "1",
+        ],
         {"JOBDECK_GATEWAY_STATS_INTERVAL_S": "1"},
     )
     try:
