@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +69,17 @@ _UNAVAILABLE = (
 )
 
 
+# Called inside a batch's transaction with the locked rows as they were and the rows the
+# batch wrote (the analytics rollups are kept this way, in step with the jobs).
+BatchHook = Callable[[asyncpg.Connection, Mapping[str, JobRow], Sequence[JobRow]], Awaitable[None]]
+
+
 class JobStore:
     """The recorder's Postgres side."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, on_batch: BatchHook | None = None) -> None:
         self.pool = pool
+        self.on_batch = on_batch
 
     async def write(
         self, events: Sequence[Event], entry_ids: Sequence[str] | None = None
@@ -122,6 +128,8 @@ class JobStore:
             if plan.attempts:
                 docs = [attempt_doc(a) for a in plan.attempts]
                 await conn.execute(QUERIES["upsert_attempts"], json_param(docs))
+            if self.on_batch is not None and (plan.updates or plan.inserts):
+                await self.on_batch(conn, existing, [*plan.updates, *plan.inserts])
             logs = 0
             if plan.logs:
                 docs = [log_doc(x) for x in plan.logs]
