@@ -19,7 +19,7 @@ from tests.support.api import auth, job_row, seed
 @pytest.fixture
 async def api_no_wait(api_settings: Settings) -> AsyncIterator[TestClient]:
     limits = ExportLimits(wait_s=0, in_flight=2, per_hour=3, max_rows=5)
-    app = build_app(api_settings, RateLimits(enabled=False), limits)
+    app = build_app(api_settings, RateLimits(enabled=False), export_limits=limits)
     async with TestClient(TestServer(app)) as client:
         yield client
 

@@ -10,9 +10,19 @@ from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, exports_api, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import (
+    analytics_api,
+    audit,
+    exports_api,
+    jobs_actions,
+    jobs_enqueue,
+    jobs_read,
+    queues_api,
+    workers_api,
+)
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -24,7 +34,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, VERIFIER
+from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -63,6 +73,8 @@ admin_routes.route(
 ROUTE_GROUPS = (
     queues_api.routes,
     exports_api.routes,
+    workers_api.routes,
+    analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
@@ -78,6 +90,7 @@ def all_endpoints() -> list[Endpoint]:
 def build_app(
     settings: Settings,
     rate_limits: RateLimits | None = None,
+    thresholds: ResourceThresholds | None = None,
     export_limits: exports_api.ExportLimits | None = None,
 ) -> web.Application:
     app = create_app(
@@ -92,6 +105,8 @@ def build_app(
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
     use_redis(app)
+    use_usage_sampler(app, "api")
+    app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
