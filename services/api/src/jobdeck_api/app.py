@@ -12,7 +12,7 @@ from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs, queues_api
+from jobdeck_api import audit, jobs, queues_api, schedules_api, templates_api
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -58,9 +58,19 @@ admin_routes.route(
 )(audit.audit_page)
 
 
+# Templates and schedules (static /templates and /schedules paths before jobs' /{id}).
+SCHEDULING = ApiRoutes()
+SCHEDULING.endpoints = [*templates_api.routes.endpoints, *schedules_api.routes.endpoints]
+
+
 def all_endpoints() -> list[Endpoint]:
     """Every API endpoint, static paths before the ``{id}`` ones that would shadow them."""
-    return [*queues_api.routes.endpoints, *jobs.routes.endpoints, *admin_routes.endpoints]
+    return [
+        *queues_api.routes.endpoints,
+        *SCHEDULING.endpoints,
+        *jobs.routes.endpoints,
+        *admin_routes.endpoints,
+    ]
 
 
 def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
@@ -83,7 +93,7 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
 
     app.cleanup_ctx.append(queue_client)
     use_rate_limits(app, rate_limits or RateLimits())
-    for group in (queues_api.routes, jobs.routes, admin_routes):
+    for group in (queues_api.routes, SCHEDULING, jobs.routes, admin_routes):
         group.install(app)
     install_docs(app, all_endpoints())
     return app

@@ -85,7 +85,8 @@ async def _live_workers(call: ApiRequest[Any, Any]) -> dict[str, int]:
 async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     """List queues
 
-    Every queue the caller may see (configured, with jobs, paused or served by a worker),
+    Every queue the caller may see (configured, with jobs or schedules, paused or served
+    by a worker),
     with its config, live counts (waiting, delayed, active; jobs queued in Redis), paused
     state, live workers and schedules with their next run times.
     """
@@ -95,7 +96,10 @@ async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     known = {r["queue"] for r in await pool.fetch(Q["known_queues"])}
     paused = await client.paused_queues()
     workers = await _live_workers(call)
-    names = sorted(call.principal.visible(set(configs) | known | set(paused) | set(workers)))
+    scheduled = {r["queue"] for r in await pool.fetch(Q["scheduled_queues"])}
+    names = sorted(
+        call.principal.visible(set(configs) | known | set(paused) | set(workers) | scheduled)
+    )
     counts: dict[str, QueueCounts] = {n: QueueCounts() for n in names}
     for r in await pool.fetch(Q["live_counts"], names):
         setattr(counts[r["queue"]], r["status"], r["n"])
