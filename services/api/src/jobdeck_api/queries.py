@@ -1,7 +1,7 @@
-"""Named SQL queries of ``sql/queries.sql`` (``-- name: xxx`` blocks), loaded once."""
+"""The api's named SQL (``sql/queries.sql``), loaded once."""
 
 from __future__ import annotations
 
-from jobdeck.sqlfiles import load_named
+from jobdeck.sql import load_queries
 
-Q = load_named("jobdeck_api")
+Q = load_queries("jobdeck_api")

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from jobdeck.auth import Role
-from jobdeck.sqlfiles import load_named
+from jobdeck.sql import load_queries
 from jobdeck.web import PG
 
 from jobdeck_api import audit
@@ -27,7 +27,7 @@ from jobdeck_api.schedule_models import (
     TemplateQuery,
 )
 
-S = load_named("jobdeck_api", "sql/schedules.sql")
+S = load_queries("jobdeck_api", "sql/schedules.sql")
 routes = ApiRoutes()
 TAG = ["templates"]
 BASE = "/api/v1/jobs/templates"

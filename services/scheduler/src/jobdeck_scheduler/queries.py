@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from jobdeck.sqlfiles import load_named
+from jobdeck.sql import load_queries
 
-Q = load_named("jobdeck_scheduler")
+Q = load_queries("jobdeck_scheduler")
