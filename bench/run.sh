@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for name in worker latency recorder search gateway_stats enqueue gateway; do
+for name in worker latency recorder search gateway_stats enqueue gateway scheduler; do
   if [ -f "bench/$name.py" ]; then
     echo "== bench/$name.py"
     .venv/bin/python "bench/$name.py" || status=1
