@@ -54,7 +54,7 @@ echo "starting jobdeck:"
 start recorder "$VENV/python" -m jobdeck_recorder
 start api "$VENV/python" -m jobdeck_api
 start gateway "$VENV/python" -m jobdeck_gateway
-start worker "$VENV/python" -m jobdeck_worker --queue price-file-parser:4 --queue emails:8 --queue reports:2
+start worker "$VENV/python" -m jobdeck_worker --tasks jobdeck_worker.demo --queue price-file-parser:4 --queue emails:8 --queue reports:2
 start demo-traffic "$VENV/python" -m jobdeck_worker.traffic
 # The templates the seed's schedule examples name, then the scheduler.
 "$VENV/python" -m jobdeck_scheduler.demo >>"$STATE/logs/scheduler.log" 2>&1

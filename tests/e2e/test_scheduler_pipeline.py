@@ -26,6 +26,8 @@ from tests.support.api import SECRET, token
 from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
 from tests.support.scheduling import SEED_BODY
 
+WORKER_ARGS = ["--tasks", "jobdeck_worker.demo", "--grace", "2"]
+WORKER_ARGS += ["--queue", "price-file-parser:2", "--queue", "failing:2"]
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SCHEDULES = "/api/v1/jobs/schedules"
 
@@ -53,7 +55,7 @@ async def stack(
             {**env, "JOBDECK_WORKER_PORT": str(ports["worker"])},
             ports["worker"],
             tmp_path,
-            ["--queue", "price-file-parser:2", "--queue", "failing:2", "--grace", "2"],
+            WORKER_ARGS,
         ),
         ServiceProcess(
             "jobdeck_api",

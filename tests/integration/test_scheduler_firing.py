@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from jobdeck.db import create_pool
 from jobdeck.events import EventType, decode
-from jobdeck.queues import QueueClient, queue_key
+from jobdeck.queues import QueueClient, job_key, queue_key
 from jobdeck.schedules import CLAIM_TTL_MS, claim_key, scheduled_job, slot_job_id
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from jobdeck_scheduler.config import SchedulerConfig
@@ -105,7 +105,7 @@ async def test_slot_enqueued_by_a_replica_that_died_before_commit_is_not_doubled
     # The dead replica got as far as Redis; its transaction rolled back.
     await queues.enqueue_claimed(scheduled_job(row, jid), claim_key(jid), claim_ttl_ms=CLAIM_TTL_MS)
     # ... and the job even ran and its Redis keys are gone.
-    await redis.delete(f"arq:job:{jid}")
+    await redis.delete(job_key(jid))
     await redis.zrem(queue_key("reports"), jid)
     await firer(pg, queues, Clock(T0 + timedelta(seconds=1))).tick()
     (run,) = await runs(pg, sid)
