@@ -10,9 +10,11 @@ from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
 from jobdeck_api import (
+    analytics_api,
     audit,
     jobs_actions,
     jobs_enqueue,
@@ -32,7 +34,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, VERIFIER
+from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -72,6 +74,7 @@ ROUTE_GROUPS = (
     queues_api.routes,
     templates_api.routes,
     schedules_api.routes,
+    analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
@@ -84,7 +87,11 @@ def all_endpoints() -> list[Endpoint]:
     return [endpoint for group in ROUTE_GROUPS for endpoint in group.endpoints]
 
 
-def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+def build_app(
+    settings: Settings,
+    rate_limits: RateLimits | None = None,
+    thresholds: ResourceThresholds | None = None,
+) -> web.Application:
     app = create_app(
         settings,
         middlewares=[auth_middleware, rate_limit_middleware],
@@ -97,6 +104,8 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
     use_redis(app)
+    use_usage_sampler(app, "api")
+    app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
