@@ -22,6 +22,7 @@ from jobdeck_api import (
     queues_api,
     schedules_api,
     templates_api,
+    workers_api,
 )
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
@@ -74,6 +75,7 @@ ROUTE_GROUPS = (
     queues_api.routes,
     templates_api.routes,
     schedules_api.routes,
+    workers_api.routes,
     analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
