@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,33 +16,15 @@ import pytest
 from jobdeck.settings import Settings
 
 from tests.support.api import BASE, SECRET, job_row, seed, token
+from tests.support.ingress import Ingress, nginx_binary
 from tests.support.processes import ServiceProcess, free_port, settings_env
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / "tests" / "node"
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("nginx") is None,
+    shutil.which("node") is None or nginx_binary() is None,
     reason="node or nginx missing (make install / make run install them)",
 )
-
-
-def start_ingress(tmp: Path, port: int, api: int, exporter: int) -> subprocess.Popen[bytes]:
-    """nginx with the ingress config of compose and `make run`, on ``port``."""
-    site = (ROOT / "deploy/nginx/jobdeck.conf.template").read_text()
-    site = site.replace("${API_UPSTREAM}", f"127.0.0.1:{api}")
-    site = site.replace("${GATEWAY_UPSTREAM}", f"127.0.0.1:{free_port()}")
-    site = site.replace("${EXPORTER_UPSTREAM}", f"127.0.0.1:{exporter}")
-    site = site.replace("listen 3000;", f"listen 127.0.0.1:{port};")
-    (tmp / "site.conf").write_text(site)
-    (tmp / "nginx.conf").write_text(
-        f"pid {tmp}/nginx.pid;\nerror_log {tmp}/nginx-error.log;\nevents {{}}\n"
-        f"http {{ access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};"
-        f" include {tmp}/site.conf; }}\n"
-    )
-    return subprocess.Popen(
-        ["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"]
-    )
 
 
 async def test_seed_export_snippet_through_the_ingress(
@@ -66,8 +47,18 @@ async def test_seed_export_snippet_through_the_ingress(
     ).start()
     service_procs.extend([api, exporter])
     await asyncio.gather(api.wait_ready(), exporter.wait_ready())
-    nginx = start_ingress(tmp_path, ingress_port, api.port, exporter.port)
+    ingress = Ingress(
+        tmp_path / "nginx",
+        ingress_port,
+        {
+            "API_UPSTREAM": f"127.0.0.1:{api.port}",
+            "GATEWAY_UPSTREAM": f"127.0.0.1:{free_port()}",  # no gateway in this stack
+            "DASHBOARD_UPSTREAM": f"127.0.0.1:{free_port()}",
+            "EXPORTER_UPSTREAM": f"127.0.0.1:{exporter.port}",
+        },
+    ).start()
     try:
+        await ingress.wait_ready()
         out = tmp_path / "export.xlsx"
         node = await asyncio.create_subprocess_exec(
             "node", str(NODE_DIR / "seed-export.mjs"), cwd=NODE_DIR,
@@ -79,8 +70,7 @@ async def test_seed_export_snippet_through_the_ingress(
         assert node.returncode == 0, stdout.decode() + api.log_tail() + exporter.log_tail()
         result = json.loads(stdout.decode().strip().splitlines()[-1])
     finally:
-        nginx.terminate()
-        nginx.wait(10)
+        ingress.stop()
     assert result["url"].startswith(origin + "/exports/"), result
     assert result["status"] == 200 and result["bytes"] == out.stat().st_size > 0
     assert "spreadsheetml" in result["contentType"] and ".xlsx" in result["disposition"]
