@@ -398,9 +398,12 @@ def parse() -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> int:
+    load_before = os.getloadavg()[0]
     async with leased_db(args.redis_base) as url:
         results = await run(args, url)
     checks = report(results, args)
+    load_after = os.getloadavg()[0]
+    print(f"  load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end")
     print("targets (issue 7), ratios from this run:")
     for check in checks:
         print(check.line())
