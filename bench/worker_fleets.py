@@ -153,7 +153,11 @@ class JobdeckFleet:
 
     async def wait_done(self, within: float = 600) -> None:
         deadline = time.monotonic() + within
-        while await self._xlen() < self._target:
+        seen = 0
+        while (length := await self._xlen()) < self._target:
+            if length < seen:
+                raise RuntimeError("the event stream shrank: something else uses this database")
+            seen = length
             if time.monotonic() > deadline:
                 raise TimeoutError("jobs did not complete")
             if any(p.returncode is not None for p in self.procs):
