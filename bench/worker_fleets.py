@@ -115,16 +115,25 @@ class JobdeckFleet:
             await asyncio.sleep(0.05)
 
     async def warm_up(self, jobs: int) -> None:
-        """Run ``jobs`` no-op jobs; the first time, learn how many stream entries a job adds."""
-        before = await self._xlen()
-        await self._enqueue([self._spec("noop") for _ in range(jobs)])
-        after_enqueue = await self._xlen()
+        """Run ``jobs`` no-op jobs; the first time, learn how many stream entries a job adds.
+
+        Stream lengths are computed, not read, once workers may be running the jobs: a length
+        read just after enqueueing can already hold some of their run events.
+        """
         if JobdeckFleet.run_per_job is None:
+            await self.pause()  # so that the enqueue's own entries can be counted alone
+            before = await self._xlen()
+            await self._enqueue([self._spec("noop") for _ in range(jobs)])
+            after_enqueue = await self._xlen()
             JobdeckFleet.added_per_job = _per_job(after_enqueue - before, jobs, "enqueue")
+            await self.client.resume(self.queue)
             await self._wait_completed(jobs, after_enqueue)
-            JobdeckFleet.run_per_job = _per_job(await self._xlen() - after_enqueue, jobs, "run")
+            run = await self._xlen() - after_enqueue - self._control_entries
+            JobdeckFleet.run_per_job = _per_job(run, jobs, "run")
         else:
-            await self.expect(jobs, after_enqueue)
+            before = await self._xlen()
+            await self.expect(jobs, before + jobs * JobdeckFleet.added_per_job)
+            await self._enqueue([self._spec("noop") for _ in range(jobs)])
             await self.wait_done()
 
     async def pause(self) -> None:
@@ -151,7 +160,7 @@ class JobdeckFleet:
             base = await self._xlen()
         self._target = base + jobs * JobdeckFleet.run_per_job
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         deadline = time.monotonic() + within
         seen = 0
         while (length := await self._xlen()) < self._target:
@@ -276,7 +285,7 @@ class BullmqFleet(OneProcessFleet):
     async def expect(self, jobs: int) -> None:
         await self._send("expect", jobs)
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         await self._reply("done", within)
 
     async def prepare_trickle(self, jobs: int, gap_ms: float) -> None:
@@ -329,7 +338,7 @@ class BullmqFleet(OneProcessFleet):
         self.proc.stdin.write((" ".join(map(str, words)) + "\n").encode())
         await self.proc.stdin.drain()
 
-    async def _reply(self, key: str, within: float = 600) -> Any:
+    async def _reply(self, key: str, within: float = 300) -> Any:
         assert self.proc is not None and self.proc.stdout is not None
         while True:
             line = await asyncio.wait_for(self.proc.stdout.readline(), within)
@@ -392,7 +401,7 @@ class ArqFleet(OneProcessFleet):
     async def expect(self, jobs: int) -> None:
         return None
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         deadline = time.monotonic() + within
         while True:
             self.polls += 1
