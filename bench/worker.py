@@ -144,6 +144,8 @@ async def measure(
         seconds = time.perf_counter() - started
         cpu = sum(cpu_seconds(p) for p in fleet.pids) - cpu
         usage = await meter.stop(own_commands=fleet.polls - polls)
+        if isinstance(fleet, JobdeckFleet):
+            await fleet.verify()
         latencies: list[float] = []
         if trickle:
             assert isinstance(fleet, JobdeckFleet | BullmqFleet)

@@ -83,6 +83,7 @@ class JobdeckFleet:
         self.polls = 0  # XLEN calls made to watch the stream (subtracted from Redis figures)
         self._target = 0
         self._control_entries = 0  # stream entries of a pause (and so of a resume)
+        self.enqueued = 0
 
     @property
     def pids(self) -> list[int]:
@@ -184,6 +185,18 @@ class JobdeckFleet:
         for i in range(jobs):
             await asyncio.sleep(max(start + i * gap_ms / 1000 - time.monotonic(), 0))
             await self.client.enqueue(self._spec("stamp", {"t": time.time()}))
+        self.enqueued += jobs
+
+    async def verify(self) -> None:
+        """Every job enqueued completed, once: the stream-length count did not mislead us."""
+        counts: dict[EventType, int] = {}
+        for _, fields in await self.redis.xrange(EVENTS):
+            event = decode(fields[b"e"])
+            if event.queue == self.queue:
+                counts[event.type] = counts.get(event.type, 0) + 1
+        ran = (counts.get(EventType.STARTED), counts.get(EventType.COMPLETED))
+        if ran != (self.enqueued, self.enqueued) or EventType.FAILED in counts:
+            raise RuntimeError(f"{self.enqueued} jobs enqueued, stream holds {counts}")
 
     async def latencies_ms(self) -> list[float]:
         """Enqueue-to-start of every stamp job run so far (read after the Redis figures)."""
@@ -201,6 +214,7 @@ class JobdeckFleet:
         return JobSpec(queue=self.queue, name=task, data=data, max_attempts=1)
 
     async def _enqueue(self, specs: list[JobSpec]) -> None:
+        self.enqueued += len(specs)
         for start in range(0, len(specs), 2000):
             assert all(await self.client.enqueue_many(specs[start : start + 2000]))
 
