@@ -10,9 +10,18 @@ from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import (
+    analytics_api,
+    audit,
+    jobs_actions,
+    jobs_enqueue,
+    jobs_read,
+    queues_api,
+    workers_api,
+)
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -24,7 +33,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, VERIFIER
+from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -62,6 +71,8 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    workers_api.routes,
+    analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
@@ -74,7 +85,11 @@ def all_endpoints() -> list[Endpoint]:
     return [endpoint for group in ROUTE_GROUPS for endpoint in group.endpoints]
 
 
-def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+def build_app(
+    settings: Settings,
+    rate_limits: RateLimits | None = None,
+    thresholds: ResourceThresholds | None = None,
+) -> web.Application:
     app = create_app(
         settings,
         middlewares=[auth_middleware, rate_limit_middleware],
@@ -87,6 +102,8 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
     use_redis(app)
+    use_usage_sampler(app, "api")
+    app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
