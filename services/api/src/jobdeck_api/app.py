@@ -20,6 +20,8 @@ from jobdeck_api import (
     jobs_enqueue,
     jobs_read,
     queues_api,
+    schedules_api,
+    templates_api,
     workers_api,
 )
 from jobdeck_api.models import AuditPage, AuditQuery
@@ -71,6 +73,8 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    templates_api.routes,
+    schedules_api.routes,
     workers_api.routes,
     analytics_api.routes,
     jobs_read.routes,

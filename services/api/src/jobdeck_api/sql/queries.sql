@@ -70,6 +70,9 @@ FROM job_schedules s JOIN job_templates t ON t.id = s.template_id
 WHERE t.queue = ANY($1::text[])
 ORDER BY s.next_run_at NULLS LAST, s.name;
 
+-- name: scheduled_queues
+SELECT DISTINCT t.queue FROM job_schedules s JOIN job_templates t ON t.id = s.template_id;
+
 -- name: insert_audit
 INSERT INTO audit_log (actor, roles, action, targets, outcome, detail, request_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
