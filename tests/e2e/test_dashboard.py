@@ -211,7 +211,43 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     await expect(page.locator("table.audit")).to_contain_text("jobs.bulk_retry")
     await expect(page.locator("table.audit")).to_contain_text("queues.pause")
     await shoot(page, "audit")
-    for name in ("schedules", "analytics", "exports"):
+
+    # Analytics: every view answers from the rollups; the top error's "Retry these" counts
+    # its jobs first (dry run), then retries them.
+    await page.goto(f"{stack.url}/#/analytics?view=trends&range=1h")
+    await expect(page.locator("table.trends")).to_contain_text("beta")
+    await shoot(page, "analytics-trends")
+    await page.goto(f"{stack.url}/#/analytics?view=performance&range=1h")
+    await expect(page.locator("table.performance").first).to_contain_text("beta")
+    await shoot(page, "analytics-performance")
+    await page.goto(f"{stack.url}/#/analytics?view=resources&range=1h")
+    await expect(page.get_by_role("heading", name="Queues")).to_be_visible()
+    await shoot(page, "analytics-resources")
+    await page.goto(f"{stack.url}/#/analytics?view=failures&range=1h")
+    top_error = page.locator("table.fingerprints tbody tr", has_text="this task always fails")
+    await expect(top_error).to_be_visible()
+    await shoot(page, "analytics-failures")
+    await top_error.get_by_role("button", name="Retry these").click()
+    await expect(page.locator("#dialog-title")).to_have_text("Retry 3 failed jobs?")
+    await page.locator("#dialog").get_by_role("button", name="Retry").click()
+    await expect(page.locator("#dialog")).to_contain_text("retried: 3")
+    await page.locator("#dialog").get_by_role("button", name="Close").click()
+    for job_id in failing:
+        await api.wait(job_id, "failed", attempts=3)
+
+    # "All N matching this filter": the Jobs page's filter through the API's filter form.
+    await page.goto(f"{stack.url}/#/jobs?status=failed&queues=beta")
+    await page.get_by_role("button", name="Retry all 3 matching").click()
+    await expect(page.locator("#dialog-title")).to_have_text(
+        "Retry all 3 failed jobs matching this filter?"
+    )
+    await page.locator("#dialog").get_by_role("button", name="Retry all").click()
+    await expect(page.locator("#dialog")).to_contain_text("retried: 3")
+    await page.locator("#dialog").get_by_role("button", name="Close").click()
+    for job_id in failing:
+        await api.wait(job_id, "failed", attempts=4)
+
+    for name in ("schedules", "exports"):
         await page.goto(f"{stack.url}/#/{name}")
         await expect(page.locator("main h1")).to_have_text(name.capitalize())
         await shoot(page, name)

@@ -160,6 +160,18 @@ class JobRow {
   }
 }
 
+/** The bulk-by-filter body selecting exactly the failed jobs these filters list, when the
+ * API's filter form can express them (status failed, queues, finished-at range); else null. */
+export function retryFilterFor(filters, allQueues) {
+  const expressible = new Set(['status', 'queues', 'startDate', 'endDate', 'dateField', 'sortBy', 'sortOrder', 'limit', 'cursor']);
+  if (Object.keys(filters).some((key) => !expressible.has(key))) return null;
+  if (filters.status?.length !== 1 || filters.status[0] !== 'failed') return null;
+  if ((filters.startDate || filters.endDate) && filters.dateField !== 'finishedAt') return null;
+  const queues = filters.queues || allQueues;
+  if (!queues.length) return null;
+  return { queues, startDate: filters.startDate, endDate: filters.endDate };
+}
+
 function resultsTable(response) {
   return [
     h('p', {}, Object.entries(response.counts).map(([k, v]) => `${k}: ${v}`).join(' · ')),
@@ -180,7 +192,8 @@ export async function mount(root, route) {
   const selected = new Set();
   const retryBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('retry') }, 'Retry selected');
   const cancelBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('cancel') }, 'Cancel selected');
-  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' }, retryBtn, cancelBtn) : null;
+  const retryAllBtn = h('button', { type: 'button', hidden: true, onclick: () => retryAll() });
+  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' }, retryBtn, cancelBtn, retryAllBtn) : null;
   const body = h('tbody');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const rows = new Map();
@@ -245,6 +258,24 @@ export async function mount(root, route) {
     load();
   }
 
+  async function retryAll() {
+    const body = retryFilterFor(filters, queues);
+    try {
+      const dry = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, dryRun: true } });
+      const ok = await ask(`Retry all ${num(dry.matched)} failed job${dry.matched === 1 ? '' : 's'} matching this filter?`,
+        [h('p', {}, 'They run again as their next attempt, oldest first, up to 10,000 in one go.')], { okText: 'Retry all' });
+      if (!ok) return;
+      const response = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, limit: 10000 } });
+      await tell('Retry all: results', [
+        resultsTable(response),
+        response.remaining ? h('p', {}, `${num(response.remaining)} more match: run it again for the next batch.`) : null,
+      ]);
+    } catch (err) {
+      replace(message, notice(`Retry failed: ${err.message}`, 'error'));
+    }
+    load();
+  }
+
   function watchQueues(items) {
     releases.forEach((release) => release());
     const names = new Set(filters.queues || items.map((j) => j.queue));
@@ -279,6 +310,9 @@ export async function mount(root, route) {
       body.append(row.tr);
     }
     updateSelection();
+    const canRetryAll = Boolean(page.total) && retryFilterFor(filters, queues) !== null;
+    retryAllBtn.hidden = !canRetryAll;
+    retryAllBtn.textContent = `Retry all ${page.totalExact ? '' : '~'}${num(page.total)} matching`;
     summary.textContent = `${page.totalExact ? '' : '~'}${num(page.total)} matching · showing ${page.items.length}`;
     if (!page.items.length) body.append(h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No jobs match these filters.')));
     replace(pager,
