@@ -247,6 +247,13 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     for job_id in failing:
         await api.wait(job_id, "failed", attempts=4)
 
+    # A job that starts matching the filter while the page is open is announced.
+    await page.goto(f"{stack.url}/#/jobs?status=failed&queues=alpha")
+    await expect(page.locator(".summary")).to_contain_text("0 matching")
+    late = await api.enqueue("alpha", "fail", maxAttempts=1)
+    await page.get_by_role("button", name="1 new job — refresh").click()
+    await expect(page.locator("tbody tr[data-job]")).to_have_attribute("data-job", late)
+
     for name in ("schedules", "exports"):
         await page.goto(f"{stack.url}/#/{name}")
         await expect(page.locator("main h1")).to_have_text(name.capitalize())

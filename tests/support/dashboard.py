@@ -59,14 +59,14 @@ async def start_stack(
     worker_args: Sequence[str],
     extra_env: dict[str, str] | None = None,
 ) -> Stack:
-    env = settings_env(
-        settings,
-        JOBDECK_JWT_SECRET=secret,
-        JOBDECK_LOG_LEVEL="WARNING",
-        JOBDECK_API_RATE_LIMIT="off",
-        JOBDECK_RECORDER_BLOCK_MS="100",
+    overrides = {
+        "JOBDECK_JWT_SECRET": secret,
+        "JOBDECK_LOG_LEVEL": "WARNING",
+        "JOBDECK_API_RATE_LIMIT": "off",
+        "JOBDECK_RECORDER_BLOCK_MS": "100",
         **(extra_env or {}),
-    )
+    }
+    env = settings_env(settings, **overrides)
     ports = {name: free_port() for name in ("recorder", "worker", "api", "gateway", "dashboard")}
     procs = {
         name: ServiceProcess(

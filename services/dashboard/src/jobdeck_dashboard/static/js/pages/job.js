@@ -138,7 +138,7 @@ export async function mount(root, route) {
 
   await refresh();
   if (!job) return undefined;
-  const release = live.watch({ jobId: id, queue: job.queue });
+  const release = live.watch('job', { jobId: id, queue: job.queue });
   const stop = live.listen((batch) => {
     const lines = [];
     for (const { name, payload } of batch) {

@@ -144,12 +144,13 @@ class JobRow {
     setProgress(this.bar, job.progress);
   }
 
+  /** Take one event; true when the row needs a full render (progress alone does not). */
   apply(name, p) {
     const { job } = this;
     if (name === 'jobProgress') {
       job.progress = p.progress;
       setProgress(this.bar, p.progress);
-      return;
+      return false;
     }
     job.status = p.status;
     job.attempts = Math.max(job.attempts, p.attempt);
@@ -157,6 +158,7 @@ class JobRow {
     if (p.status === 'completed') job.progress = 100;
     if (p.errorMessage !== undefined) job.errorMessage = p.errorMessage;
     if (p.status === 'active' || p.status === 'waiting') job.errorMessage = null;
+    return true;
   }
 }
 
@@ -198,7 +200,6 @@ export async function mount(root, route) {
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const rows = new Map();
   let releases = [];
-  let added = 0;
 
   const sortHeader = (col) => {
     if (!col.sort) return h('th', { scope: 'col' }, col.label);
@@ -276,14 +277,32 @@ export async function mount(root, route) {
     load();
   }
 
-  function watchQueues(items) {
+  // Live rows: the rooms of the jobs on screen only, so a busy queue's other jobs cost
+  // this tab nothing.
+  function watchRows(items) {
     releases.forEach((release) => release());
-    const names = new Set(filters.queues || items.map((j) => j.queue));
-    releases = [...names].map((queue) => live.watch({ queue }));
+    releases = items.map((j) => live.watch('job', { jobId: j.id, queue: j.queue }));
+  }
+
+  // "N new jobs": on each stats tick, the first page asks how many match now.
+  let loadedTotal = null;
+  let counting = false;
+  async function countNew() {
+    if (counting || filters.cursor || loadedTotal === null) return;
+    counting = true;
+    try {
+      const now = await api('/jobs/search', { query: { ...filters, limit: 1 } });
+      const added = now.total - loadedTotal;
+      fresh.hidden = added <= 0;
+      fresh.textContent = `${num(added)} new job${added === 1 ? '' : 's'} — refresh`;
+    } catch {
+      // The next tick asks again.
+    } finally {
+      counting = false;
+    }
   }
 
   async function load() {
-    added = 0;
     fresh.hidden = true;
     const query = { ...filters };
     if (!query.limit) query.limit = 50;
@@ -319,7 +338,8 @@ export async function mount(root, route) {
       filters.cursor ? h('a', { href: hashFor({ ...filters, cursor: undefined }), class: 'button' }, 'First page') : null,
       filters.cursor ? h('button', { type: 'button', onclick: () => history.back() }, 'Previous') : null,
       page.nextCursor ? h('a', { href: hashFor({ ...filters, cursor: page.nextCursor }), class: 'button', rel: 'next' }, 'Next') : null);
-    watchQueues(page.items);
+    watchRows(page.items);
+    loadedTotal = page.total;
   }
 
   const stop = live.listen((batch) => {
@@ -329,22 +349,15 @@ export async function mount(root, route) {
         load();
         return;
       }
-      if (name === 'jobAdded') {
-        if (!filters.queues || filters.queues.includes(payload.queue)) added += 1;
+      if (name === 'systemStats') {
+        countNew();
         continue;
       }
       if (name !== 'jobUpdate' && name !== 'jobProgress') continue;
       const row = rows.get(payload.jobId);
-      if (row) {
-        row.apply(name, payload);
-        touched.add(row);
-      }
+      if (row && row.apply(name, payload)) touched.add(row);
     }
     for (const row of touched) row.render();
-    if (added && !filters.cursor) {
-      fresh.hidden = false;
-      fresh.textContent = `${num(added)} new job${added === 1 ? '' : 's'} — refresh`;
-    }
   });
 
   await load();

@@ -156,7 +156,7 @@ export async function mount(root) {
     rows.set(queue.name, row);
     body.append(row.tr);
     if (live.queueStats.has(queue.name)) row.stats(live.queueStats.get(queue.name));
-    releases.push(live.watch({ queue: queue.name }));
+    releases.push(live.watch('stats', { queue: queue.name }));
     return row;
   }
 
