@@ -13,7 +13,17 @@ from jobdeck.settings import Settings
 from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import analytics_api, audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import (
+    analytics_api,
+    audit,
+    jobs_actions,
+    jobs_enqueue,
+    jobs_read,
+    queues_api,
+    schedules_api,
+    templates_api,
+    workers_api,
+)
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -63,6 +73,9 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    templates_api.routes,
+    schedules_api.routes,
+    workers_api.routes,
     analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
