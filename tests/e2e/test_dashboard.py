@@ -137,6 +137,7 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     await expect(page.locator("tr[data-queue=alpha]")).to_be_visible()
     await expect(page.locator("tr[data-queue=beta]")).to_be_visible()
     await expect(page.locator(".stats .stat").first).to_be_visible()
+    await expect(page.locator("table.workers")).to_contain_text("alpha:4")
 
     # Job detail: a job held in a paused queue is shown waiting; once the queue resumes,
     # its progress moves live, then the log tail and the end state arrive.
@@ -318,6 +319,7 @@ async def test_viewer_sees_no_actions_and_only_its_queues(
     await expect(page.locator(".jobhead .badge")).to_have_text("failed")
     await expect(page.locator("main .toolbar button")).to_have_count(0)
     await expect(page.locator(".card.error")).to_contain_text("this task always fails")
+    await expect(page.locator(".timeline .attempt")).to_contain_text("RuntimeError")
     await shoot(page, "signin-viewer-job")
 
     await page.get_by_role("button", name="Sign out").click()
