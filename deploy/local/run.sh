@@ -9,6 +9,9 @@ mkdir -p "$STATE/logs" "$STATE/nginx"
 : "${JOBDECK_API_PORT:=8000}" "${JOBDECK_GATEWAY_PORT:=8001}" "${JOBDECK_RECORDER_PORT:=8004}"
 : "${JOBDECK_WORKER_PORT:=8010}" "${JOBDECK_INGRESS_PORT:=3000}"
 export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKER_PORT
+# A development box: the built-in JWT secret is allowed (services refuse it otherwise).
+: "${JOBDECK_ENV:=development}"
+export JOBDECK_ENV
 
 pids=()
 cleanup() {

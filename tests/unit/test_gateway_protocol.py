@@ -389,10 +389,11 @@ def test_a_resume_id_may_reach_but_not_pass_the_stream_end() -> None:
 
 
 def test_principals_carry_the_token_expiry_for_long_sessions() -> None:
-    from jobdeck.auth import principal_from_claims
+    from jobdeck.auth import InvalidToken, check_claims
 
     claims: dict[str, object] = {"sub": "u", "roles": ["viewer"], "queues": ["a"]}
-    assert principal_from_claims({**claims, "exp": 1764000000}).expires_at == 1764000000.0
-    assert principal_from_claims(claims).expires_at is None
-    assert principal_from_claims({**claims, "exp": True}).expires_at is None
+    assert check_claims({**claims, "exp": 1764000000}, 1763999000).expires_at == 1764000000.0
+    for bad in ({}, {"exp": True}, {"exp": "1764000000"}):
+        with pytest.raises(InvalidToken, match="exp"):
+            check_claims({**claims, **bad}, 1763999000)
     assert Principal("u", Role.VIEWER, None).expires_at is None  # built by hand: no expiry

@@ -1,7 +1,8 @@
 """``python -m jobdeck_api``: the query and command API (port ``JOBDECK_API_PORT``, 8000).
 
 Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` / ``JOBDECK_API_BULK_RATE_LIMIT``
-(``limits`` notation, e.g. ``1200/minute``); ``JOBDECK_API_RATE_LIMIT=off`` disables them.
+(``limits`` notation, e.g. ``1200/minute``); ``off`` disables one. A bad value of any
+setting stops the service at start with one line saying what the variable accepts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 
 import uvloop
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings
+from jobdeck.settings import Settings, exit_on_config_error
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
@@ -21,14 +22,10 @@ from jobdeck_api.security import RateLimits
 def main() -> None:
     # uvloop: a faster event loop for aiohttp and asyncpg (about a third less CPU a request).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    settings = Settings.from_env("api")
-    setup_logging("api", settings.log_level)
-    default = os.environ.get("JOBDECK_API_RATE_LIMIT", RateLimits.default)
-    limits = RateLimits(
-        default=default if default != "off" else RateLimits.default,
-        bulk=os.environ.get("JOBDECK_API_BULK_RATE_LIMIT", RateLimits.bulk),
-        enabled=default != "off",
+    settings, limits = exit_on_config_error(
+        "api", lambda: (Settings.from_env("api"), RateLimits.from_env(os.environ))
     )
+    setup_logging("api", settings.log_level)
     run_service(build_app(settings, limits), "api")
 
 

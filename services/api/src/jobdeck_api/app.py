@@ -52,7 +52,8 @@ admin_routes.route(
     summary="Read the audit log",
     description=(
         "Newest first; filter by actor, action, outcome and time range (since/until); "
-        "page with `cursor` = the previous page's `nextCursor`. Admins only."
+        "page with `cursor` = the previous page's `nextCursor`. Admins whose token covers "
+        "every queue (`*`) only: rows span all queues."
     ),
     operation_id="audit_log",
 )(audit.audit_page)

@@ -15,11 +15,13 @@ from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 from jobdeck_gateway import wire
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.guard import GuardedServer, SessionGuard
 from jobdeck_gateway.monitor import Monitor
 from jobdeck_gateway.namespace import JobsNamespace
 from jobdeck_gateway.rooms import Subscriptions
 
 SOCKETIO_PATH = "/socket.io"
+MAX_CLIENT_PACKET = 64 * 1024
 SIO = web.AppKey("sio", socketio.AsyncServer)
 FANOUT = web.AppKey("fanout", Fanout)
 MONITOR = web.AppKey("monitor", Monitor)
@@ -28,13 +30,16 @@ SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
 
 def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Application:
     config = config or GatewayConfig()
-    app = create_app(settings)
+    guard = SessionGuard(config)
+    app = create_app(settings, middlewares=[guard.middleware])
     use_postgres(app, min_size=1, max_size=4)
     use_redis(app)
-    origins = "*" if config.cors_origins.strip() == "*" else config.cors_origins.split(",")
-    sio = socketio.AsyncServer(
+    sio = GuardedServer(
+        guard,
         async_mode="aiohttp",
-        cors_allowed_origins=origins,
+        # Client messages are small (a queue name, a job id): no megabyte packets.
+        max_http_buffer_size=MAX_CLIENT_PACKET,
+        cors_allowed_origins=config.allowed_origins,
         logger=False,
         engineio_logger=False,
     )

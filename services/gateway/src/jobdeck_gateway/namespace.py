@@ -19,7 +19,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
-import jwt
 import socketio
 from jobdeck.auth import InvalidToken, Principal, Role, TokenVerifier
 
@@ -52,17 +51,6 @@ class BadMessage(Exception):
     def __init__(self, detail: str, code: str = "bad_request") -> None:
         super().__init__(detail)
         self.code = code
-
-
-def _refusal_reason(exc: InvalidToken, token: object) -> str:
-    if not token:
-        return "missing_token"
-    cause = exc.__cause__
-    if isinstance(cause, jwt.ExpiredSignatureError):
-        return "token_expired"
-    if isinstance(cause, jwt.InvalidSignatureError):
-        return "bad_signature"
-    return "invalid_token"
 
 
 def _text(data: Any, key: str, required: bool = True) -> str | None:
@@ -154,9 +142,9 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if header.lower().startswith("bearer "):
                 token = header[7:].strip()
         try:
-            principal = self.verifier.verify(token if isinstance(token, str) else None)
+            principal = await self.verifier.verify(token if isinstance(token, str) else None)
         except InvalidToken as exc:
-            reason = _refusal_reason(exc, token)
+            reason = exc.reason
             metrics.REFUSED.labels(reason).inc()
             raise socketio.exceptions.ConnectionRefusedError(str(exc), {"reason": reason}) from None
         last = auth.get("lastEventId") if isinstance(auth, dict) else None
