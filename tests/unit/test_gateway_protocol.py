@@ -12,7 +12,7 @@ from jobdeck_gateway.rooms import Client, Subscriptions
 from jobdeck_gateway.stats import (
     QueueSnapshot,
     Snapshot,
-    _per_queue_active,
+    _per_queue,
     live_active,
     system_stats_payload,
 )
@@ -244,17 +244,34 @@ def test_system_stats_only_cover_the_queues_of_the_token() -> None:
 
 
 def test_live_active_sums_what_live_workers_report_per_queue() -> None:
-    reported = _per_queue_active(
-        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}
+    reported = _per_queue(
+        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}, "active"
     )
     assert reported == {"a": 2}  # a bool or a missing count is no count
-    assert _per_queue_active({"active": 3}) == {}  # a worker without per_queue says nothing
+    assert _per_queue({"active": 3}, "active") == {}  # no per_queue: says nothing
     workers = [
         {"queues": ["a"], "queue_active": {"a": 2}},
         {"queues": ["a", "b"], "queue_active": {"a": 1, "b": 0}},
         {"queues": ["c"]},  # read from an older snapshot
     ]
     assert live_active(workers) == {"a": 3, "b": 0}
+
+
+def test_system_stats_for_a_scoped_client_count_only_its_queues_share_of_workers() -> None:
+    shared = {
+        "instance": "w1",
+        "queues": ["mine", "theirs"],
+        "concurrency": 14,
+        "active": 9,
+        "queue_active": {"mine": 1, "theirs": 8},
+        "queue_concurrency": {"mine": 4, "theirs": 10},
+    }
+    theirs_only = {**shared, "instance": "w2", "queues": ["theirs"], "active": 5}
+    snap = Snapshot(ts=1, workers=[shared, theirs_only])
+    scoped = system_stats_payload(snap, frozenset({"mine"}))["workers"]
+    assert scoped == {"live": 1, "busy": 1, "concurrency": 4, "activeJobs": 1}
+    everything = system_stats_payload(snap, None)["workers"]
+    assert everything["activeJobs"] == 14 and everything["live"] == 2
 
 
 class _FakeSocket:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import socketio
@@ -28,6 +29,12 @@ MONITOR = web.AppKey("monitor", Monitor)
 SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
 
 
+def quiet_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
 def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Application:
     config = config or GatewayConfig()
     guard = SessionGuard(config)
@@ -40,8 +47,9 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         # Client messages are small (a queue name, a job id): no megabyte packets.
         max_http_buffer_size=MAX_CLIENT_PACKET,
         cors_allowed_origins=config.allowed_origins,
-        logger=False,
-        engineio_logger=False,
+        # Our loggers (JSON, flood-gated), not the libraries' extra plain-text handlers.
+        logger=quiet_logger("socketio.server"),
+        engineio_logger=quiet_logger("engineio.server"),
     )
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     wire.install(sio)
@@ -62,7 +70,12 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         )
         await fanout.start_position()
         namespace = JobsNamespace(
-            TokenVerifier(settings), subs, fanout, settings.instance, settings.jwt_leeway_s
+            TokenVerifier(settings),
+            subs,
+            fanout,
+            settings.instance,
+            settings.jwt_leeway_s,
+            config,
         )
         namespace.pg = app[PG]
         sio.register_namespace(namespace)

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -30,37 +28,12 @@ from jobdeck.web import problem
 
 from jobdeck_gateway import metrics
 from jobdeck_gateway.config import GatewayConfig
+from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.protocol import NAMESPACE
 
 log = logging.getLogger(__name__)
 
 MAX_TRACKED_ADDRESSES = 100_000
-
-
-@dataclass
-class TokenBucket:
-    """``burst`` tokens refilled at ``rate`` a second; each ``take`` spends one."""
-
-    rate: float
-    burst: int
-    tokens: float = field(init=False)
-    at: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.tokens = float(self.burst)
-
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-    def wait_s(self) -> float:
-        """Seconds until the next token."""
-        return max(0.0, (1 - self.tokens) / self.rate) if self.rate > 0 else float("inf")
 
 
 def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
@@ -83,6 +56,7 @@ class SessionGuard:
         self._address_of: dict[str, str] = {}
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self.sio: socketio.AsyncServer | None = None
 
     # -- handshakes (aiohttp middleware) --------------------------------------------------
@@ -148,14 +122,21 @@ class SessionGuard:
         self._timers.pop(eio_sid, None)
         if self.sio is None or self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is not None:
             return
-        socket = self.sio.eio.sockets.pop(eio_sid, None)
         metrics.REFUSED.labels("join_timeout").inc()
+        self.drop(eio_sid)
+
+    def drop(self, eio_sid: str) -> None:
+        """End an engine.io session now, without waiting for the client."""
+        assert self.sio is not None
+        socket = self.sio.eio.sockets.pop(eio_sid, None)
         if socket is None:
             self.closed(eio_sid)
             return
         # Not waiting for the CLOSE packet to leave: a gone polling client never collects
         # it. A websocket's connection is closed shortly after, whatever the client does.
         task = asyncio.ensure_future(socket.close(wait=False))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
         task.add_done_callback(lambda t: self.closed(eio_sid))
         transport = getattr(socket, "jobdeck_transport", None)
         if transport is not None:
@@ -173,6 +154,19 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         self.guard.opened(eio_sid, environ)
         return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """A packet that is not Socket.IO ends the session, with one (gated) log line
+        instead of python-socketio's traceback per packet."""
+        if isinstance(data, str):
+            try:
+                self.packet_class(encoded_packet=data)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                log.info("malformed packet; closing the session", extra={"error": repr(exc)})
+                metrics.REFUSED.labels("malformed_packet").inc()
+                self.guard.drop(eio_sid)
+                return
+        await super()._handle_eio_message(eio_sid, data)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         try:

@@ -92,16 +92,17 @@ def _worker_queues(info: dict[str, Any]) -> list[str]:
     return names
 
 
-def _per_queue_active(info: dict[str, Any]) -> dict[str, int]:
-    """Running jobs per queue as a worker reports them (``per_queue``; empty if it does not)."""
+def _per_queue(info: dict[str, Any], key: str) -> dict[str, int]:
+    """A worker's ``per_queue`` figure (``active``, ``concurrency``) by queue; empty if it
+    does not report one."""
     per_queue = info.get("per_queue")
     if not isinstance(per_queue, dict):
         return {}
     found: dict[str, int] = {}
     for q, entry in per_queue.items():
-        active = entry.get("active") if isinstance(entry, dict) else None
-        if isinstance(q, str) and isinstance(active, int) and not isinstance(active, bool):
-            found[q] = max(active, 0)
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(q, str) and isinstance(value, int) and not isinstance(value, bool):
+            found[q] = max(value, 0)
     return found
 
 
@@ -134,7 +135,8 @@ async def live_workers(redis: Redis, now_ms: int) -> list[dict[str, Any]]:
                 "queues": _worker_queues(info),
                 "concurrency": int(info.get("concurrency") or 0),
                 "active": int(info.get("active") or 0),
-                "queue_active": _per_queue_active(info),
+                "queue_active": _per_queue(info, "active"),
+                "queue_concurrency": _per_queue(info, "concurrency"),
             }
         )
     return found
@@ -227,10 +229,24 @@ def queue_stats_payload(
     }
 
 
+def _share(worker: dict[str, Any], visible: frozenset[str]) -> dict[str, Any]:
+    active = worker.get("queue_active") or {}
+    concurrency = worker.get("queue_concurrency") or {}
+    return {
+        **worker,
+        "active": sum(n for q, n in active.items() if q in visible),
+        "concurrency": sum(n for q, n in concurrency.items() if q in visible),
+    }
+
+
 def system_stats_payload(snap: Snapshot, visible: frozenset[str] | None) -> dict[str, Any]:
     """System totals over the queues one token may see (None = every queue)."""
     queues = {q: s for q, s in snap.queues.items() if visible is None or q in visible}
     workers = [w for w in snap.workers if visible is None or any(q in visible for q in w["queues"])]
+    if visible is not None:
+        # A scoped client sees the share of each worker that serves its queues, not the
+        # jobs a shared worker runs for queues outside its token.
+        workers = [_share(w, visible) for w in workers]
     totals = {
         key: sum(getattr(s, key) for s in queues.values())
         for key in ("waiting", "active", "delayed", "completed", "failed")
