@@ -23,7 +23,8 @@ import time
 from typing import Any
 
 import asyncpg
-from jobdeck_gateway.sql import QUERIES
+from jobdeck.sql import SHARED
+from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.stats import DEFAULT_WINDOW_S, THROUGHPUT_WINDOW_S
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/jobdeck_bench_search"
@@ -45,8 +46,8 @@ BEFORE: list[tuple[str, str, tuple[Any, ...]]] = [
     ("alert_inputs", QUERIES["alert_inputs"], ()),
 ]
 AFTER: list[tuple[str, str, tuple[Any, ...]]] = [
-    ("known_queues", QUERIES["known_queues"], ()),
-    ("active_counts", QUERIES["active_counts"], ()),
+    ("known_queues", SHARED["known_queues"], ()),
+    ("active_counts", SHARED["active_counts"], ()),
     ("recent_finished", QUERIES["recent_finished"], (DEFAULT_WINDOW_S, THROUGHPUT_WINDOW_S)),
     ("alert_inputs", QUERIES["alert_inputs"], ()),
 ]

@@ -38,9 +38,9 @@ import asyncpg
 from jobdeck.auth import mint_token
 from jobdeck.db import create_pool, ensure_database, migrate
 from jobdeck_api.app import PG_POOL_OPTIONS
-from jobdeck_api.jobs import execute_search
 from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import encode_cursor, plan_search
+from jobdeck_api.search_count import execute_search
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 DB_URL = f"{PG_BASE}/jobdeck_bench_search"

@@ -8,8 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from jobdeck.events import EventType, decode
-from jobdeck.queues import PAUSED, WORKERS, WORKERS_INFO
+from jobdeck.queues import PAUSED, WORKERS, WORKERS_INFO, JobSpec, QueueClient
 from jobdeck.streams import EVENT_FIELD, EVENTS
+from jobdeck_gateway.stats import measure
 from redis.asyncio import Redis
 
 from tests.support.api import auth, job_row, seed
@@ -21,13 +22,16 @@ async def test_list_queues_with_counts_config_schedules(
     await seed(
         pg,
         [
-            job_row(queue="emails", status="waiting"),
-            job_row(queue="emails", status="waiting"),
             job_row(queue="emails", status="active"),
             job_row(queue="emails", status="completed"),
-            job_row(queue="reports", status="delayed"),
+            job_row(queue="reports", status="waiting"),  # recorded, but no longer in Redis
         ],
     )
+    queues_client = QueueClient(redis, 10_000)
+    for _ in range(3):  # one of them is the running job: arq keeps it in the sorted set
+        await queues_client.enqueue(JobSpec(queue="emails", name="t"))
+    later = int(time.time() * 1000) + 60_000
+    await queues_client.enqueue(JobSpec(queue="reports", name="t", run_at_ms=later))
     await pg.execute("INSERT INTO job_queue_configs (queue, concurrency) VALUES ('configured', 4)")
     tid = await pg.fetchval(
         "INSERT INTO job_templates (name, queue, task) VALUES ('t', 'reports', 'r') RETURNING id"
@@ -48,10 +52,24 @@ async def test_list_queues_with_counts_config_schedules(
     assert set(queues) == {"emails", "reports", "configured"}
     emails = queues["emails"]
     assert emails["paused"] is True and emails["pausedBy"] == "operator-user"
-    assert emails["counts"]["waiting"] == 2 and emails["counts"]["active"] == 1
+    assert emails["counts"] == {"waiting": 2, "delayed": 0, "active": 1, "queuedInRedis": 3}
     assert emails["workers"] == 1
     assert queues["configured"]["config"]["concurrency"] == 4
-    assert queues["reports"]["counts"]["delayed"] == 1
+    assert queues["reports"]["counts"] == {
+        "waiting": 0,
+        "delayed": 1,
+        "active": 0,
+        "queuedInRedis": 1,
+    }
+    # The socket's queueStats mean the same by each word.
+    snapshot = await measure(redis, pg)
+    for name, q in queues.items():
+        live = snapshot.queues[name]
+        assert (live.waiting, live.delayed, live.active) == (
+            q["counts"]["waiting"],
+            q["counts"]["delayed"],
+            q["counts"]["active"],
+        ), name
     (schedule,) = queues["reports"]["schedules"]
     assert schedule["name"] == "nightly" and schedule["nextRunAt"]
 
@@ -59,7 +77,7 @@ async def test_list_queues_with_counts_config_schedules(
     assert (await resp.json())["paused"] is False
     assert await redis.hget(PAUSED, "emails") is None
     types = [decode(f[EVENT_FIELD]).type for _, f in await redis.xrange(EVENTS)]
-    assert types == [EventType.QUEUE_PAUSED, EventType.QUEUE_RESUMED]
+    assert types[-2:] == [EventType.QUEUE_PAUSED, EventType.QUEUE_RESUMED]
 
 
 async def test_queue_config_crud(api: TestClient) -> None:

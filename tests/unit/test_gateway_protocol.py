@@ -12,8 +12,6 @@ from jobdeck_gateway.rooms import Client, Subscriptions
 from jobdeck_gateway.stats import (
     QueueSnapshot,
     Snapshot,
-    _per_queue,
-    live_active,
     system_stats_payload,
 )
 
@@ -241,20 +239,6 @@ def test_system_stats_only_cover_the_queues_of_the_token() -> None:
     assert only_a["totals"]["waiting"] == 2 and only_a["workers"]["live"] == 0
     assert only_a["queues"] == 1 and only_a["pausedQueues"] == 0
     validate("systemStats", everything)
-
-
-def test_live_active_sums_what_live_workers_report_per_queue() -> None:
-    reported = _per_queue(
-        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}, "active"
-    )
-    assert reported == {"a": 2}  # a bool or a missing count is no count
-    assert _per_queue({"active": 3}, "active") == {}  # no per_queue: says nothing
-    workers = [
-        {"queues": ["a"], "queue_active": {"a": 2}},
-        {"queues": ["a", "b"], "queue_active": {"a": 1, "b": 0}},
-        {"queues": ["c"]},  # read from an older snapshot
-    ]
-    assert live_active(workers) == {"a": 3, "b": 0}
 
 
 def test_system_stats_for_a_scoped_client_count_only_its_queues_share_of_workers() -> None:

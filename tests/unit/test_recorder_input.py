@@ -12,7 +12,7 @@ from jobdeck.settings import ConfigError
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import decode_batch
 from jobdeck_recorder.fold import KEEP, JobRow
-from jobdeck_recorder.store import json_param, load_queries, row_doc
+from jobdeck_recorder.store import QUERIES, json_param, row_doc
 from jobdeck_recorder.validate import InvalidField, check
 
 
@@ -118,7 +118,7 @@ def test_json_param_fast_path_keeps_text_as_is() -> None:
 
 
 def test_queries_are_loaded_by_name() -> None:
-    assert set(load_queries()) == {
+    assert set(QUERIES) == {
         "lock_jobs",
         "update_jobs",
         "insert_jobs",

@@ -12,7 +12,7 @@ from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs, queues_api
+from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -59,9 +59,20 @@ admin_routes.route(
 )(audit.audit_page)
 
 
+# In matching order: static paths (``/jobs/queues``, ``/jobs/search``, ``/jobs/bulk/...``)
+# before the ``/jobs/{id}`` ones that would shadow them.
+ROUTE_GROUPS = (
+    queues_api.routes,
+    jobs_read.routes,
+    jobs_enqueue.routes,
+    jobs_actions.routes,
+    admin_routes,
+)
+
+
 def all_endpoints() -> list[Endpoint]:
     """Every API endpoint, static paths before the ``{id}`` ones that would shadow them."""
-    return [*queues_api.routes.endpoints, *jobs.routes.endpoints, *admin_routes.endpoints]
+    return [endpoint for group in ROUTE_GROUPS for endpoint in group.endpoints]
 
 
 def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
@@ -84,7 +95,7 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
 
     app.cleanup_ctx.append(queue_client)
     use_rate_limits(app, rate_limits or RateLimits())
-    for group in (queues_api.routes, jobs.routes, admin_routes):
+    for group in ROUTE_GROUPS:
         group.install(app)
     install_docs(app, all_endpoints())
     return app

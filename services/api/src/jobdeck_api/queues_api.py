@@ -6,15 +6,16 @@ control message the workers obey); configs are rows of ``job_queue_configs``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from jobdeck.auth import Role
+from jobdeck.depth import live_workers, queue_depths, workers_per_queue
 from jobdeck.events import now_ms
-from jobdeck.queues import WORKERS, WORKERS_INFO, queue_key
+from jobdeck.sql import SHARED
 from jobdeck.web import PG, REDIS
 
 from jobdeck_api import audit
@@ -56,55 +57,30 @@ def _config(row: Mapping[str, Any]) -> QueueConfig:
     return QueueConfig.model_validate({k: v for k, v in dict(row).items() if k != "inserted"})
 
 
-async def _live_workers(call: ApiRequest[Any, Any]) -> dict[str, int]:
-    """Live worker instances per queue, from the registry the workers keep fresh."""
-    redis = call.app[REDIS]
-    alive = {
-        m.decode() if isinstance(m, bytes) else str(m)
-        for m in await redis.zrangebyscore(WORKERS, now_ms(), "+inf")
-    }
-    per_queue: dict[str, int] = {}
-    if not alive:
-        return per_queue
-    info = await redis.hgetall(WORKERS_INFO)  # type: ignore[misc]
-    for instance, raw in info.items():
-        key = instance.decode() if isinstance(instance, bytes) else str(instance)
-        if key not in alive:
-            continue
-        try:
-            queues = json.loads(raw).get("queues", [])
-        except (ValueError, AttributeError):
-            continue
-        for q in queues if isinstance(queues, list) else []:
-            name = str(q).split(":", 1)[0]
-            per_queue[name] = per_queue.get(name, 0) + 1
-    return per_queue
-
-
 @routes.route("GET", "/api/v1/jobs/queues", tags=TAG, response=QueueList)
 async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     """List queues
 
     Every queue the caller may see (configured, with jobs, paused or served by a worker),
-    with its config, live counts (waiting, delayed, active; jobs queued in Redis), paused
-    state, live workers and schedules with their next run times.
+    with its config, live counts, paused state, live workers and schedules with their next
+    run times. The counts mean what the socket's `queueStats` means: `waiting` = due in
+    Redis and not running, `delayed` = not due yet, `active` = running as the live workers
+    report it (the recorded rows for a queue no live worker serves), `queuedInRedis` = all
+    of the queue's entries in Redis.
     """
     pool = call.app[PG]
     client = call.app[QUEUES]
+    redis = call.app[REDIS]
+    now = now_ms()
     configs = {r["queue"]: r for r in await pool.fetch(Q["all_queue_configs"])}
-    known = {r["queue"] for r in await pool.fetch(Q["known_queues"])}
+    known = {r["queue"] for r in await pool.fetch(SHARED["known_queues"])}
+    recorded_active = {r["queue"]: int(r["n"]) for r in await pool.fetch(SHARED["active_counts"])}
     paused = await client.paused_queues()
-    workers = await _live_workers(call)
+    live = await live_workers(redis, now)
+    workers = workers_per_queue(live)
     names = sorted(call.principal.visible(set(configs) | known | set(paused) | set(workers)))
-    counts: dict[str, QueueCounts] = {n: QueueCounts() for n in names}
-    for r in await pool.fetch(Q["live_counts"], names):
-        setattr(counts[r["queue"]], r["status"], r["n"])
-    async with call.app[REDIS].pipeline(transaction=False) as pipe:
-        for n in names:
-            pipe.zcard(queue_key(n))
-        lengths = await pipe.execute()
-    for n, length in zip(names, lengths, strict=True):
-        counts[n].queued_in_redis = int(length)
+    depths = await queue_depths(redis, names, now, live, recorded_active)
+    counts = {n: QueueCounts.model_validate(asdict(depths[n])) for n in names}
     schedules: dict[str, list[ScheduleBrief]] = {n: [] for n in names}
     for s in await pool.fetch(Q["queue_schedules"], names):
         schedules[s["queue"]].append(

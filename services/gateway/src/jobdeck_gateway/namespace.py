@@ -44,8 +44,8 @@ from jobdeck_gateway.protocol import (
     parse_event_id,
     queue_room,
 )
+from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.rooms import Client, Subscriptions
-from jobdeck_gateway.sql import QUERIES
 from jobdeck_gateway.stats import QueueSnapshot, Snapshot, queue_stats_payload
 
 log = logging.getLogger(__name__)

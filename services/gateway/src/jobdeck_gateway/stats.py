@@ -7,9 +7,8 @@ snapshot in Redis and evaluates the alerts; every replica reads the snapshot and
 Where each number comes from, so that a tick stays cheap on a jobs table of millions of
 rows (no query reads the whole table; see ``sql/queries.sql``):
 
-- ``waiting`` / ``delayed``: live, from the queue's sorted set in Redis (due / not due);
-- ``active``: live, from the worker registry (each worker reports its running jobs per
-  queue every heartbeat); for a queue no live worker reports, the recorded ``active`` rows;
+- ``waiting`` / ``delayed`` / ``active``: live, as ``jobdeck.depth`` defines them for the
+  REST queue list too (the queue's sorted set in Redis, the worker registry);
 - ``completed`` / ``failed``: jobs that completed / failed for good within the last
   ``window_s`` seconds (an hour by default), not all-time totals: counting those means
   reading every row ever kept, and the API's job search answers that question;
@@ -20,16 +19,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
+from jobdeck.depth import live_workers, queue_depths, workers_per_queue
 from jobdeck.lag import read_recorder_lag
-from jobdeck.queues import PAUSED, WORKERS, WORKERS_INFO, queue_key
+from jobdeck.queues import PAUSED
+from jobdeck.sql import SHARED
 from jobdeck.streams import EVENTS
 from redis.asyncio import Redis
 
-from jobdeck_gateway.sql import QUERIES
+from jobdeck_gateway.queries import QUERIES
 
 RECORDER_GROUP = "recorder"
 THROUGHPUT_WINDOW_S = 60
@@ -82,66 +83,6 @@ class Snapshot:
         )
 
 
-def _worker_queues(info: dict[str, Any]) -> list[str]:
-    names: list[str] = []
-    for item in info.get("queues") or ():
-        if isinstance(item, str):
-            names.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("name"), str):
-            names.append(item["name"])
-    return names
-
-
-def _per_queue(info: dict[str, Any], key: str) -> dict[str, int]:
-    """A worker's ``per_queue`` figure (``active``, ``concurrency``) by queue; empty if it
-    does not report one."""
-    per_queue = info.get("per_queue")
-    if not isinstance(per_queue, dict):
-        return {}
-    found: dict[str, int] = {}
-    for q, entry in per_queue.items():
-        value = entry.get(key) if isinstance(entry, dict) else None
-        if isinstance(q, str) and isinstance(value, int) and not isinstance(value, bool):
-            found[q] = max(value, 0)
-    return found
-
-
-def live_active(workers: list[dict[str, Any]]) -> dict[str, int]:
-    """Running jobs per queue over the live workers, for the queues some worker reports."""
-    totals: dict[str, int] = {}
-    for w in workers:
-        for q, n in (w.get("queue_active") or {}).items():
-            totals[q] = totals.get(q, 0) + int(n)
-    return totals
-
-
-async def live_workers(redis: Redis, now_ms: int) -> list[dict[str, Any]]:
-    """Workers whose registry entry has not expired, with their advertised info."""
-    members = await redis.zrangebyscore(WORKERS, now_ms, "+inf")
-    if not members:
-        return []
-    infos = await redis.hmget(WORKERS_INFO, members)  # type: ignore[misc]
-    found = []
-    for member, raw in zip(members, infos, strict=True):
-        try:
-            info = json.loads(raw) if raw else {}
-        except ValueError:
-            info = {}
-        if not isinstance(info, dict):
-            info = {}
-        found.append(
-            {
-                "instance": member.decode() if isinstance(member, bytes) else str(member),
-                "queues": _worker_queues(info),
-                "concurrency": int(info.get("concurrency") or 0),
-                "active": int(info.get("active") or 0),
-                "queue_active": _per_queue(info, "active"),
-                "queue_concurrency": _per_queue(info, "concurrency"),
-            }
-        )
-    return found
-
-
 async def recorder_lag(redis: Redis) -> int | None:
     """Entries not yet in Postgres: what the recorder publishes, else its group's XINFO lag."""
     published = await read_recorder_lag(redis)
@@ -167,8 +108,8 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         # Small index scans: JIT compiling them (the planner's row estimates for the
         # windowed counts are pessimistic) would cost ~100 ms for ~10 ms of work.
         await conn.execute("SET LOCAL jit = off")
-        recorded = await conn.fetch(QUERIES["known_queues"])
-        recorded_active = await conn.fetch(QUERIES["active_counts"])
+        recorded = await conn.fetch(SHARED["known_queues"])
+        recorded_active = await conn.fetch(SHARED["active_counts"])
         recent = await conn.fetch(QUERIES["recent_finished"], window_s, THROUGHPUT_WINDOW_S)
         alert_rows = await conn.fetch(QUERIES["alert_inputs"])
     paused = {k.decode() for k in await redis.hkeys(PAUSED)}  # type: ignore[misc]
@@ -180,11 +121,9 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         | paused
     )
     for w in workers:
-        names.update(w["queues"])
+        names.update(w.queues)
     for q in sorted(names):
         snap.queues[q] = QueueSnapshot(paused=q in paused)
-    running = {r["queue"]: int(r["n"]) for r in recorded_active}
-    running.update(live_active(workers))
     for r in recent:
         s = snap.queues[r["queue"]]
         s.completed, s.failed, s.cancelled = (
@@ -193,19 +132,15 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
             int(r["cancelled"]),
         )
         s.throughput = float(r["finished_recently"]) * 60 / THROUGHPUT_WINDOW_S
-    async with redis.pipeline(transaction=False) as pipe:
-        for q in snap.queues:
-            pipe.zcount(queue_key(q), "-inf", now)
-            pipe.zcount(queue_key(q), f"({now}", "+inf")
-        zcounts = await pipe.execute()
-    for i, (q, s) in enumerate(snap.queues.items()):
-        ready, delayed = int(zcounts[2 * i]), int(zcounts[2 * i + 1])
-        s.active = running.get(q, 0)
-        # arq keeps a running job in the queue's sorted set until it finishes.
-        s.waiting = max(ready - s.active, 0)
-        s.delayed = delayed
-        s.workers = sum(1 for w in workers if q in w["queues"])
-    snap.workers = workers
+    depths = await queue_depths(
+        redis, snap.queues, now, workers, {r["queue"]: int(r["n"]) for r in recorded_active}
+    )
+    serving = workers_per_queue(workers)
+    for q, s in snap.queues.items():
+        depth = depths[q]
+        s.waiting, s.active, s.delayed = depth.waiting, depth.active, depth.delayed
+        s.workers = serving.get(q, 0)
+    snap.workers = [asdict(w) for w in workers]
     snap.recorder_lag = await recorder_lag(redis)
     snap.alert_rows = [dict(r) for r in alert_rows]
     return snap

@@ -14,12 +14,12 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import asyncpg
 from jobdeck import JobdeckError
 from jobdeck.events import Event, EventType, JobStatus
+from jobdeck.sql import load_queries
 
 from jobdeck_recorder.fold import KEEP, JobRow, LogLine, plan_batch
 
@@ -42,25 +42,7 @@ class _InsertRace(Exception):
     """Another writer inserted one of the batch's new rows between our lock and insert."""
 
 
-def load_queries() -> dict[str, str]:
-    """The ``-- name: xxx`` blocks of ``sql/queries.sql``."""
-    text = resources.files("jobdeck_recorder").joinpath("sql/queries.sql").read_text()
-    queries: dict[str, str] = {}
-    name: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("-- name:"):
-            if name:
-                queries[name] = "\n".join(lines).strip()
-            name, lines = line.split(":", 1)[1].strip(), []
-        elif name is not None and not line.startswith("--"):
-            lines.append(line)
-    if name:
-        queries[name] = "\n".join(lines).strip()
-    return queries
-
-
-QUERIES = load_queries()
+QUERIES = load_queries("jobdeck_recorder")
 
 
 @dataclass(frozen=True, slots=True)

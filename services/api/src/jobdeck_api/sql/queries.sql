@@ -1,4 +1,5 @@
--- Static queries of the api service, loaded once by queries.py.
+-- Static queries of the api service, loaded once by queries.py (jobdeck.sql);
+-- known_queues and active_counts are shared with the gateway: jobdeck/queries.sql.
 
 -- name: job_detail
 SELECT * FROM jobs WHERE id = $1;
@@ -51,21 +52,6 @@ RETURNING *, (xmax = 0) AS inserted;
 
 -- name: delete_queue_config
 DELETE FROM job_queue_configs WHERE queue = $1 RETURNING queue;
-
--- name: known_queues
--- Distinct queues of the jobs table by skip scan over the (queue, ...) index.
-WITH RECURSIVE q AS (
-    (SELECT queue FROM jobs ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue FROM jobs j WHERE j.queue > q.queue ORDER BY j.queue LIMIT 1)
-    FROM q WHERE q.queue IS NOT NULL
-)
-SELECT queue FROM q WHERE queue IS NOT NULL;
-
--- name: live_counts
-SELECT queue, status, count(*) AS n FROM jobs
-WHERE status IN ('waiting', 'delayed', 'active') AND queue = ANY($1::text[])
-GROUP BY queue, status;
 
 -- name: queue_schedules
 SELECT s.id, s.name, s.cron_expression, s.timezone, s.is_enabled, s.next_run_at,

@@ -1,4 +1,5 @@
--- Named queries of the gateway, loaded once by jobdeck_gateway.sql.
+-- Named queries of the gateway, loaded once by jobdeck_gateway.stats (jobdeck.sql).
+-- known_queues and active_counts are shared with the api: jobdeck/queries.sql.
 --
 -- The stats queries run every tick on the measuring replica, so none of them may read the
 -- whole jobs table (millions of rows): they read the live jobs (jobs_live_queue_idx, as
@@ -8,25 +9,6 @@
 -- name: job_queue
 -- The queue of one job, to authorize a job-room subscription.
 SELECT queue FROM jobs WHERE id = $1;
-
--- name: known_queues
--- Every queue that has a recorded job: a loose index scan, one probe per distinct queue,
--- instead of a DISTINCT over every row.
-WITH RECURSIVE q(queue) AS (
-    (SELECT queue FROM jobs ORDER BY queue LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.queue FROM jobs j WHERE j.queue > q.queue ORDER BY j.queue LIMIT 1)
-    FROM q
-    WHERE q.queue IS NOT NULL
-)
-SELECT queue FROM q WHERE queue IS NOT NULL;
-
--- name: active_counts
--- Running jobs per queue as recorded (the fallback where no live worker reports its own).
-SELECT queue, count(*)::bigint AS n
-FROM jobs
-WHERE status = 'active'
-GROUP BY queue;
 
 -- name: recent_finished
 -- Jobs finished for good per queue in the last $1 seconds (completed / failed / cancelled),

@@ -1,0 +1,247 @@
+"""Job commands on existing jobs: retry and cancel, one job or many, with per-job results.
+
+Commands act on Redis through ``QueueClient``; the recorder writes the resulting state to
+Postgres from the events those scripts append, so a command answers with the state the
+job is expected to reach.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from jobdeck.auth import Role
+from jobdeck.events import JobStatus, current_attempt
+from jobdeck.queues import CancelOutcome, EnqueueOutcome, retry_claim_key
+from jobdeck.web import PG
+
+from jobdeck_api import audit
+from jobdeck_api.decisions import (
+    RETRY_PENDING,
+    may_cancel,
+    may_retry,
+    spec_for_retry,
+)
+from jobdeck_api.errors import Conflict, NotFound
+from jobdeck_api.models import (
+    BulkActionResponse,
+    BulkIdsRequest,
+    JobActionResult,
+    JobOutcome,
+)
+from jobdeck_api.queries import Q
+from jobdeck_api.routing import ApiRequest, ApiRoutes, Bucket
+from jobdeck_api.state import QUEUES
+
+routes = ApiRoutes()
+TAG = ["jobs"]
+
+
+async def _retry_rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
+    rows = {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
+    client = call.app[QUEUES]
+    results = []
+    for job_id in ids:
+        row = rows.get(job_id)
+        if row is None or not call.principal.can_see(row["queue"]):
+            results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
+            continue
+        verdict = may_retry(row["status"], row.get("added_attempt", 1))
+        if not verdict.allowed:
+            results.append(
+                JobActionResult(
+                    id=job_id,
+                    outcome=JobOutcome.SKIPPED,
+                    reason=verdict.reason,
+                    previous_status=row["status"],
+                )
+            )
+            continue
+        # One retry per attempt, claimed atomically with the enqueue: the row may be stale
+        # (the recorder a moment behind a first retry's run), and both would run attempt n+1.
+        spec = spec_for_retry(row)
+        claim = retry_claim_key(job_id, spec.attempt_offset)
+        queued = await client.enqueue_claimed(spec, claim, by=call.principal.sub, replace=True)
+        ok = queued is EnqueueOutcome.QUEUED
+        results.append(
+            JobActionResult(
+                id=job_id,
+                outcome=JobOutcome.RETRIED if ok else JobOutcome.SKIPPED,
+                reason=None if ok else RETRY_PENDING,
+                previous_status=row["status"],
+                status=JobStatus.WAITING if ok else None,
+            )
+        )
+    return results
+
+
+async def _cancel_rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
+    rows = {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
+    client = call.app[QUEUES]
+    results = []
+    for job_id in ids:
+        row = rows.get(job_id)
+        if row is None or not call.principal.can_see(row["queue"]):
+            results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
+            continue
+        verdict = may_cancel(row["status"])
+        if not verdict.allowed:
+            results.append(
+                JobActionResult(
+                    id=job_id,
+                    outcome=JobOutcome.SKIPPED,
+                    reason=verdict.reason,
+                    previous_status=row["status"],
+                )
+            )
+            continue
+        outcome = await client.cancel(
+            job_id,
+            row["queue"],
+            row["name"],
+            current_attempt(row["attempts"], row["version"]),
+            by=call.principal.sub,
+        )
+        if outcome is CancelOutcome.GONE:
+            results.append(
+                JobActionResult(
+                    id=job_id,
+                    outcome=JobOutcome.SKIPPED,
+                    reason="job is no longer queued or running (it may have just finished)",
+                    previous_status=row["status"],
+                )
+            )
+        else:
+            results.append(
+                JobActionResult(
+                    id=job_id,
+                    outcome=JobOutcome.CANCELLED
+                    if outcome is CancelOutcome.CANCELLED
+                    else JobOutcome.CANCELLING,
+                    previous_status=row["status"],
+                    status=JobStatus.CANCELLED,
+                )
+            )
+    return results
+
+
+def _bulk_response(results: list[JobActionResult]) -> BulkActionResponse:
+    counts = {o.value: 0 for o in JobOutcome}
+    counts.update(Counter(r.outcome.value for r in results))
+    return BulkActionResponse(results=results, counts=counts, total=len(results))
+
+
+def _audit_outcome(results: list[JobActionResult], done: frozenset[JobOutcome]) -> str:
+    n = sum(r.outcome in done for r in results)
+    if n == len(results):
+        return audit.Outcome.OK
+    return audit.Outcome.PARTIAL if n else audit.Outcome.REFUSED
+
+
+RETRIED = frozenset({JobOutcome.RETRIED})
+CANCELLED = frozenset({JobOutcome.CANCELLED, JobOutcome.CANCELLING})
+
+# Acts on jobs by id, one result per id in the same order (NOT_FOUND for a job the caller
+# may not see, SKIPPED with the reason for one whose state forbids the action).
+JobAction = Callable[[ApiRequest[Any, Any], Sequence[str]], Awaitable[list[JobActionResult]]]
+
+
+async def act_on_many(
+    call: ApiRequest[Any, BulkIdsRequest], action: str, act: JobAction, done: frozenset[JobOutcome]
+) -> BulkActionResponse:
+    """A bulk command: per-job results and counts, audited as one entry."""
+    ids = list(dict.fromkeys(call.body.job_ids))
+    response = _bulk_response(await act(call, ids))
+    outcome = _audit_outcome(response.results, done)
+    await audit.record(call, action, ids, outcome, {"counts": response.counts})
+    return response
+
+
+async def act_on_one(
+    call: ApiRequest[Any, Any], action: str, act: JobAction, done: frozenset[JobOutcome]
+) -> JobActionResult:
+    """A command on the job of the path: 404 if unseen, 409 with the reason if refused."""
+    job_id = call.path("id")
+    (result,) = await act(call, [job_id])
+    outcome = _audit_outcome([result], done)
+    detail = {"outcome": result.outcome.value, "reason": result.reason}
+    await audit.record(call, action, [job_id], outcome, detail)
+    if result.outcome is JobOutcome.NOT_FOUND:
+        raise NotFound(f"job {result.id!r} not found")
+    if result.outcome is JobOutcome.SKIPPED:
+        raise Conflict(result.reason or "job cannot be changed in its current state")
+    return result
+
+
+BULK_IDS_EXAMPLE = {"jobIds": ["job1", "job2", "job3"]}
+
+
+@routes.route(
+    "POST",
+    "/api/v1/jobs/bulk/retry",
+    tags=TAG,
+    role=Role.OPERATOR,
+    body=BulkIdsRequest,
+    response=BulkActionResponse,
+    bucket=Bucket.BULK,
+    body_example=BULK_IDS_EXAMPLE,
+)
+async def bulk_retry(call: ApiRequest[None, BulkIdsRequest]) -> BulkActionResponse:
+    """Retry many jobs
+
+    Up to 1,000 ids. Each failed or cancelled job is queued again under its id
+    (its next attempt numbered after the last); others are skipped with the reason.
+    """
+    return await act_on_many(call, "jobs.bulk_retry", _retry_rows, RETRIED)
+
+
+@routes.route(
+    "POST",
+    "/api/v1/jobs/bulk/cancel",
+    tags=TAG,
+    role=Role.OPERATOR,
+    body=BulkIdsRequest,
+    response=BulkActionResponse,
+    bucket=Bucket.BULK,
+    body_example=BULK_IDS_EXAMPLE,
+)
+async def bulk_cancel(call: ApiRequest[None, BulkIdsRequest]) -> BulkActionResponse:
+    """Cancel many jobs
+
+    Up to 1,000 ids. Waiting and delayed jobs are removed at once (`cancelled`);
+    running jobs are aborted by their worker (`cancelling`); others are skipped.
+    """
+    return await act_on_many(call, "jobs.bulk_cancel", _cancel_rows, CANCELLED)
+
+
+@routes.route(
+    "POST",
+    "/api/v1/jobs/{id}/retry",
+    tags=TAG,
+    role=Role.OPERATOR,
+    response=JobActionResult,
+    errors=(404, 409),
+)
+async def retry_job(call: ApiRequest[None, None]) -> JobActionResult:
+    """Retry a failed or cancelled job
+
+    409 if the job is in another state.
+    """
+    return await act_on_one(call, "jobs.retry", _retry_rows, RETRIED)
+
+
+@routes.route(
+    "POST",
+    "/api/v1/jobs/{id}/cancel",
+    tags=TAG,
+    role=Role.OPERATOR,
+    response=JobActionResult,
+    errors=(404, 409),
+)
+async def cancel_job(call: ApiRequest[None, None]) -> JobActionResult:
+    """Cancel a waiting, delayed or active job
+
+    409 if the job is in another state.
+    """
+    return await act_on_one(call, "jobs.cancel", _cancel_rows, CANCELLED)
