@@ -148,7 +148,7 @@ async def test_api_uses_the_providers_jwks_cached_and_rotated_by_kid(
         assert await status(idp.token("k2", issuer="https://evil.test")) == 401
         forged = jwt.encode(
             {"sub": "x", "roles": ["admin"], "exp": time.time() + 60, "aud": AUDIENCE},
-            "secret-secret-secret-secret",
+            "secret-secret-secret-secret-secret-secret",
             algorithm="HS256",
             headers={"kid": "shared"},
         )

@@ -94,9 +94,12 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
                 await task
 
     async def disconnect_clients(app: web.Application) -> None:
-        """Close every socket first: open websockets would hold aiohttp's shutdown."""
-        if sio.eio.sockets:  # close every engine.io socket, which ends their handlers
-            await sio.eio.disconnect()
+        """Close every socket first: open websockets would hold aiohttp's shutdown. Not
+        engine.io's own ``disconnect()``: it waits for each CLOSE packet to be collected,
+        forever for a polling client that has gone."""
+        for eio_sid in list(sio.eio.sockets):
+            guard.drop(eio_sid)
+        await guard.drain()
         await sio.shutdown()
 
     app.cleanup_ctx.append(loops)

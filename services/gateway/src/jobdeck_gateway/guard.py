@@ -125,6 +125,11 @@ class SessionGuard:
         metrics.REFUSED.labels("join_timeout").inc()
         self.drop(eio_sid)
 
+    async def drain(self) -> None:
+        """Wait for the sessions being dropped to be closed."""
+        if self._closing:
+            await asyncio.wait(set(self._closing))
+
     def drop(self, eio_sid: str) -> None:
         """End an engine.io session now, without waiting for the client."""
         assert self.sio is not None
