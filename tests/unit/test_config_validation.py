@@ -68,6 +68,7 @@ CASES += [
         ("cors_origins", "https://jobs.example.com,http://localhost:3000", "jobs.example.com"),
         ("read_batch", "500", "0"),
         ("join_timeout_s", "5", "nan"),
+        ("ping_interval_s", "10", "0"),
         ("max_connections_per_address", "100", "0"),
         ("handshakes_per_s", "5", "-1"),
         ("handshake_burst", "10", "1.5"),

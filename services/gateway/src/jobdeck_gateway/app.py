@@ -46,6 +46,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         async_mode="aiohttp",
         # Client messages are small (a queue name, a job id): no megabyte packets.
         max_http_buffer_size=MAX_CLIENT_PACKET,
+        ping_interval=config.ping_interval_s,
         cors_allowed_origins=config.allowed_origins,
         # Our loggers (JSON, flood-gated), not the libraries' extra plain-text handlers.
         logger=quiet_logger("socketio.server"),
