@@ -148,6 +148,25 @@ async def test_aiohttps_own_errors_are_problem_json_without_a_server_version(
         assert resp.headers.get("Server") == "jobdeck"
 
 
+async def test_a_deployment_may_strip_tracebacks_from_job_detail(
+    api_settings: Any, pg: Any
+) -> None:
+    from aiohttp.test_utils import TestServer
+    from jobdeck_api.app import build_app
+    from jobdeck_api.security import RateLimits
+
+    (row,) = await seed(pg, [job_row(status="failed")])
+    await pg.execute(
+        "UPDATE jobs SET error_traceback = $2 WHERE id = $1", row["id"], "/srv/worker/tasks.py"
+    )
+    for show in (True, False):
+        app = build_app(api_settings, RateLimits(enabled=False), show_tracebacks=show)
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.get(f"/api/v1/jobs/{row['id']}", headers=auth())
+            detail = await resp.json()
+        assert detail["errorTraceback"] == ("/srv/worker/tasks.py" if show else None)
+
+
 async def test_swagger_ui_calls_no_validator_and_keeps_no_token(api: TestClient) -> None:
     resp = await api.get("/api/docs")
     page = await resp.text()

@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jobdeck.settings import DEV_JWT_SECRET, ConfigError, Settings
+from jobdeck_api.__main__ import configure as configure_api
 from jobdeck_api.security import RateLimits
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_recorder.config import RecorderConfig
@@ -26,6 +27,10 @@ PEM = (
 
 def settings(env: Mapping[str, str]) -> Any:
     return Settings.from_env("api", {**BASE, **env})
+
+
+def api(env: Mapping[str, str]) -> Any:
+    return configure_api({**BASE, **env})
 
 
 def worker(env: Mapping[str, str]) -> Any:
@@ -49,6 +54,7 @@ CASES: list[tuple[Loader, str, str, str]] = [
     (settings, "JOBDECK_INSTANCE", "api-1", " "),
     (settings, "JOBDECK_ENV", "production", "prod"),
     (settings, "JOBDECK_API_PORT", "8080", "70000"),
+    (api, "JOBDECK_API_JOB_TRACEBACKS", "hide", "strip"),
     (RateLimits.from_env, "JOBDECK_API_RATE_LIMIT", "off", "lots"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "off", "0/minute"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "30/minute", "5/minute;1/second"),

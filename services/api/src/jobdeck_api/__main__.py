@@ -1,32 +1,43 @@
 """``python -m jobdeck_api``: the query and command API (port ``JOBDECK_API_PORT``, 8000).
 
-Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` / ``JOBDECK_API_BULK_RATE_LIMIT``
-(``limits`` notation, e.g. ``1200/minute``); ``off`` disables one. A bad value of any
-setting stops the service at start with one line saying what the variable accepts.
+``JOBDECK_API_JOB_TRACEBACKS=hide`` strips failed jobs' tracebacks (worker file paths) from
+job detail. Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` /
+``JOBDECK_API_BULK_RATE_LIMIT`` (``limits`` notation, e.g. ``1200/minute``); ``off``
+disables one. A bad value of any setting stops the service at start with one line saying
+what the variable accepts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 
 import uvloop
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings, exit_on_config_error
+from jobdeck.settings import Settings, exit_on_config_error, parse_choice
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
 from jobdeck_api.security import RateLimits
 
+TRACEBACKS = ("show", "hide")
+
+
+def configure(env: Mapping[str, str]) -> tuple[Settings, RateLimits, bool]:
+    """Settings, rate limits and whether job detail shows tracebacks; ConfigError if bad."""
+    tracebacks = parse_choice(
+        "JOBDECK_API_JOB_TRACEBACKS", env.get("JOBDECK_API_JOB_TRACEBACKS", "show"), TRACEBACKS
+    )
+    return Settings.from_env("api", env), RateLimits.from_env(env), tracebacks == "show"
+
 
 def main() -> None:
     # uvloop: a faster event loop for aiohttp and asyncpg (about a third less CPU a request).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    settings, limits = exit_on_config_error(
-        "api", lambda: (Settings.from_env("api"), RateLimits.from_env(os.environ))
-    )
+    settings, limits, tracebacks = exit_on_config_error("api", lambda: configure(os.environ))
     setup_logging("api", settings.log_level)
-    run_service(build_app(settings, limits), "api")
+    run_service(build_app(settings, limits, show_tracebacks=tracebacks), "api")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, VERIFIER
+from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -75,7 +75,9 @@ def all_endpoints() -> list[Endpoint]:
     return [endpoint for group in ROUTE_GROUPS for endpoint in group.endpoints]
 
 
-def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+def build_app(
+    settings: Settings, rate_limits: RateLimits | None = None, show_tracebacks: bool = True
+) -> web.Application:
     app = create_app(
         settings,
         middlewares=[auth_middleware, rate_limit_middleware],
@@ -84,6 +86,7 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
         handler_args={"max_line_size": 65536, "max_field_size": 16384},
     )
     app[VERIFIER] = TokenVerifier(settings)
+    app[SHOW_TRACEBACKS] = show_tracebacks
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)

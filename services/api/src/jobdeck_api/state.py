@@ -8,3 +8,6 @@ from jobdeck.queues import QueueClient
 
 QUEUES = web.AppKey("queue_client", QueueClient)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+# Whether job detail shows failed jobs' tracebacks (they carry the workers' file paths):
+# ``JOBDECK_API_JOB_TRACEBACKS=hide`` strips them from every response.
+SHOW_TRACEBACKS = web.AppKey("show_tracebacks", bool)
