@@ -8,9 +8,11 @@ import io
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from jobdeck_api.app import build_app
 from jobdeck_api.models import SHADOWED_IDS
 from jobdeck_api.routing import MAX_JSON_DEPTH
+from jobdeck_api.security import RateLimits
 
 from tests.support.api import auth, job_row, seed
 
@@ -151,10 +153,6 @@ async def test_aiohttps_own_errors_are_problem_json_without_a_server_version(
 async def test_a_deployment_may_strip_tracebacks_from_job_detail(
     api_settings: Any, pg: Any
 ) -> None:
-    from aiohttp.test_utils import TestServer
-    from jobdeck_api.app import build_app
-    from jobdeck_api.security import RateLimits
-
     (row,) = await seed(pg, [job_row(status="failed")])
     await pg.execute(
         "UPDATE jobs SET error_traceback = $2 WHERE id = $1", row["id"], "/srv/worker/tasks.py"
@@ -165,6 +163,27 @@ async def test_a_deployment_may_strip_tracebacks_from_job_detail(
             resp = await client.get(f"/api/v1/jobs/{row['id']}", headers=auth())
             detail = await resp.json()
         assert detail["errorTraceback"] == ("/srv/worker/tasks.py" if show else None)
+
+
+async def test_cors_is_same_origin_unless_origins_are_listed(api_settings: Any) -> None:
+    preflight = {"Origin": "https://jobs.example.com", "Access-Control-Request-Method": "GET"}
+    for origins in (frozenset(), frozenset({"https://jobs.example.com"})):
+        app = build_app(api_settings, RateLimits(enabled=False), cors_origins=origins)
+        async with TestClient(TestServer(app)) as client:
+            pre = await client.options("/api/v1/jobs/search", headers=preflight)
+            get = await client.get(
+                "/api/v1/jobs/search", headers={**auth(), "Origin": preflight["Origin"]}
+            )
+            evil = await client.get(
+                "/api/v1/jobs/search", headers={**auth(), "Origin": "https://evil.example"}
+            )
+        assert "Access-Control-Allow-Origin" not in evil.headers
+        if origins:
+            assert pre.status == 204 and get.status == 200
+            assert get.headers["Access-Control-Allow-Origin"] == "https://jobs.example.com"
+        else:
+            assert "Access-Control-Allow-Origin" not in pre.headers
+            assert "Access-Control-Allow-Origin" not in get.headers
 
 
 async def test_swagger_ui_calls_no_validator_and_keeps_no_token(api: TestClient) -> None:

@@ -55,6 +55,7 @@ CASES: list[tuple[Loader, str, str, str]] = [
     (settings, "JOBDECK_ENV", "production", "prod"),
     (settings, "JOBDECK_API_PORT", "8080", "70000"),
     (api, "JOBDECK_API_JOB_TRACEBACKS", "hide", "strip"),
+    (api, "JOBDECK_API_CORS_ORIGINS", "https://jobs.example.com", "*"),
     (RateLimits.from_env, "JOBDECK_API_RATE_LIMIT", "off", "lots"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "off", "0/minute"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "30/minute", "5/minute;1/second"),

@@ -1,5 +1,6 @@
 """``python -m jobdeck_api``: the query and command API (port ``JOBDECK_API_PORT``, 8000).
 
+``JOBDECK_API_CORS_ORIGINS`` lists the browser origins allowed besides the API's own.
 ``JOBDECK_API_JOB_TRACEBACKS=hide`` strips failed jobs' tracebacks (worker file paths) from
 job detail. Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` /
 ``JOBDECK_API_BULK_RATE_LIMIT`` (``limits`` notation, e.g. ``1200/minute``); ``off``
@@ -19,25 +20,34 @@ from jobdeck.settings import Settings, exit_on_config_error, parse_choice
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
+from jobdeck_api.cors import origins_from_env
 from jobdeck_api.security import RateLimits
 
 TRACEBACKS = ("show", "hide")
 
 
-def configure(env: Mapping[str, str]) -> tuple[Settings, RateLimits, bool]:
-    """Settings, rate limits and whether job detail shows tracebacks; ConfigError if bad."""
+def configure(env: Mapping[str, str]) -> tuple[Settings, RateLimits, bool, frozenset[str]]:
+    """Settings, rate limits, whether job detail shows tracebacks, CORS origins;
+    ConfigError if a value is bad."""
     tracebacks = parse_choice(
         "JOBDECK_API_JOB_TRACEBACKS", env.get("JOBDECK_API_JOB_TRACEBACKS", "show"), TRACEBACKS
     )
-    return Settings.from_env("api", env), RateLimits.from_env(env), tracebacks == "show"
+    return (
+        Settings.from_env("api", env),
+        RateLimits.from_env(env),
+        tracebacks == "show",
+        origins_from_env(env),
+    )
 
 
 def main() -> None:
     # uvloop: a faster event loop for aiohttp and asyncpg (about a third less CPU a request).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    settings, limits, tracebacks = exit_on_config_error("api", lambda: configure(os.environ))
+    settings, limits, tracebacks, origins = exit_on_config_error(
+        "api", lambda: configure(os.environ)
+    )
     setup_logging("api", settings.log_level)
-    run_service(build_app(settings, limits, show_tracebacks=tracebacks), "api")
+    run_service(build_app(settings, limits, tracebacks, origins), "api")
 
 
 if __name__ == "__main__":

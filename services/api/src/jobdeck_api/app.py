@@ -13,6 +13,7 @@ from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
 from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -76,17 +77,21 @@ def all_endpoints() -> list[Endpoint]:
 
 
 def build_app(
-    settings: Settings, rate_limits: RateLimits | None = None, show_tracebacks: bool = True
+    settings: Settings,
+    rate_limits: RateLimits | None = None,
+    show_tracebacks: bool = True,
+    cors_origins: frozenset[str] = frozenset(),
 ) -> web.Application:
     app = create_app(
         settings,
-        middlewares=[auth_middleware, rate_limit_middleware],
+        middlewares=[cors_middleware, auth_middleware, rate_limit_middleware],
         # Long but valid query strings (100 queue names, a cursor) must not hit
         # aiohttp's default 8 KiB request-line limit (a plain-text 400).
         handler_args={"max_line_size": 65536, "max_field_size": 16384},
     )
     app[VERIFIER] = TokenVerifier(settings)
     app[SHOW_TRACEBACKS] = show_tracebacks
+    app[CORS_ORIGINS] = cors_origins
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
