@@ -137,3 +137,18 @@ async def test_a_foreign_job_looks_exactly_like_an_unknown_one(
             assert (await ack({"jobId": own["id"]}))["ok"] is True
         finally:
             await client.close()
+
+
+async def test_cross_origin_handshakes_are_refused_unless_listed(settings: Settings) -> None:
+    listed = dataclasses.replace(LIMITS, cors_origins="https://jobs.example.com")
+    base = dataclasses.replace(settings, jwt_secret=SECRET)
+    url = "/socket.io/?EIO=4&transport=polling"
+    for config, allowed in ((LIMITS, set()), (listed, {"https://jobs.example.com"})):
+        async with running_gateway(base, config) as gw, aiohttp.ClientSession() as session:
+            for origin in ("https://evil.example", "https://jobs.example.com"):
+                async with session.get(gw.url + url, headers={"Origin": origin}) as resp:
+                    assert (resp.status == 200) is (origin in allowed), (origin, resp.status)
+            host = gw.url.removeprefix("http://")
+            same = {"Origin": gw.url, "Host": host}
+            async with session.get(gw.url + url, headers=same) as resp:
+                assert resp.status == 200  # the same origin always works

@@ -16,7 +16,7 @@ from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 from jobdeck_gateway import wire
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
-from jobdeck_gateway.guard import GuardedServer, SessionGuard
+from jobdeck_gateway.guard import GuardedServer, SessionGuard, origin_policy
 from jobdeck_gateway.monitor import Monitor
 from jobdeck_gateway.namespace import JobsNamespace
 from jobdeck_gateway.rooms import Subscriptions
@@ -47,7 +47,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         # Client messages are small (a queue name, a job id): no megabyte packets.
         max_http_buffer_size=MAX_CLIENT_PACKET,
         ping_interval=config.ping_interval_s,
-        cors_allowed_origins=config.allowed_origins,
+        cors_allowed_origins=origin_policy(config),
         # Our loggers (JSON, flood-gated), not the libraries' extra plain-text handlers.
         logger=quiet_logger("socketio.server"),
         engineio_logger=quiet_logger("engineio.server"),

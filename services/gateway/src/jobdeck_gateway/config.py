@@ -78,13 +78,9 @@ class GatewayConfig:
         return replace(cls(), **values)  # type: ignore[arg-type]
 
     @property
-    def allowed_origins(self) -> str | list[str] | None:
-        """For python-socketio: None is same-origin only."""
-        text = self.cors_origins.strip()
-        if text == "*":
-            return "*"
-        origins = [o.strip() for o in text.split(",") if o.strip()]
-        return origins or None
+    def origins(self) -> frozenset[str]:
+        """The listed origins (``*`` means any)."""
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def proxies(self) -> frozenset[str]:

@@ -36,6 +36,25 @@ log = logging.getLogger(__name__)
 MAX_TRACKED_ADDRESSES = 100_000
 
 
+def origin_policy(config: GatewayConfig) -> str | Callable[[str | None, dict[str, Any]], bool]:
+    """python-engineio's ``cors_allowed_origins``: ``*``, or a check that allows the
+    gateway's own origin (as the browser saw it, through the ingress too) and the listed
+    ones. A request without an ``Origin`` is not a browser's cross-origin request."""
+    listed = config.origins
+    if "*" in listed:
+        return "*"
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None or origin in listed:
+            return True
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
+        host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
+        own = f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+        return origin == own
+
+    return allowed
+
+
 def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
     peer = request.remote or "unknown"
     if peer in trusted_proxies:
