@@ -19,7 +19,7 @@ from jobdeck_gateway.app import SIO
 from jobdeck_gateway.config import GatewayConfig
 
 from tests.support.api import job_row, seed
-from tests.support.gateway import Gateway, Listener, running_gateway
+from tests.support.gateway import Gateway, Listener, running_gateway, validate_ack
 from tests.support.processes import wait_for
 
 SECRET = "gateway-limit-tests-secret-0123456789abcdef"
@@ -102,6 +102,7 @@ async def test_room_changes_and_job_lookups_are_rate_limited(
         acks = [await client.call("subscribeQueue", {"queue": "q"}) for _ in range(6)]
         assert [a["ok"] for a in acks] == [True] * 5 + [False]
         assert acks[-1]["code"] == "rate_limited"
+        validate_ack("subscribeQueue", acks[-1])
     finally:
         await client.close()
     lookups = Listener()
