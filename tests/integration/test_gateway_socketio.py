@@ -153,7 +153,7 @@ async def test_every_message_is_acknowledged(
         (viewer, "subscribeQueue", "a", False, "bad_request"),
         (viewer, "unsubscribeQueue", {"queue": "a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "j-a"}, True, None),
-        (viewer, "subscribeJob", {"jobId": "j-x"}, False, "forbidden"),
+        (viewer, "subscribeJob", {"jobId": "j-x"}, False, "not_found"),  # as an unknown job
         (viewer, "subscribeJob", {"jobId": "unknown"}, False, "not_found"),
         (viewer, "subscribeJob", {"jobId": "unknown", "queue": "a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "unknown", "queue": "secret"}, False, "forbidden"),
