@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lint fmt test test-fast migrate run bench services clean
+.PHONY: install lint fmt test test-fast migrate run bench services browser clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -16,6 +16,8 @@ $(TOOLS)/bin/uv:
 install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS)/bin/uv)
 	$(UV) sync --locked --python $(PY_VERSION)
 	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi
+	@# The dashboard serves its pinned browser libraries itself (no CDN at run time).
+	cd services/dashboard && npm ci --silent --no-audit --no-fund
 
 lint: install
 	$(VENV)/bin/ruff check libs services tests bench
@@ -29,7 +31,10 @@ fmt: install
 services:
 	@bash deploy/local/ensure-services.sh
 
-test: lint services
+browser:
+	@bash deploy/local/ensure-browser.sh
+
+test: lint services browser
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 migrate: install services

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from jobdeck_api.app import build_app
+from jobdeck_api.app import all_endpoints, build_app
 from jobdeck_api.models import SHADOWED_IDS
 from jobdeck_api.routing import MAX_JSON_DEPTH
 from jobdeck_api.security import RateLimits
@@ -191,3 +191,12 @@ async def test_swagger_ui_calls_no_validator_and_keeps_no_token(api: TestClient)
     page = await resp.text()
     assert "validatorUrl: null" in page and "persistAuthorization: false" in page
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+def test_every_static_route_under_jobs_is_a_reserved_id() -> None:
+    segments = {
+        ep.path.split("/")[4]
+        for ep in all_endpoints()
+        if ep.path.startswith("/api/v1/jobs/") and not ep.path.split("/")[4].startswith("{")
+    }
+    assert segments and segments <= SHADOWED_IDS, segments - SHADOWED_IDS

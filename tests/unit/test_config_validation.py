@@ -9,10 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jobdeck.settings import DEV_JWT_SECRET, ConfigError, Settings
+from jobdeck.usage import ResourceThresholds
 from jobdeck_api.__main__ import configure as configure_api
 from jobdeck_api.security import RateLimits
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_recorder.config import RecorderConfig
+from jobdeck_scheduler.config import SchedulerConfig
 from jobdeck_worker.__main__ import configure
 
 GOOD_SECRET = "s" * 32
@@ -34,7 +36,7 @@ def api(env: Mapping[str, str]) -> Any:
 
 
 def worker(env: Mapping[str, str]) -> Any:
-    return configure([], {**BASE, **env})
+    return configure([], {**BASE, "JOBDECK_WORKER_TASKS": "jobdeck_worker.demo", **env})
 
 
 Loader = Callable[[Mapping[str, str]], Any]
@@ -53,6 +55,9 @@ CASES: list[tuple[Loader, str, str, str]] = [
     (settings, "JOBDECK_STREAM_MAXLEN", "100000", "0"),
     (settings, "JOBDECK_INSTANCE", "api-1", " "),
     (settings, "JOBDECK_ENV", "production", "prod"),
+    (settings, "JOBDECK_USAGE_INTERVAL_MS", "1000", "often"),
+    (ResourceThresholds.from_env, "JOBDECK_ALERT_PROCESS_RSS_MB", "512", "lots"),
+    (SchedulerConfig.from_env, "JOBDECK_SCHEDULER_BATCH_SIZE", "100", "0"),
     (settings, "JOBDECK_API_PORT", "8080", "70000"),
     (api, "JOBDECK_API_JOB_TRACEBACKS", "hide", "strip"),
     (api, "JOBDECK_API_CORS_ORIGINS", "https://jobs.example.com", "*"),

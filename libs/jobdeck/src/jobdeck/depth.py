@@ -6,9 +6,8 @@ dashboard showing both never shows two numbers for the same word:
 - ``active``: jobs running now, as the live workers report them per queue every
   heartbeat (the worker registry); for a queue no live worker reports, the jobs recorded
   as ``active`` in Postgres (the caller passes those);
-- ``waiting``: jobs due in the queue's sorted set that are not running (arq keeps a
-  running job in the sorted set until it finishes, so the running ones are subtracted);
-- ``delayed``: jobs in the sorted set whose due time is still ahead.
+- ``waiting``: jobs in the queue's ready set (running jobs are not in it);
+- ``delayed``: jobs in the queue's delayed set (due time still ahead, or a retry backing off).
 
 The Redis layout read here is the queue protocol's (``jobdeck.queues``); it changes with it.
 """
@@ -22,7 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobdeck.queues import WORKERS, WORKERS_INFO, queue_key
+from jobdeck.queues import WORKERS, WORKERS_INFO, queue_counts
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class QueueDepth:
     waiting: int = 0
     delayed: int = 0
     active: int = 0
-    queued_in_redis: int = 0  # every entry of the sorted set: waiting + delayed + running
+    queued_in_redis: int = 0  # waiting + delayed: the jobs Redis holds for a worker to take
 
 
 def _worker_queues(info: Mapping[str, Any]) -> list[str]:
@@ -91,6 +90,84 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    id: str
+    queue: str
+    started_at: int | None
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """Everything a live worker advertises (the "busy" page), not just its counts."""
+
+    instance: str
+    host: str | None
+    pid: int | None
+    queues: list[str]
+    concurrency: int
+    active: int
+    queue_concurrency: dict[str, int]
+    started_at: int | None
+    beat_at: int | None
+    expires_at: int
+    jobs: list[RunningJob]
+
+
+def parse_worker_status(instance: str, raw: bytes | str | None, expires_at: int) -> WorkerStatus:
+    """A registry entry in full; unreadable parts are left empty, never an error."""
+    brief = parse_worker(instance, raw)
+    try:
+        info = json.loads(raw) if raw else {}
+    except ValueError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    per_queue = info.get("per_queue")
+    if not isinstance(per_queue, dict):
+        per_queue = {}
+    jobs = [
+        RunningJob(j["id"], j["queue"], _opt_int(j.get("started_at")))
+        for j in info.get("jobs") or ()
+        if isinstance(j, dict) and isinstance(j.get("id"), str) and isinstance(j.get("queue"), str)
+    ]
+    host = info.get("host")
+    return WorkerStatus(
+        instance=instance,
+        host=host if isinstance(host, str) else None,
+        pid=_opt_int(info.get("pid")),
+        queues=brief.queues,
+        concurrency=brief.concurrency,
+        active=brief.active,
+        queue_concurrency={
+            q: _int(e.get("concurrency"))
+            for q, e in per_queue.items()
+            if isinstance(q, str) and isinstance(e, dict)
+        },
+        started_at=_opt_int(info.get("started_at")),
+        beat_at=_opt_int(info.get("beat_at")),
+        expires_at=expires_at,
+        jobs=jobs,
+    )
+
+
+async def worker_statuses(redis: Redis, now_ms: int) -> list[WorkerStatus]:
+    """Every worker whose registry entry has not expired, in full, by instance id."""
+    members = await redis.zrangebyscore(WORKERS, now_ms, "+inf", withscores=True)
+    if not members:
+        return []
+    infos = await redis.hmget(WORKERS_INFO, [m for m, _ in members])  # type: ignore[misc]
+    found = [
+        parse_worker_status(m.decode() if isinstance(m, bytes) else str(m), raw, int(score))
+        for (m, score), raw in zip(members, infos, strict=True)
+    ]
+    return sorted(found, key=lambda w: w.instance)
+
+
 async def live_workers(redis: Redis, now_ms: int) -> list[LiveWorker]:
     """Workers whose registry entry has not expired, with what they advertise."""
     members = await redis.zrangebyscore(WORKERS, now_ms, "+inf")
@@ -132,19 +209,13 @@ async def queue_depths(
     names = list(queues)
     running = dict(recorded_active)
     running.update(live_active(workers))
-    async with redis.pipeline(transaction=False) as pipe:
-        for q in names:
-            pipe.zcount(queue_key(q), "-inf", now_ms)
-            pipe.zcount(queue_key(q), f"({now_ms}", "+inf")
-        counts = await pipe.execute()
-    depths = {}
-    for i, q in enumerate(names):
-        ready, delayed = int(counts[2 * i]), int(counts[2 * i + 1])
-        active = running.get(q, 0)
-        depths[q] = QueueDepth(
-            waiting=max(ready - active, 0),
-            delayed=delayed,
-            active=active,
-            queued_in_redis=ready + delayed,
+    counts = await queue_counts(redis, names)
+    return {
+        q: QueueDepth(
+            waiting=counts[q].waiting,
+            delayed=counts[q].delayed,
+            active=running.get(q, 0),
+            queued_in_redis=counts[q].waiting + counts[q].delayed,
         )
-    return depths
+        for q in names
+    }

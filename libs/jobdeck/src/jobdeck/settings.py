@@ -36,6 +36,7 @@ DEFAULT_PORTS = {
     "exporter": 8002,
     "scheduler": 8003,
     "recorder": 8004,
+    "dashboard": 8005,
     "worker": 8010,
 }
 
@@ -124,6 +125,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "log_level": lambda n, r: parse_choice(n, r, LOG_LEVELS, fold=True),
     "stream_maxlen": lambda n, r: parse_int(n, r, 1000, 10**9),
     "instance": _text,
+    "usage_interval_ms": lambda n, r: parse_int(n, r, 100, 3_600_000),
     "env": lambda n, r: parse_choice(n, r.lower(), ENVIRONMENTS),
 }
 
@@ -147,6 +149,7 @@ class Settings:
     log_level: str = "INFO"
     stream_maxlen: int = 1_000_000
     instance: str = ""
+    usage_interval_ms: int = 5_000  # how often each process samples its CPU and memory
     env: str = "production"
 
     @classmethod

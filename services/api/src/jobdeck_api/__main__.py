@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import uvloop
 from jobdeck.logs import setup_logging
 from jobdeck.settings import Settings, exit_on_config_error, parse_choice
+from jobdeck.usage import ResourceThresholds
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
@@ -26,15 +27,18 @@ from jobdeck_api.security import RateLimits
 TRACEBACKS = ("show", "hide")
 
 
-def configure(env: Mapping[str, str]) -> tuple[Settings, RateLimits, bool, frozenset[str]]:
-    """Settings, rate limits, whether job detail shows tracebacks, CORS origins;
-    ConfigError if a value is bad."""
+def configure(
+    env: Mapping[str, str],
+) -> tuple[Settings, RateLimits, ResourceThresholds, bool, frozenset[str]]:
+    """Settings, rate limits, alert thresholds, whether job detail shows tracebacks, CORS
+    origins; ConfigError if a value is bad."""
     tracebacks = parse_choice(
         "JOBDECK_API_JOB_TRACEBACKS", env.get("JOBDECK_API_JOB_TRACEBACKS", "show"), TRACEBACKS
     )
     return (
         Settings.from_env("api", env),
         RateLimits.from_env(env),
+        ResourceThresholds.from_env(env),
         tracebacks == "show",
         origins_from_env(env),
     )
@@ -43,11 +47,12 @@ def configure(env: Mapping[str, str]) -> tuple[Settings, RateLimits, bool, froze
 def main() -> None:
     # uvloop: a faster event loop for aiohttp and asyncpg (about a third less CPU a request).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    settings, limits, tracebacks, origins = exit_on_config_error(
+    settings, limits, thresholds, tracebacks, origins = exit_on_config_error(
         "api", lambda: configure(os.environ)
     )
     setup_logging("api", settings.log_level)
-    run_service(build_app(settings, limits, tracebacks, origins), "api")
+    app = build_app(settings, limits, thresholds, show_tracebacks=tracebacks, cors_origins=origins)
+    run_service(app, "api")
 
 
 if __name__ == "__main__":

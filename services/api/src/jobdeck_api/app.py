@@ -10,9 +10,20 @@ from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import (
+    analytics_api,
+    audit,
+    jobs_actions,
+    jobs_enqueue,
+    jobs_read,
+    queues_api,
+    schedules_api,
+    templates_api,
+    workers_api,
+)
 from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
@@ -25,7 +36,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, VERIFIER
+from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -64,6 +75,10 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    templates_api.routes,
+    schedules_api.routes,
+    workers_api.routes,
+    analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
@@ -79,6 +94,8 @@ def all_endpoints() -> list[Endpoint]:
 def build_app(
     settings: Settings,
     rate_limits: RateLimits | None = None,
+    thresholds: ResourceThresholds | None = None,
+    *,
     show_tracebacks: bool = True,
     cors_origins: frozenset[str] = frozenset(),
 ) -> web.Application:
@@ -86,8 +103,9 @@ def build_app(
         settings,
         middlewares=[cors_middleware, auth_middleware, rate_limit_middleware],
         # Long but valid query strings (100 queue names, a cursor) must not hit
-        # aiohttp's default 8 KiB request-line limit (a plain-text 400).
-        handler_args={"max_line_size": 65536, "max_field_size": 16384},
+        # aiohttp's default 8 KiB request-line limit; the ingress allows the same 64 KiB
+        # for the request line and each header (deploy/nginx).
+        handler_args={"max_line_size": 65536, "max_field_size": 65536},
     )
     app[VERIFIER] = TokenVerifier(settings)
     app[SHOW_TRACEBACKS] = show_tracebacks
@@ -96,6 +114,8 @@ def build_app(
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
     use_redis(app)
+    use_usage_sampler(app, "api")
+    app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)

@@ -50,6 +50,12 @@ class Conflict(ApiError):
     status = 409
 
 
+class Unavailable(ApiError):
+    """A backend (Redis, Postgres) is unavailable; try again."""
+
+    status = 503
+
+
 def parameter_errors(exc: ValidationError, location: str) -> BadParameter:
     """A 422 naming each bad parameter (by its public alias) and why it is bad."""
     errors = []

@@ -61,7 +61,8 @@ def _config(row: Mapping[str, Any]) -> QueueConfig:
 async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     """List queues
 
-    Every queue the caller may see (configured, with jobs, paused or served by a worker),
+    Every queue the caller may see (configured, with jobs or schedules, paused or served
+    by a worker),
     with its config, live counts, paused state, live workers and schedules with their next
     run times. The counts mean what the socket's `queueStats` means: `waiting` = due in
     Redis and not running, `delayed` = not due yet, `active` = running as the live workers
@@ -78,7 +79,10 @@ async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     paused = await client.paused_queues()
     live = await live_workers(redis, now)
     workers = workers_per_queue(live)
-    names = sorted(call.principal.visible(set(configs) | known | set(paused) | set(workers)))
+    scheduled = {r["queue"] for r in await pool.fetch(Q["scheduled_queues"])}
+    names = sorted(
+        call.principal.visible(set(configs) | known | set(paused) | set(workers) | scheduled)
+    )
     depths = await queue_depths(redis, names, now, live, recorded_active)
     counts = {n: QueueCounts.model_validate(asdict(depths[n])) for n in names}
     schedules: dict[str, list[ScheduleBrief]] = {n: [] for n in names}
@@ -181,8 +185,9 @@ async def get_queue_config(call: ApiRequest[None, None]) -> QueueConfig:
 async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueConfig:
     """Create or replace a queue's config
 
-    Concurrency, timeout, attempts and backoff (defaults for new jobs of the queue), and
-    alert thresholds. Fields left out take their defaults.
+    Concurrency (per worker process, applied live by every worker of the queue in place
+    of its command line's), timeout, attempts and backoff (defaults for new jobs of the
+    queue), and alert thresholds. Fields left out take their defaults.
     """
     name = _queue_param(call, write=True)
     b = call.body
@@ -201,6 +206,7 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
         call.principal.sub,
     )
     assert row is not None
+    await call.app[QUEUES].set_concurrency(name, b.concurrency)
     await audit.record(
         call,
         "queues.config_create" if row["inserted"] else "queues.config_update",
@@ -222,10 +228,13 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
 async def delete_queue_config(call: ApiRequest[None, None]) -> QueueState:
     """Delete a queue's config
 
-    The queue's new jobs then take the library defaults.
+    The queue's new jobs then take the library defaults, and its workers their command
+    line's concurrency.
     """
     name = _queue_param(call, write=True)
     deleted = await call.app[PG].fetchval(Q["delete_queue_config"], name)
+    if deleted is not None:
+        await call.app[QUEUES].set_concurrency(name, None)
     await audit.record(
         call, "queues.config_delete", [name], audit.Outcome.OK if deleted else audit.Outcome.REFUSED
     )

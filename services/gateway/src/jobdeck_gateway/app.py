@@ -11,6 +11,7 @@ import socketio
 from aiohttp import web
 from jobdeck.auth import TokenVerifier
 from jobdeck.settings import Settings
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 
 from jobdeck_gateway import wire
@@ -41,6 +42,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
     app = create_app(settings, middlewares=[guard.middleware])
     use_postgres(app, min_size=1, max_size=4)
     use_redis(app)
+    use_usage_sampler(app, "gateway")
     sio = GuardedServer(
         guard,
         async_mode="aiohttp",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from jobdeck.settings import ConfigError, parse_float, parse_int
+from jobdeck.usage import ResourceThresholds
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class GatewayConfig:
     subscribe_burst: int = 200
     job_lookups_per_s: float = 10.0
     job_lookup_burst: int = 100
+    # Resource alert thresholds (``JOBDECK_ALERT_*``, shared with the analytics API).
+    resources: ResourceThresholds = field(default_factory=ResourceThresholds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -65,7 +68,7 @@ class GatewayConfig:
         for f in fields(cls):
             name = f"JOBDECK_GATEWAY_{f.name.upper()}"
             raw = env.get(name)
-            if raw is None:
+            if raw is None or f.name == "resources":
                 continue
             if f.type == "float":
                 low, high = FLOAT_BOUNDS.get(f.name, (0.001, 86_400.0))
@@ -75,6 +78,7 @@ class GatewayConfig:
                 values[f.name] = parse_int(name, raw, low_i, high_i)
             else:
                 values[f.name] = _origins(name, raw) if f.name == "cors_origins" else raw.strip()
+        values["resources"] = ResourceThresholds.from_env(env)
         return replace(cls(), **values)  # type: ignore[arg-type]
 
     @property

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from jobdeck.settings import Settings
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import (
     PG,
     READY_CHECKS,
@@ -24,6 +25,7 @@ from jobdeck.web import (
 )
 from redis.exceptions import RedisError
 
+from jobdeck_recorder import retention
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import Recorder
 from jobdeck_recorder.janitor import Janitor
@@ -37,10 +39,12 @@ def build_app(settings: Settings, config: RecorderConfig) -> web.Application:
     app = create_app(settings)
     app[CONFIG] = config
     use_redis(app)
+    use_usage_sampler(app, "recorder")
     # min_size 0: the pool opens without connecting; a hung connection fails the batch,
     # which is then retried.
     use_postgres(app, min_size=0, max_size=config.pg_pool_size, command_timeout=60)
     app.cleanup_ctx.append(_recorder)
+    app.cleanup_ctx.append(_retention)
     app.router.add_get("/lag", lag_handler)
     return app
 
@@ -73,6 +77,17 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
     with contextlib.suppress(RedisError, OSError):
         await recorder.publish_lag()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    if app[CONFIG].rollup_prune_interval_ms <= 0:
+        yield
+        return
+    task = asyncio.create_task(retention.run(app[PG], app[CONFIG]), name="rollup-retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def lag_handler(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from jobdeck_recorder import metrics
 from jobdeck_recorder.config import RecorderConfig
+from jobdeck_recorder.rollup_writer import write_rollups
 from jobdeck_recorder.store import JobStore, StoreRejected, StoreUnavailable
 from jobdeck_recorder.validate import InvalidField, check
 
@@ -121,7 +122,7 @@ class Recorder:
         stream: str = EVENTS,
     ) -> None:
         self.redis = redis
-        self.store = JobStore(pool)
+        self.store = JobStore(pool, on_batch=write_rollups if config.rollups else None)
         self.config = config
         self.consumer = consumer
         self.stream = stream
@@ -297,7 +298,7 @@ class Recorder:
         if not items:
             return []
         try:
-            await self._retrying("postgres", lambda: self._store([d.event for d in items]))
+            await self._retrying("postgres", lambda: self._store(items))
             return []
         except StoreRejected as exc:
             log.warning(
@@ -306,13 +307,13 @@ class Recorder:
         rejected: list[Refused] = []
         for d in items:
             try:
-                await self._retrying("postgres", lambda d=d: self._store([d.event]))
+                await self._retrying("postgres", lambda d=d: self._store([d]))
             except StoreRejected as exc:
                 rejected.append(Refused(d.entry_id, d.raw, "rejected_by_postgres", str(exc)))
         return rejected
 
-    async def _store(self, events: list[Event]) -> None:
-        result = await self.store.write(events)
+    async def _store(self, items: Sequence[Decoded]) -> None:
+        result = await self.store.write([d.event for d in items], [d.entry_id for d in items])
         metrics.ROWS.labels("update").inc(result.updated)
         metrics.ROWS.labels("insert").inc(result.inserted)
         metrics.LOGS.inc(result.logs)
