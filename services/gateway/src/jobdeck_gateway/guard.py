@@ -38,8 +38,10 @@ MAX_TRACKED_ADDRESSES = 100_000
 
 def origin_policy(config: GatewayConfig) -> str | Callable[[str | None, dict[str, Any]], bool]:
     """python-engineio's ``cors_allowed_origins``: ``*``, or a check that allows the
-    gateway's own origin (as the browser saw it, through the ingress too) and the listed
-    ones. A request without an ``Origin`` is not a browser's cross-origin request."""
+    gateway's own origin and the listed ones. Its own: the origin's host[:port] is the
+    ``Host`` the request was sent to (the ingress passes it on), whatever the scheme (TLS
+    may end before the ingress). A request without an ``Origin`` is not a browser's
+    cross-origin request."""
     listed = config.origins
     if "*" in listed:
         return "*"
@@ -47,10 +49,8 @@ def origin_policy(config: GatewayConfig) -> str | Callable[[str | None, dict[str
     def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         if origin is None or origin in listed:
             return True
-        scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
-        host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
-        own = f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
-        return origin == own
+        host = str(environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", ""))
+        return origin.partition("://")[2] == host.split(",")[0].strip()
 
     return allowed
 
