@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from jobdeck.streams import EVENTS
 from jobdeck_api.app import all_endpoints, build_app
 from jobdeck_api.models import SHADOWED_IDS
 from jobdeck_api.routing import MAX_JSON_DEPTH
@@ -55,7 +56,7 @@ async def test_data_too_deep_to_serve_back_is_refused_naming_the_field(
         await api.post("/api/v1/jobs/bulk", json=bulk, headers=auth("operator")), 422
     )
     assert body["errors"][0]["name"].startswith("jobs.0.data")
-    assert await redis.dbsize() == 0  # nothing queued
+    assert await redis.xlen(EVENTS) == 0  # nothing queued
     fine = {"queue": "q", "name": "t", "data": nested(MAX_JSON_DEPTH - 2)}
     assert (await api.post(ENQUEUE, json=fine, headers=auth("operator"))).status == 201
 
