@@ -35,13 +35,18 @@ def hostile(**claims: Any) -> str:
     return jwt.encode(body, SECRET, algorithm="HS256")
 
 
-HOSTILE = {
-    "exp as a string": hostile(exp=str(int(time.time()) + 600)),
-    "exp = 10**400": hostile(exp=10**400),
-    "dotless-i admin": hostile(roles=["adm\u0131n"]),
-    "roles as a string": hostile(roles="admin"),
-    "nbf as a string": hostile(nbf="0"),
+# Minted when a test runs (not at import: a long suite would see them expire first).
+HOSTILE: dict[str, Any] = {
+    "exp as a string": lambda now: {"exp": str(now + 600)},
+    "exp = 10**400": lambda now: {"exp": 10**400},
+    "dotless-i admin": lambda now: {"roles": ["adm\u0131n"]},
+    "roles as a string": lambda now: {"roles": "admin"},
+    "nbf as a string": lambda now: {"nbf": "0"},
 }
+
+
+def hostile_token(name: str) -> str:
+    return hostile(**HOSTILE[name](int(time.time())))
 
 
 @pytest.fixture
@@ -52,7 +57,7 @@ async def api_client(api_settings: Settings) -> AsyncIterator[TestClient]:
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 async def test_the_api_refuses_malformed_claims_with_401(api_client: TestClient, name: str) -> None:
-    resp = await api_client.get(SEARCH, headers={"Authorization": f"Bearer {HOSTILE[name]}"})
+    resp = await api_client.get(SEARCH, headers={"Authorization": f"Bearer {hostile_token(name)}"})
     assert resp.status == 401, name
     body = await resp.json()
     assert body["status"] == 401 and "token" in body["detail"]
@@ -65,7 +70,7 @@ async def test_the_gateway_refuses_malformed_claims_with_a_reason(
     async with running_gateway(api_settings) as gw:
         listener = Listener()
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await listener.connect(gw.url, {"token": HOSTILE[name]})
+            await listener.connect(gw.url, {"token": hostile_token(name)})
         await listener.close()
         assert listener.connect_error["data"]["reason"] == "invalid_token"
 
