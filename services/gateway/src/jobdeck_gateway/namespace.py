@@ -336,7 +336,10 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         principal = client.principal
         if hint is not None and not principal.can_see(hint):
             return error(f"queue {hint!r} is not in your token", "forbidden")
-        if principal.queues is None:  # sees every queue: nothing to check
+        if principal.queues is None or hint is not None:
+            # Sees every queue, or names a visible one: joined without a lookup. The job
+            # may not be recorded yet, or be of another queue: the room only ever delivers
+            # events of the caller's queues, so joining leaks nothing either way.
             return self._joined(client, job_room(job_id))
         if not client.job_lookups.take():
             return error(
@@ -345,11 +348,6 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         queue = await self._job_queue(job_id)
         if queue is not None and principal.can_see(queue):
-            return self._joined(client, job_room(job_id))
-        if hint is not None:
-            # Unknown (not recorded yet) or in another queue: the room only ever delivers
-            # events of the caller's queues, so joining leaks nothing, and the answer is
-            # the same either way.
             return self._joined(client, job_room(job_id))
         return error(
             f"job {job_id!r} not found (if it was just enqueued, pass its 'queue' too)",
