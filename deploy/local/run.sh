@@ -15,6 +15,9 @@ export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKE
 : "${JOBDECK_EXPORTER_PUBLIC_URL:=http://localhost:$JOBDECK_INGRESS_PORT}"
 export JOBDECK_EXPORTER_PORT JOBDECK_STORAGE_URL JOBDECK_EXPORTER_PUBLIC_URL
 export JOBDECK_SCHEDULER_PORT
+# A development box: the built-in JWT secret is allowed (services refuse it otherwise).
+: "${JOBDECK_ENV:=development}"
+export JOBDECK_ENV
 
 pids=()
 cleanup() {
