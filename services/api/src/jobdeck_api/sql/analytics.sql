@@ -2,7 +2,8 @@
 -- Range queries take the window's tiles ($1 levels, $2 starts, $3 ends: whole days from
 -- the day rows, whole hours from the hour rows, the rest from the minute rows; see
 -- analytics_range.tile), then $4 queues (NULL: all) and $5 job name (NULL: all). Each tile
--- is one range scan of the rollups' primary key.
+-- is one range scan of the rollups' primary key: a LATERAL subquery per tile, with OFFSET 0
+-- so that the planner does not flatten it into a hash join over the whole table.
 
 -- name: status_buckets
 -- Finished jobs per bucket, queue and status, from the interval's own level: $1 level,
@@ -24,11 +25,14 @@ SELECT queue, name, status,
        sum(timed)::bigint AS timed, sum(duration_sum)::bigint AS duration_sum,
        min(duration_min) AS duration_min, max(duration_max) AS duration_max,
        sum(waited)::bigint AS waited, sum(wait_sum)::bigint AS wait_sum
-FROM job_rollups r
-JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    ON r.level = t.level AND r.bucket >= t.lo AND r.bucket < t.hi
-WHERE ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY 1, 2, 3;
 
 -- name: histograms
@@ -37,21 +41,27 @@ GROUP BY 1, 2, 3;
 SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
 FROM (
     SELECT r.queue, r.name, 'd' AS kind, h.key AS idx, sum(h.value::text::bigint) AS n
-    FROM job_rollups r
-    JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    ON r.level = t.level AND r.bucket >= t.lo AND r.bucket < t.hi
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT * FROM job_rollups x
+        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+          AND ($5::text IS NULL OR x.name = $5::text)
+        OFFSET 0
+    ) AS r
     CROSS JOIN jsonb_each(r.duration_hist) h
-    WHERE ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-      AND ($5::text IS NULL OR r.name = $5::text)
     GROUP BY 1, 2, 4
     UNION ALL
     SELECT r.queue, r.name, 'w', h.key, sum(h.value::text::bigint)
-    FROM job_rollups r
-    JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    ON r.level = t.level AND r.bucket >= t.lo AND r.bucket < t.hi
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT * FROM job_rollups x
+        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+          AND ($5::text IS NULL OR x.name = $5::text)
+        OFFSET 0
+    ) AS r
     CROSS JOIN jsonb_each(r.wait_hist) h
-    WHERE ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-      AND ($5::text IS NULL OR r.name = $5::text)
     GROUP BY 1, 2, 4
 ) AS summed
 GROUP BY queue, name, kind;
@@ -68,11 +78,14 @@ SELECT fingerprint,
        array_agg(DISTINCT name ORDER BY name) AS job_names,
        (array_agg(sample_job_id ORDER BY last_seen DESC))[1] AS sample_job_id,
        (array_agg(sample_message ORDER BY last_seen DESC))[1] AS sample_message
-FROM job_failure_rollups r
-JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    ON r.level = t.level AND r.bucket >= t.lo AND r.bucket < t.hi
-WHERE ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_failure_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY fingerprint
 HAVING sum(failures) > 0
 ORDER BY count DESC, fingerprint
@@ -82,11 +95,14 @@ LIMIT $6;
 -- Failures per (queue, job name, error type) over the range: what the timeout rule reads.
 SELECT queue, name, error_type, sum(failures)::bigint AS failures,
        (array_agg(sample_job_id ORDER BY last_seen DESC))[1] AS sample_job_id
-FROM job_failure_rollups r
-JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    ON r.level = t.level AND r.bucket >= t.lo AND r.bucket < t.hi
-WHERE ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_failure_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY 1, 2, 3
 HAVING sum(failures) > 0;
 
