@@ -16,6 +16,7 @@ from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 from jobdeck_api import (
     analytics_api,
     audit,
+    cron_preview_api,
     jobs_actions,
     jobs_enqueue,
     jobs_read,
@@ -24,6 +25,7 @@ from jobdeck_api import (
     templates_api,
     workers_api,
 )
+from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -35,7 +37,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
+from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -63,7 +65,8 @@ admin_routes.route(
     summary="Read the audit log",
     description=(
         "Newest first; filter by actor, action, outcome and time range (since/until); "
-        "page with `cursor` = the previous page's `nextCursor`. Admins only."
+        "page with `cursor` = the previous page's `nextCursor`. Admins whose token covers "
+        "every queue (`*`) only: rows span all queues."
     ),
     operation_id="audit_log",
 )(audit.audit_page)
@@ -74,6 +77,7 @@ admin_routes.route(
 ROUTE_GROUPS = (
     queues_api.routes,
     templates_api.routes,
+    cron_preview_api.routes,  # /schedules/preview before /schedules/{id}
     schedules_api.routes,
     workers_api.routes,
     analytics_api.routes,
@@ -93,15 +97,21 @@ def build_app(
     settings: Settings,
     rate_limits: RateLimits | None = None,
     thresholds: ResourceThresholds | None = None,
+    *,
+    show_tracebacks: bool = True,
+    cors_origins: frozenset[str] = frozenset(),
 ) -> web.Application:
     app = create_app(
         settings,
-        middlewares=[auth_middleware, rate_limit_middleware],
+        middlewares=[cors_middleware, auth_middleware, rate_limit_middleware],
         # Long but valid query strings (100 queue names, a cursor) must not hit
-        # aiohttp's default 8 KiB request-line limit (a plain-text 400).
-        handler_args={"max_line_size": 65536, "max_field_size": 16384},
+        # aiohttp's default 8 KiB request-line limit; the ingress allows the same 64 KiB
+        # for the request line and each header (deploy/nginx).
+        handler_args={"max_line_size": 65536, "max_field_size": 65536},
     )
     app[VERIFIER] = TokenVerifier(settings)
+    app[SHOW_TRACEBACKS] = show_tracebacks
+    app[CORS_ORIGINS] = cors_origins
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)

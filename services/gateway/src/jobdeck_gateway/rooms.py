@@ -17,7 +17,11 @@ from typing import Any
 
 from jobdeck.auth import Principal
 
+from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.protocol import ALL_ROOM, RoomKind, room_kind
+
+# Rooms named after a queue, joined only by clients whose token covers that queue.
+VETTED_PREFIXES = ("queue:", "stats:")
 
 
 @dataclass(eq=False)
@@ -44,6 +48,9 @@ class Client:
     dropped_from: str | None = None
     dropped_to: str | None = None
     expiry: asyncio.TimerHandle | None = None
+    # What the session may still do (see GatewayConfig): room changes, job lookups.
+    room_changes: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 200))
+    job_lookups: TokenBucket = field(default_factory=lambda: TokenBucket(10.0, 100))
 
 
 class Subscriptions:
@@ -89,7 +96,7 @@ class Subscriptions:
             members = self.rooms.get(room)
             if not members:
                 continue
-            if room.startswith("queue:"):
+            if room.startswith(VETTED_PREFIXES):
                 found |= members  # vetted for this queue when they joined
             else:
                 found.update(c for c in members if c.principal.can_see(queue))
