@@ -126,6 +126,7 @@ async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[floa
         JOBDECK_STORAGE_URL=f"file://{tmp / 'store'}",
         JOBDECK_EXPORTER_SPOOL_DIR=str(tmp / "spool"),
         JOBDECK_LOG_LEVEL="WARNING",
+        JOBDECK_ENV="development",  # a scratch stack: the development JWT secret is fine
     )
     proc = subprocess.Popen([sys.executable, "-m", "jobdeck_exporter"], env=env)  # noqa: ASYNC220
     redis = Redis.from_url(redis_url)
