@@ -2,6 +2,7 @@
 
 Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` / ``JOBDECK_API_BULK_RATE_LIMIT``
 (``limits`` notation, e.g. ``1200/minute``); ``JOBDECK_API_RATE_LIMIT=off`` disables them.
+Cost limits (statement timeout, heavy-search lane, refusal threshold): ``limits.CostLimits``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from jobdeck.settings import Settings
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
+from jobdeck_api.limits import CostLimits
 from jobdeck_api.security import RateLimits
 
 
@@ -29,7 +31,7 @@ def main() -> None:
         bulk=os.environ.get("JOBDECK_API_BULK_RATE_LIMIT", RateLimits.bulk),
         enabled=default != "off",
     )
-    run_service(build_app(settings, limits), "api")
+    run_service(build_app(settings, limits, CostLimits.from_env()), "api")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
+from jobdeck.instances import use_presence
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api
+from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api, system_api
+from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -66,6 +68,7 @@ ROUTE_GROUPS = (
     jobs_enqueue.routes,
     jobs_actions.routes,
     admin_routes,
+    system_api.routes,
 )
 
 
@@ -74,7 +77,9 @@ def all_endpoints() -> list[Endpoint]:
     return [endpoint for group in ROUTE_GROUPS for endpoint in group.endpoints]
 
 
-def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.Application:
+def build_app(
+    settings: Settings, rate_limits: RateLimits | None = None, limits: CostLimits | None = None
+) -> web.Application:
     app = create_app(
         settings,
         middlewares=[auth_middleware, rate_limit_middleware],
@@ -85,8 +90,11 @@ def build_app(settings: Settings, rate_limits: RateLimits | None = None) -> web.
     app[VERIFIER] = TokenVerifier(settings)
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
-    use_postgres(app, **PG_POOL_OPTIONS)
+    app[LIMITS] = limits = limits or CostLimits()
+    app[HEAVY_LANE] = HeavyLane(limits)
+    use_postgres(app, **PG_POOL_OPTIONS, server_settings=limits.server_settings())
     use_redis(app)
+    use_presence(app, "api")
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)

@@ -50,6 +50,16 @@ class Conflict(ApiError):
     status = 409
 
 
+class Unavailable(ApiError):
+    """The database could not serve this request now; retry later, or ask for less."""
+
+    status = 503
+
+    def __init__(self, detail: str, retry_after_s: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
+
+
 def parameter_errors(exc: ValidationError, location: str) -> BadParameter:
     """A 422 naming each bad parameter (by its public alias) and why it is bad."""
     errors = []

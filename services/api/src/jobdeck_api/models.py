@@ -29,6 +29,14 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
 MAX_BULK_IDS = 1000
 MAX_BULK_ENQUEUE = 1000
+# Deeper pages are refused: OFFSET reads and drops every row before the page, so page 5,000
+# costs 5,000 pages of work; a cursor (keyset) page costs one page at any depth.
+MAX_OFFSET = 10_000
+# exactTotal counts at most this many matches by default (a larger planner estimate is
+# refused up front); the API's ``CostLimits.exact_total_max`` sets it.
+EXACT_TOTAL_MAX = 100_000
+# A substring shorter than a trigram cannot use the name index: it would read every job.
+MIN_SUBSTRING = 3
 QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
@@ -135,7 +143,8 @@ class SearchQuery(Model):
         default=None,
         min_length=1,
         max_length=200,
-        description="substring of the job name (case-insensitive), or an exact job id",
+        description="substring of the job name (case-insensitive, at least"
+        f" {MIN_SUBSTRING} characters), or an exact job id",
         examples=["price"],
     )
     status: list[JobStatus] | None = Field(
@@ -156,8 +165,19 @@ class SearchQuery(Model):
     priority: Priority | None = None
     min_priority: Priority | None = None
     max_priority: Priority | None = None
-    page: int | None = Field(default=None, ge=1, le=1_000_000, description="1-based page number")
-    offset: int | None = Field(default=None, ge=0, le=10_000_000, description="rows to skip")
+    page: int | None = Field(
+        default=None,
+        ge=1,
+        json_schema_extra={"maximum": MAX_OFFSET + 1},
+        description=f"1-based page number; (page - 1) * limit at most {MAX_OFFSET:,}"
+        " (deeper: follow nextCursor)",
+    )
+    offset: int | None = Field(
+        default=None,
+        ge=0,
+        json_schema_extra={"maximum": MAX_OFFSET},
+        description=f"rows to skip, at most {MAX_OFFSET:,} (deeper: follow nextCursor)",
+    )
     limit: int = Field(
         default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}"
     )
@@ -181,7 +201,9 @@ class SearchQuery(Model):
     )
     include_data: bool = Field(default=False, description="include job data, options and result")
     exact_total: bool = Field(
-        default=False, description="count every match even past the cap (slower on large results)"
+        default=False,
+        description=f"count every match exactly, up to {EXACT_TOTAL_MAX:,} (a larger match is"
+        " refused with a 422: narrow the filters)",
     )
 
     @model_validator(mode="after")
@@ -204,6 +226,23 @@ class SearchQuery(Model):
             raise ValueError("minPriority: must not exceed maxPriority")
         if self.start_date and self.end_date and self.start_date >= self.end_date:
             raise ValueError("startDate: must be before endDate")
+        if self.offset is not None and self.offset > MAX_OFFSET:
+            raise ValueError(
+                f"offset: rows past {MAX_OFFSET:,} are not served by offset; follow nextCursor"
+                " (as cursor), which stays fast at any depth"
+            )
+        if self.page is not None and (self.page - 1) * self.limit > MAX_OFFSET:
+            raise ValueError(
+                f"page: pages past row {MAX_OFFSET:,} are not served (page {self.page} of"
+                f" {self.limit} skips {(self.page - 1) * self.limit:,} rows); follow nextCursor"
+                " (as cursor), which stays fast at any depth"
+            )
+        if self.search is not None and len(self.search.strip()) < MIN_SUBSTRING:
+            raise ValueError(
+                f"search: give at least {MIN_SUBSTRING} characters (a shorter substring cannot"
+                " use the name index and would read every job); narrow with queues, status"
+                " or dates meanwhile"
+            )
         self.sort_keys()
         return self
 

@@ -6,12 +6,13 @@ The Postgres pool opens without connecting, so the recorder starts (and reports 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from jobdeck.instances import use_presence
 from jobdeck.settings import Settings
+from jobdeck.supervise import supervise
 from jobdeck.web import (
     PG,
     READY_CHECKS,
@@ -29,6 +30,7 @@ from jobdeck_recorder.consumer import Recorder
 from jobdeck_recorder.janitor import Janitor
 
 CONFIG = web.AppKey("recorder_config", RecorderConfig)
+SHUTDOWN_GRACE_S = 30.0
 RECORDER = web.AppKey("recorder", Recorder)
 JANITOR = web.AppKey("janitor", Janitor)
 
@@ -37,6 +39,7 @@ def build_app(settings: Settings, config: RecorderConfig) -> web.Application:
     app = create_app(settings)
     app[CONFIG] = config
     use_redis(app)
+    use_presence(app, "recorder")
     # min_size 0: the pool opens without connecting; a hung connection fails the batch,
     # which is then retried.
     use_postgres(app, min_size=0, max_size=config.pg_pool_size, command_timeout=60)
@@ -54,23 +57,21 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(recorder.last_error or "recorder is not recording")
 
     app[READY_CHECKS]["recorder"] = check
-    tasks = [
-        asyncio.create_task(recorder.run(), name="recorder"),
-        asyncio.create_task(recorder.run_lag_reporter(), name="recorder-lag"),
-    ]
-    janitor: Janitor | None = None
+    # The consumer, its lag reporter and the janitor: /readyz fails while one is dead, and
+    # each is restarted (the consumer resumes from its group's pending entries).
+    supervisor = supervise(app)
+    supervisor.start("recorder", recorder.run, stop=recorder.stop)
+    supervisor.start("recorder-lag", recorder.run_lag_reporter, stop=recorder.stop)
     if app[CONFIG].janitor_interval_ms > 0:
         settings = app[SETTINGS]
         janitor = Janitor(
             app[REDIS], app[PG], app[CONFIG], settings.instance, settings.stream_maxlen
         )
         app[JANITOR] = janitor
-        tasks.append(asyncio.create_task(janitor.run(), name="recorder-janitor"))
+        supervisor.start("janitor", janitor.run, stop=janitor.stop)
     yield
-    if janitor is not None:
-        janitor.stop()
-    recorder.stop()  # finish and ack the batch in hand
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # The consumer finishes and acks the batch in hand; the janitor its pass.
+    await supervisor.stop(grace_s=SHUTDOWN_GRACE_S)
     with contextlib.suppress(RedisError, OSError):
         await recorder.publish_lag()
 

@@ -41,6 +41,10 @@ LAG = Gauge(
 PENDING = Gauge(
     "jobdeck_recorder_pending", "Entries delivered to the recorder group but not yet acked"
 )
+STREAM_LENGTH = Gauge("jobdeck_stream_length", "Entries in the event stream jobdeck:events")
+DEAD_LETTERS = Gauge(
+    "jobdeck_dead_letters", "Entries in the dead-letter stream (refused by the recorder)"
+)
 EVENTS_PER_SECOND = Gauge(
     "jobdeck_recorder_events_per_second", "Events recorded per second by this instance, recently"
 )
