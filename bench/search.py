@@ -299,6 +299,18 @@ def as_multidict(params: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def search_query(params: dict[str, Any]) -> SearchQuery:
+    """The query the API parses from ``params`` (lists as ``key[]`` or repeated keys)."""
+    raw: dict[str, Any] = {}
+    for k, v in as_multidict(params):
+        key = k.removesuffix("[]")
+        if key in ("status", "queues"):
+            raw.setdefault(key, []).append(v)
+        else:
+            raw[key] = v
+    return SearchQuery.model_validate(raw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -367,14 +379,7 @@ async def main() -> None:
         per_round = max(1, args.requests // ROUNDS)
         for name, params in queries(cursor).items():
             target = "/api/v1/jobs/search?" + urlencode(as_multidict(params))
-            raw: dict[str, Any] = {}
-            for k, v in as_multidict(params):
-                key = k.removesuffix("[]")
-                if key in ("status", "queues"):
-                    raw.setdefault(key, []).append(v)
-                else:
-                    raw[key] = v
-            q = SearchQuery.model_validate(raw)
+            q = search_query(params)
             plan = plan_search(q, None)
 
             async def api_once(lane: int, target: str = target) -> None:

@@ -84,6 +84,11 @@ class Supervisor:
     def _launch(self, state: LoopState) -> None:
         state.started_at = time.monotonic()
         state.task = asyncio.create_task(_run(state.factory), name=state.name)
+        if state.down_since is not None:  # a restart: up again once it has run settled
+            task = state.task
+            asyncio.get_running_loop().call_later(
+                self.settle_s, lambda: LOOP_UP.labels(state.name).set(int(not task.done()))
+            )
         watcher = asyncio.create_task(self._watch(state), name=f"{state.name}-supervisor")
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -122,8 +127,6 @@ class Supervisor:
         down = []
         for state in self.loops.values():
             if state.settled(now, self.settle_s):
-                if state.down_since is not None:
-                    LOOP_UP.labels(state.name).set(1)
                 continue
             down.append(f"{state.name} ({state.last_error}; restarts: {state.restarts})")
         if down:

@@ -14,6 +14,7 @@ from jobdeck.settings import Settings
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
 from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api, system_api
+from jobdeck_api.asyncapi import install_asyncapi
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
@@ -105,4 +106,5 @@ def build_app(
     for group in ROUTE_GROUPS:
         group.install(app)
     install_docs(app, all_endpoints())
+    install_asyncapi(app)
     return app

@@ -471,6 +471,25 @@ class QueueConfigInput(Model):
     alert_waiting_backlog: int | None = Field(default=None, ge=0, le=10**9)
     alert_oldest_waiting_s: int | None = Field(default=None, ge=0, le=10**9)
     description: str | None = Field(default=None, max_length=2000)
+    keep_completed_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days completed jobs are kept (null: the recorder's default, 30; 0: forever)",
+    )
+    keep_failed_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days failed and cancelled jobs are kept (null: the default, 90; 0: forever)",
+    )
+    keep_logs_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days the log lines of finished jobs are kept (null: the default, 30; 0:"
+        " forever)",
+    )
 
 
 class QueueConfig(QueueConfigInput):

@@ -181,8 +181,9 @@ async def get_queue_config(call: ApiRequest[None, None]) -> QueueConfig:
 async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueConfig:
     """Create or replace a queue's config
 
-    Concurrency, timeout, attempts and backoff (defaults for new jobs of the queue), and
-    alert thresholds. Fields left out take their defaults.
+    Concurrency, timeout, attempts and backoff (defaults for new jobs of the queue), alert
+    thresholds, and retention (days finished jobs and their logs are kept before the
+    recorder's pruner deletes them). Fields left out take their defaults.
     """
     name = _queue_param(call, write=True)
     b = call.body
@@ -199,6 +200,9 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
         b.alert_oldest_waiting_s,
         b.description,
         call.principal.sub,
+        b.keep_completed_days,
+        b.keep_failed_days,
+        b.keep_logs_days,
     )
     assert row is not None
     await audit.record(

@@ -28,11 +28,13 @@ from redis.exceptions import RedisError
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import Recorder
 from jobdeck_recorder.janitor import Janitor
+from jobdeck_recorder.pruner import Pruner
 
 CONFIG = web.AppKey("recorder_config", RecorderConfig)
 SHUTDOWN_GRACE_S = 30.0
 RECORDER = web.AppKey("recorder", Recorder)
 JANITOR = web.AppKey("janitor", Janitor)
+PRUNER = web.AppKey("pruner", Pruner)
 
 
 def build_app(settings: Settings, config: RecorderConfig) -> web.Application:
@@ -69,6 +71,10 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
         )
         app[JANITOR] = janitor
         supervisor.start("janitor", janitor.run, stop=janitor.stop)
+    if app[CONFIG].retention_interval_ms > 0:
+        pruner = Pruner(app[PG], app[CONFIG])
+        app[PRUNER] = pruner
+        supervisor.start("pruner", pruner.run, stop=pruner.stop)
     yield
     # The consumer finishes and acks the batch in hand; the janitor its pass.
     await supervisor.stop(grace_s=SHUTDOWN_GRACE_S)

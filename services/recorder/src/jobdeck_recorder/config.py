@@ -34,6 +34,18 @@ class RecorderConfig:
     lost_after_ms: int = 300_000
     lost_confirm_ms: int = 15_000
     janitor_batch: int = 1_000
+    # Retention (see pruner.py): every ``retention_interval_ms`` (0: never) one replica
+    # deletes finished jobs and their logs past each queue's retention, in batches of
+    # ``retention_batch`` rows with ``retention_pause_ms`` between them, at most
+    # ``retention_max_batches`` a pass. A queue config's keep_*_days override the defaults
+    # below; 0 keeps forever.
+    retention_interval_ms: int = 60_000
+    retention_batch: int = 1_000
+    retention_pause_ms: int = 20
+    retention_max_batches: int = 500
+    retention_completed_days: int = 30
+    retention_failed_days: int = 90
+    retention_logs_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:
@@ -47,7 +59,8 @@ class RecorderConfig:
             if f.type == "int":
                 value = int(raw)
                 if value < 0 or (
-                    f.name in ("batch_size", "pg_pool_size", "janitor_batch") and value < 1
+                    f.name in ("batch_size", "pg_pool_size", "janitor_batch", "retention_batch")
+                    and value < 1
                 ):
                     raise ValueError(f"JOBDECK_RECORDER_{f.name.upper()} must be positive")
                 values[f.name] = value

@@ -38,8 +38,9 @@ SELECT * FROM job_templates WHERE id = ANY($1::text[]);
 -- name: upsert_queue_config
 INSERT INTO job_queue_configs AS c (
     queue, concurrency, timeout_s, max_attempts, backoff_ms, alert_failure_rate,
-    alert_failure_window_s, alert_waiting_backlog, alert_oldest_waiting_s, description, updated_by
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    alert_failure_window_s, alert_waiting_backlog, alert_oldest_waiting_s, description, updated_by,
+    keep_completed_days, keep_failed_days, keep_logs_days
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (queue) DO UPDATE SET
     concurrency = EXCLUDED.concurrency, timeout_s = EXCLUDED.timeout_s,
     max_attempts = EXCLUDED.max_attempts, backoff_ms = EXCLUDED.backoff_ms,
@@ -47,7 +48,9 @@ ON CONFLICT (queue) DO UPDATE SET
     alert_failure_window_s = EXCLUDED.alert_failure_window_s,
     alert_waiting_backlog = EXCLUDED.alert_waiting_backlog,
     alert_oldest_waiting_s = EXCLUDED.alert_oldest_waiting_s,
-    description = EXCLUDED.description, updated_by = EXCLUDED.updated_by, updated_at = now()
+    description = EXCLUDED.description, updated_by = EXCLUDED.updated_by, updated_at = now(),
+    keep_completed_days = EXCLUDED.keep_completed_days,
+    keep_failed_days = EXCLUDED.keep_failed_days, keep_logs_days = EXCLUDED.keep_logs_days
 RETURNING *, (xmax = 0) AS inserted;
 
 -- name: delete_queue_config
