@@ -4,6 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
+if [ -f bench/node/package.json ]; then  # the BullMQ baseline of bench/worker.py
+  (cd bench/node && npm ci --silent --no-audit --no-fund) || status=1
+fi
 for name in worker latency recorder search gateway_stats enqueue gateway; do
   if [ -f "bench/$name.py" ]; then
     echo "== bench/$name.py"
