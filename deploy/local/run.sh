@@ -53,7 +53,7 @@ echo "starting jobdeck:"
 start recorder "$VENV/python" -m jobdeck_recorder
 start api "$VENV/python" -m jobdeck_api
 start gateway "$VENV/python" -m jobdeck_gateway
-start worker "$VENV/python" -m jobdeck_worker --queue price-file-parser:4 --queue emails:8 --queue reports:2
+start worker "$VENV/python" -m jobdeck_worker --tasks jobdeck_worker.demo --queue price-file-parser:4 --queue emails:8 --queue reports:2
 start demo-traffic "$VENV/python" -m jobdeck_worker.traffic
 start ingress nginx -p "$PWD/$STATE/nginx" -c "$PWD/$STATE/nginx/nginx.conf" -g 'daemon off;'
 

@@ -69,7 +69,16 @@ async def stack(
         {**env, "JOBDECK_WORKER_PORT": str(worker_port)},
         worker_port,
         tmp_path,
-        ["--queue", "alpha:4", "--queue", "beta:4", "--grace", "2"],
+        [
+            "--tasks",
+            "jobdeck_worker.demo",
+            "--queue",
+            "alpha:4",
+            "--queue",
+            "beta:4",
+            "--grace",
+            "2",
+        ],
     )
     api = ServiceProcess(
         "jobdeck_api",

@@ -279,7 +279,7 @@ async def test_the_seed_snippet_against_a_live_gateway_and_a_live_worker(
         settings_env(gw_settings, JOBDECK_WORKER_PORT=str(worker_port)),
         worker_port,
         tmp_path,
-        ["--queue", "price-file-parser:2"],
+        ["--tasks", "jobdeck_worker.demo", "--queue", "price-file-parser:2"],
     )
     service_procs.append(worker.start())
     await worker.wait_ready()

@@ -23,10 +23,9 @@ import aiohttp
 import asyncpg
 import pytest
 import socketio
-from arq.constants import in_progress_key_prefix
 from jobdeck.auth import mint_token
 from jobdeck.events import now_ms
-from jobdeck.queues import JobSpec, QueueClient
+from jobdeck.queues import JobSpec, QueueClient, job_key
 from jobdeck.settings import Settings
 from jobdeck.streams import EVENTS
 from jobdeck_recorder.config import GROUP
@@ -217,7 +216,16 @@ async def test_services_ride_out_a_redis_restart_and_lost_jobs_fail(
         cfg,
         service_procs,
         tmp_path,
-        ["--queue", f"{queue}:4", "--lease", LEASE_S, "--grace", "1"],
+        [
+            "--tasks",
+            "jobdeck_worker.demo",
+            "--queue",
+            f"{queue}:4",
+            "--lease",
+            LEASE_S,
+            "--grace",
+            "1",
+        ],
     )
     gateway = start("jobdeck_gateway", cfg, service_procs, tmp_path)
     services = [recorder, worker, gateway]
@@ -279,9 +287,9 @@ async def test_services_ride_out_a_redis_restart_and_lost_jobs_fail(
 
         # The worker says again that it runs the job that went through the outage.
         async def leased() -> bool:
-            return bool(await rredis.exists(in_progress_key_prefix + through.job_id))
+            return await rredis.hget(job_key(through.job_id), "state") == b"active"
 
-        await wait_for(leased, 10, what="the running job's in-progress key re-created")
+        await wait_for(leased, 10, what="the running job restored by its worker")
 
         # After: new jobs run on the same worker, land through the same recorder.
         after = [JobSpec(queue=queue, name="echo", data={"n": n}) for n in range(3)]

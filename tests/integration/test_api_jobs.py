@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from jobdeck.events import EventType, decode
-from jobdeck.queues import PRIORITY_WEIGHT_MS, queue_key
+from jobdeck.queues import PRIORITY_WEIGHT_MS, job_key, queue_key
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio import Redis
 
@@ -298,12 +298,11 @@ async def test_a_retry_of_one_attempt_runs_once(api: TestClient, redis: Redis, p
     (row,) = await seed(pg, [job_row(status="failed", attempts=1, queue="rq")])
     first = await api.post(f"/api/v1/jobs/{row['id']}/retry", headers=auth("operator"))
     assert first.status == 200 and (await first.json())["outcome"] == "retried"
-    # The retried run finishes before the recorder catches up: arq's job key is gone and
-    # its result kept, the row still says failed (attempt 1). A retry from that row must
-    # not queue attempt 2 again.
-    await redis.delete(f"arq:job:{row['id']}")
+    # The retried run finishes before the recorder catches up: its job hash says done (kept
+    # a while), the row still says failed (attempt 1). A retry from that row must not queue
+    # attempt 2 again.
     await redis.zrem(queue_key("rq"), row["id"])
-    await redis.set(f"arq:result:{row['id']}", b"done")
+    await redis.hset(job_key(row["id"]), "state", "done")
     resp = await api.post(
         "/api/v1/jobs/bulk/retry", json={"jobIds": [row["id"]]}, headers=auth("operator")
     )
@@ -315,7 +314,7 @@ async def test_a_retry_of_one_attempt_runs_once(api: TestClient, redis: Redis, p
     assert "already queued or running" in (await single.json())["detail"]
     added = [e for e in await events(redis) if e.type is EventType.ADDED]
     assert [e.attempt for e in added] == [2]
-    assert await redis.exists(f"arq:result:{row['id']}") == 1  # the run's result untouched
+    assert await redis.hget(job_key(row["id"]), "state") == b"done"  # the run untouched
     # Once the recorder has the retried attempt's end, the next retry is a new claim.
     await pg.execute("UPDATE jobs SET attempts = 2, version = 2 * 16 + 3 WHERE id = $1", row["id"])
     third = await api.post(f"/api/v1/jobs/{row['id']}/retry", headers=auth("operator"))

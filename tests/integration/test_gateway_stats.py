@@ -48,7 +48,7 @@ async def test_snapshot_counts_live_jobs_and_the_recent_window(
         " VALUES ('qa', 'q', 't', 'active', now()), ('qb', 'q', 't', 'active', now())"
     )
     queues = QueueClient(redis, 10_000)
-    for _ in range(3):  # one of them is the running job: arq keeps it in the sorted set
+    for _ in range(2):  # waiting; a running job is no longer in the ready set
         await queues.enqueue(JobSpec(queue="q", name="t"))
     await queues.enqueue(JobSpec(queue="q", name="t", run_at_ms=int(time.time() * 1000) + 60_000))
     info = {"queues": ["q"], "concurrency": 4, "active": 1, "per_queue": {"q": {"active": 1}}}

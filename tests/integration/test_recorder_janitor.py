@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from arq.constants import in_progress_key_prefix
 from jobdeck.events import Event, EventType, now_ms
-from jobdeck.queues import JobSpec, QueueClient
+from jobdeck.queues import JobSpec, QueueClient, job_key
 from jobdeck.settings import Settings
 from jobdeck.streams import EVENTS
 from jobdeck_recorder.janitor import LEASE_KEY, Candidate, Janitor
@@ -77,7 +76,7 @@ async def test_stale_rows_whose_job_left_redis_fail_as_lost_and_live_ones_stay(
     waiting_gone = JobSpec(queue="q", name="task")
     retry_gone = JobSpec(queue="q", name="task")
     queued = JobSpec(queue="q", name="task", run_at_ms=t + 3_600_000)  # delayed, in Redis
-    running_job = JobSpec(queue="q", name="task")  # active, its in-progress key alive
+    running_job = JobSpec(queue="q", name="task")  # active, its hash in Redis
     fresh_gone = JobSpec(queue="q", name="task")  # missing, but touched a moment ago
     await store.write(
         [
@@ -93,7 +92,7 @@ async def test_stale_rows_whose_job_left_redis_fail_as_lost_and_live_ones_stay(
         ]
     )
     assert await QueueClient(redis, 1_000_000).enqueue(queued)  # writes its own `added`
-    await redis.set(in_progress_key_prefix + running_job.job_id, b"1", px=60_000)
+    await redis.hset(job_key(running_job.job_id), "state", "active")
 
     async with running(redis, pg):
         await wait_drained(redis)
@@ -126,7 +125,7 @@ async def test_stale_rows_whose_job_left_redis_fail_as_lost_and_live_ones_stay(
 async def test_a_job_back_in_redis_before_the_confirmation_is_left_alone(
     settings: Settings, redis: Redis, pg: asyncpg.Pool
 ) -> None:
-    """A worker re-creating its running job's lease (after a Redis restart) saves it."""
+    """A worker restoring its running job (after a Redis restart) saves it."""
     spec = JobSpec(queue="q", name="task")
     await JobStore(pg).write([spec.added_event(now_ms()), started(spec)])
     await backdate(pg, [spec])
@@ -138,7 +137,7 @@ async def test_a_job_back_in_redis_before_the_confirmation_is_left_alone(
             found = await super().missing(rows)
             self.checks.append([j.id for j in found])
             if len(self.checks) == 1:  # the worker's lease renewal comes in meanwhile
-                await redis.set(in_progress_key_prefix + spec.job_id, b"1", px=60_000)
+                await redis.hset(job_key(spec.job_id), "state", "active")
             return found
 
     janitor = Renewed(redis, pg, CONFIG, "j", 1_000_000)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from jobdeck.events import Event, EventType, decode
+from jobdeck.events import EventType
 from jobdeck.queues import JobSpec, QueueClient, queue_key
 from jobdeck.settings import Settings
-from jobdeck.streams import EVENTS
 from redis.asyncio import Redis
 
-from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
+from tests.support.processes import ServiceProcess, wait_for
+from tests.support.workers import events_of, start_worker, wait_event
 
 
 @pytest.fixture
@@ -22,47 +21,10 @@ def worker_settings(redis_url: str) -> Settings:
     return Settings(redis_url=redis_url)
 
 
-@pytest.fixture
-def procs() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.stop()
-
-
-def start_worker(
-    settings: Settings, procs: list[ServiceProcess], log_dir: Path, *args: str
-) -> ServiceProcess:
-    port = free_port()
-    env = settings_env(settings, JOBDECK_WORKER_PORT=str(port))
-    proc = ServiceProcess("jobdeck_worker", env, port, log_dir, list(args))
-    procs.append(proc.start())
-    return proc
-
-
-async def events_of(redis: Redis, job_id: str) -> list[Event]:
-    return [
-        e for e in (decode(f[b"e"]) for _, f in await redis.xrange(EVENTS)) if e.job_id == job_id
-    ]
-
-
-async def wait_event(redis: Redis, job_id: str, etype: EventType, attempt: int = 1) -> Event:
-    found: list[Event] = []
-
-    async def seen() -> bool:
-        found[:] = [
-            e for e in await events_of(redis, job_id) if e.type is etype and e.attempt == attempt
-        ]
-        return bool(found)
-
-    await wait_for(seen, 20, what=f"{etype} of attempt {attempt}")
-    return found[0]
-
-
 async def test_demo_worker_parses_a_price_file_and_exposes_ops_endpoints(
-    worker_settings: Settings, procs: list[ServiceProcess], redis: Redis, tmp_path: Path
+    worker_settings: Settings, service_procs: list[ServiceProcess], redis: Redis, tmp_path: Path
 ) -> None:
-    worker = start_worker(worker_settings, procs, tmp_path, "--queue", "prices:2")
+    worker = start_worker(worker_settings, service_procs, tmp_path, "--queue", "prices:2")
     await worker.wait_ready()
     client = QueueClient(redis, 100_000)
     good = JobSpec(queue="prices", name="price-file-parser", data={"path": "prices.csv"})
@@ -98,9 +60,11 @@ async def test_demo_worker_parses_a_price_file_and_exposes_ops_endpoints(
 
 
 async def test_sigterm_lets_running_jobs_finish_and_hands_back_the_rest(
-    worker_settings: Settings, procs: list[ServiceProcess], redis: Redis, tmp_path: Path
+    worker_settings: Settings, service_procs: list[ServiceProcess], redis: Redis, tmp_path: Path
 ) -> None:
-    worker = start_worker(worker_settings, procs, tmp_path, "--queue", "slow:4", "--grace", "60")
+    worker = start_worker(
+        worker_settings, service_procs, tmp_path, "--queue", "slow:4", "--grace", "60"
+    )
     await worker.wait_ready()
     client = QueueClient(redis, 100_000)
     short = JobSpec(queue="slow", name="sleep", data={"seconds": 0.5, "steps": 2})
@@ -112,6 +76,11 @@ async def test_sigterm_lets_running_jobs_finish_and_hands_back_the_rest(
     assert worker.proc is not None
 
     worker.proc.send_signal(signal.SIGTERM)  # stop taking jobs; running ones may finish
+
+    async def stopped_picking() -> bool:
+        return "waiting for running jobs" in worker.log_tail()
+
+    await wait_for(stopped_picking, 10, what="the worker stopped taking jobs")
     late = JobSpec(queue="slow", name="noop")
     await client.enqueue(late)
     await wait_event(redis, short.job_id, EventType.COMPLETED)
@@ -124,17 +93,22 @@ async def test_sigterm_lets_running_jobs_finish_and_hands_back_the_rest(
     assert await redis.zscore(queue_key("slow"), long.job_id) is not None
     assert [e.type for e in await events_of(redis, late.job_id)] == [EventType.ADDED]
 
-    successor = start_worker(worker_settings, procs, tmp_path, "--queue", "slow:4", "--grace", "0")
+    successor = start_worker(
+        worker_settings, service_procs, tmp_path, "--queue", "slow:4", "--grace", "0"
+    )
     await successor.wait_ready()
     await wait_event(redis, late.job_id, EventType.COMPLETED)
     again = await wait_event(redis, long.job_id, EventType.STARTED, attempt=2)
-    assert again.fields["max_attempts"] == 2  # the hand-back cost the job no attempt
+    # the hand-back cost the job no attempt, and did not inflate its budget either
+    assert again.fields["max_attempts"] == 1 and again.fields["handed_back"] == 1
 
 
 async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
-    worker_settings: Settings, procs: list[ServiceProcess], redis: Redis, tmp_path: Path
+    worker_settings: Settings, service_procs: list[ServiceProcess], redis: Redis, tmp_path: Path
 ) -> None:
-    worker = start_worker(worker_settings, procs, tmp_path, "--queue", "lost", "--lease", "1")
+    worker = start_worker(
+        worker_settings, service_procs, tmp_path, "--queue", "lost", "--lease", "1"
+    )
     await worker.wait_ready()
     client = QueueClient(redis, 100_000)
     spec = JobSpec(queue="lost", name="sleep", data={"seconds": 0.5, "steps": 1})
@@ -142,7 +116,9 @@ async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
     await wait_event(redis, spec.job_id, EventType.STARTED)
     worker.kill()  # SIGKILL: no hand-back, no final event
 
-    successor = start_worker(worker_settings, procs, tmp_path, "--queue", "lost", "--lease", "1")
+    successor = start_worker(
+        worker_settings, service_procs, tmp_path, "--queue", "lost", "--lease", "1"
+    )
     await successor.wait_ready()
     done = await wait_event(redis, spec.job_id, EventType.COMPLETED, attempt=2)
     assert done.fields["result"] == {"slept": 0.5}
@@ -154,6 +130,7 @@ async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
     assert lifecycle == [
         (EventType.ADDED, 1),
         (EventType.STARTED, 1),
+        (EventType.RETRYING, 1),  # LeaseExpired: the lost attempt is in the job's history
         (EventType.STARTED, 2),
         (EventType.COMPLETED, 2),
     ]

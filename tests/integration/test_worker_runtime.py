@@ -12,7 +12,6 @@ from typing import Any
 import jsonschema
 import msgpack
 import pytest
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from jobdeck.events import Event, EventType, decode, now_ms
 from jobdeck.queues import (
     WORKERS,
@@ -20,8 +19,9 @@ from jobdeck.queues import (
     CancelOutcome,
     JobSpec,
     QueueClient,
-    abort_by_key,
-    priority_key,
+    active_key,
+    delayed_key,
+    job_key,
     queue_key,
 )
 from jobdeck.settings import Settings
@@ -147,9 +147,10 @@ async def test_a_job_runs_and_completes_with_its_result(
     assert types(events) == ["added", "started", "completed"]
     assert events[1].fields["worker"].startswith("test-worker-")
     assert events[1].fields["started_at"] == done.fields["started_at"]
-    # arq's bookkeeping is gone: nothing left queued or in progress
+    # nothing left queued or running; the job's hash says done (and expires)
     assert await redis.zcard(queue_key("q")) == 0
-    assert not await redis.exists(in_progress_key_prefix + spec.job_id)
+    assert await redis.zcard(active_key("q")) == 0
+    assert await redis.hget(job_key(spec.job_id), "state") == b"done"
 
 
 async def test_progress_and_logs_arrive_in_order_before_the_final_event(
@@ -246,22 +247,6 @@ async def test_a_timeout_is_an_ordinary_retryable_failure(
     assert retrying.fields["error_type"] == "JobTimeout"
 
 
-async def test_a_run_past_its_attempt_budget_fails_without_running(
-    start_runtime: StartRuntime, client: QueueClient, redis: Redis
-) -> None:
-    """A worker died mid-run (arq counted the try); the next run would exceed max_attempts."""
-    spec = JobSpec(queue="q", name="noop", max_attempts=1)
-    await client.enqueue(spec)
-    await redis.set(retry_key_prefix + spec.job_id, 1)  # the lost attempt
-    await start_runtime("q")
-    failed = await wait_event(redis, spec.job_id, EventType.FAILED)
-    assert failed.attempt == 2
-    assert failed.fields["error_message"] == (
-        "attempts exhausted; worker lost during previous attempt"
-    )
-    assert types(await stream(redis, spec.job_id)) == ["added", "failed"]
-
-
 async def test_aborting_a_running_job_cancels_it(
     start_runtime: StartRuntime, client: QueueClient, redis: Redis
 ) -> None:
@@ -275,10 +260,10 @@ async def test_aborting_a_running_job_cancels_it(
     cancelled = await wait_event(redis, spec.job_id, EventType.CANCELLED)
     assert cancelled.fields["started_at"] == started.fields["started_at"]
     assert cancelled.fields["by"] == "alice"  # carried from the request to the worker's event
-    assert not await redis.exists(abort_by_key(spec.job_id))  # answered: the request is gone
     assert types(await stream(redis, spec.job_id)) == ["added", "started", "log", "cancelled"]
-    assert not await redis.exists(job_key_prefix + spec.job_id)
-    assert await redis.zcard(queue_key("q")) == 0
+    assert await redis.hget(job_key(spec.job_id), "state") == b"done"
+    assert not await redis.hexists(job_key(spec.job_id), "abort")  # answered: request gone
+    assert await redis.zcard(active_key("q")) == 0
 
 
 async def test_pause_holds_new_jobs_and_resume_releases_them(
@@ -373,9 +358,8 @@ async def test_a_delayed_job_competes_with_its_priority_once_due(
     ]
     for spec in specs:
         assert await client.enqueue(spec)
-    # only the delayed job waits for its priority; its queue score stays its due time
-    assert await redis.hgetall(priority_key("p")) == {b"p-high-delayed": b"100"}
-    assert await redis.zscore(queue_key("p"), "p-high-delayed") == delayed.run_at_ms
+    # the delayed job waits in the delayed set, scored by its due time
+    assert await redis.zscore(delayed_key("p"), "p-high-delayed") == delayed.run_at_ms
     assert delayed.run_at_ms is not None
     due_at = delayed.run_at_ms
 
@@ -386,22 +370,11 @@ async def test_a_delayed_job_competes_with_its_priority_once_due(
     await client.resume("p")
     await wait_for(lambda: _all_completed(redis, [s.job_id for s in specs]), 10, what="all done")
     assert await started_order(redis, "p") == ["p-high-delayed", "p-mid", "p-low-1", "p-low-2"]
-    assert not await redis.exists(priority_key("p"))
 
 
 async def _all_completed(redis: Redis, job_ids: list[str]) -> bool:
     done = {e.job_id for e in await stream(redis) if e.type is EventType.COMPLETED}
     return all(j in done for j in job_ids)
-
-
-async def test_cancelling_a_delayed_priority_job_drops_its_priority_entry(
-    client: QueueClient, redis: Redis
-) -> None:
-    spec = JobSpec(queue="c", name="noop", priority=7, run_at_ms=now_ms() + 60_000)
-    assert await client.enqueue(spec)
-    assert await redis.hget(priority_key("c"), spec.job_id) == b"7"
-    assert await client.cancel(spec.job_id, "c", "noop", 1) is CancelOutcome.CANCELLED
-    assert not await redis.exists(priority_key("c"))
 
 
 async def test_a_retry_keeps_its_priority_once_its_backoff_is_over(
@@ -415,8 +388,8 @@ async def test_a_retry_keeps_its_priority_once_its_backoff_is_over(
     retrying = await wait_event(redis, flaky_job.job_id, EventType.RETRYING)
     await client.pause("r")
     await wait_for(lambda: _is_paused(runtime, "r"), 10, what="the worker saw the pause")
-    # arq scored the retry by its due time; its priority waits in the hash until then
-    assert await redis.hget(priority_key("r"), flaky_job.job_id) == b"50"
+    # the retry waits in the delayed set until due, then competes with its priority
+    assert await redis.zscore(delayed_key("r"), flaky_job.job_id) == retrying.fields["retry_at"]
     others = [
         JobSpec(queue="r", name="noop", job_id="r-low"),
         JobSpec(queue="r", name="noop", priority=10, job_id="r-mid"),
@@ -433,7 +406,6 @@ async def test_a_retry_keeps_its_priority_once_its_backoff_is_over(
     ids = [flaky_job.job_id, *(s.job_id for s in others)]
     await wait_for(lambda: _all_completed(redis, ids), 10, what="all done")
     assert await started_order(redis, "r") == [flaky_job.job_id, flaky_job.job_id, "r-mid", "r-low"]
-    assert not await redis.exists(priority_key("r"))
 
 
 async def _is_paused(runtime: WorkerRuntime, queue: str) -> bool:
@@ -523,6 +495,7 @@ async def test_stopping_hands_a_running_job_back_without_using_an_attempt(
 
     await start_runtime("q")
     started = await wait_event(redis, spec.job_id, EventType.STARTED, attempt=2)
-    assert started.fields["max_attempts"] == 2  # the hand-back did not use up the budget
+    assert started.fields["max_attempts"] == 1  # the budget is not inflated...
+    assert started.fields["handed_back"] == 1  # ...and the hand-back is not charged to it
     failed = await wait_event(redis, spec.job_id, EventType.FAILED)
     assert failed.fields["error_type"] == "JobTimeout"  # it really ran again

@@ -11,7 +11,6 @@ from jobdeck_recorder.fold import fold
 from jobdeck_recorder.janitor import (
     LOST,
     Candidate,
-    is_lost,
     lease_ms,
     lost_attempt,
     lost_event,
@@ -38,22 +37,6 @@ def candidate(
         updated_at=UPDATED + timedelta(seconds=n),
         started_at=started_at,
     )
-
-
-@pytest.mark.parametrize(
-    ("keys_found", "score", "lost"),
-    [
-        (0, None, True),  # nothing left in Redis
-        (1, None, False),  # job key (queued or running) or in-progress key
-        (2, None, False),
-        (0, 1_700_000_000_000.0, False),  # still in its queue
-        (1, 5.0, False),
-    ],
-)
-def test_a_job_is_lost_only_when_redis_has_no_trace_of_it(
-    keys_found: int, score: float | None, lost: bool
-) -> None:
-    assert is_lost(keys_found, score) is lost
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 from jobdeck_worker.policy import (
     MAX_BACKOFF_MS,
     attempt_number,
-    attempts_exhausted,
     backoff_ms,
+    charged_attempt,
     decide_retry,
     effective_timeout_s,
 )
@@ -21,13 +21,12 @@ def test_attempt_counts_earlier_runs_before_a_manual_retry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "max_attempts", "exhausted"),
-    [(1, 1, False), (2, 1, True), (3, 3, False), (4, 3, True), (1, 0, False), (2, 0, True)],
+    ("attempt", "handed_back", "charged"), [(1, 0, 1), (2, 1, 1), (5, 2, 3), (1, 3, 1)]
 )
-def test_attempts_exhausted_only_past_the_budget(
-    attempt: int, max_attempts: int, exhausted: bool
+def test_hand_backs_are_not_charged_to_the_budget(
+    attempt: int, handed_back: int, charged: int
 ) -> None:
-    assert attempts_exhausted(attempt, max_attempts) is exhausted
+    assert charged_attempt(attempt, handed_back) == charged
 
 
 def test_backoff_doubles_per_attempt() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import msgpack
 import pytest
 from jobdeck.events import Event, EventType, decode, encode
 from jobdeck.queues import JobSpec
@@ -32,9 +33,16 @@ class ListSink:
 
 def test_envelope_round_trips_what_jobspec_produces() -> None:
     spec = JobSpec(queue="q", name="t", data={"a": 1}, max_attempts=4, attempt_offset=2)
-    env = Envelope.parse(spec.envelope())
-    assert env.to_dict() == spec.envelope()
-    assert env.with_extra_attempt().max_attempts == 5
+    env = Envelope.parse(msgpack.unpackb(spec.packed_envelope()))
+    assert env == Envelope(
+        name="t",
+        data={"a": 1},
+        max_attempts=4,
+        backoff_ms=1000,
+        timeout_s=300.0,
+        attempt_offset=2,
+        priority=0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,16 +130,16 @@ def test_lifecycle_events_decode_and_carry_durations() -> None:
         lifecycle.completed(run, {"ok": True}, finished_at=1_250),
         lifecycle.failed(run, lifecycle.error_fields(ValueError("bad")), finished_at=1_250),
         lifecycle.retrying(run, lifecycle.error_fields(ValueError("x")), 5_000, 1_250),
-        lifecycle.handed_back(run),
-        lifecycle.cancelled(run),
+        lifecycle.handed_back(run, 1_250),
+        lifecycle.cancelled(run, "ann", 1_250),
     ):
         assert decode(encode(event)) == event
         assert event.attempt == 2
     done = lifecycle.completed(run, None, finished_at=1_250)
     assert done.fields["duration_ms"] == 250
-    never_ran = lifecycle.cancelled(JobRun("j", "q", "t", 1, 3, started_at=None))
+    never_ran = lifecycle.cancelled(JobRun("j", "q", "t", 1, 3, started_at=None), None, 1_250)
     assert never_ran.fields["started_at"] is None
-    assert lifecycle.handed_back(run).fields["error_type"] == "WorkerShutdown"
+    assert lifecycle.handed_back(run, 1_250).fields["error_type"] == "WorkerShutdown"
 
 
 async def test_job_context_numbers_log_lines_and_checks_input() -> None:

@@ -6,9 +6,8 @@ dashboard showing both never shows two numbers for the same word:
 - ``active``: jobs running now, as the live workers report them per queue every
   heartbeat (the worker registry); for a queue no live worker reports, the jobs recorded
   as ``active`` in Postgres (the caller passes those);
-- ``waiting``: jobs due in the queue's sorted set that are not running (arq keeps a
-  running job in the sorted set until it finishes, so the running ones are subtracted);
-- ``delayed``: jobs in the sorted set whose due time is still ahead.
+- ``waiting``: jobs in the queue's ready set (running jobs are not in it);
+- ``delayed``: jobs in the queue's delayed set (due time still ahead, or a retry backing off).
 
 The Redis layout read here is the queue protocol's (``jobdeck.queues``); it changes with it.
 """
@@ -22,7 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobdeck.queues import WORKERS, WORKERS_INFO, queue_key
+from jobdeck.queues import WORKERS, WORKERS_INFO, queue_counts
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class QueueDepth:
     waiting: int = 0
     delayed: int = 0
     active: int = 0
-    queued_in_redis: int = 0  # every entry of the sorted set: waiting + delayed + running
+    queued_in_redis: int = 0  # waiting + delayed: the jobs Redis holds for a worker to take
 
 
 def _worker_queues(info: Mapping[str, Any]) -> list[str]:
@@ -129,19 +128,13 @@ async def queue_depths(
     names = list(queues)
     running = dict(recorded_active)
     running.update(live_active(workers))
-    async with redis.pipeline(transaction=False) as pipe:
-        for q in names:
-            pipe.zcount(queue_key(q), "-inf", now_ms)
-            pipe.zcount(queue_key(q), f"({now_ms}", "+inf")
-        counts = await pipe.execute()
-    depths = {}
-    for i, q in enumerate(names):
-        ready, delayed = int(counts[2 * i]), int(counts[2 * i + 1])
-        active = running.get(q, 0)
-        depths[q] = QueueDepth(
-            waiting=max(ready - active, 0),
-            delayed=delayed,
-            active=active,
-            queued_in_redis=ready + delayed,
+    counts = await queue_counts(redis, names)
+    return {
+        q: QueueDepth(
+            waiting=counts[q].waiting,
+            delayed=counts[q].delayed,
+            active=running.get(q, 0),
+            queued_in_redis=counts[q].waiting + counts[q].delayed,
         )
-    return depths
+        for q in names
+    }

@@ -75,9 +75,10 @@ async def _specs(call: ApiRequest[Any, Any], requests: Sequence[EnqueueRequest])
 async def _taken_ids(call: ApiRequest[Any, Any], requests: Sequence[EnqueueRequest]) -> set[str]:
     """Caller-chosen ids that already name a job in Postgres, whatever its queue.
 
-    Redis only refuses an id while arq's keys for it exist; a finished job's row outlives
-    them, and reusing its id would graft a new job (maybe on another queue) onto that
-    row's history. Running a job again is what ``retry`` is for. Generated ids are fresh.
+    Redis only refuses an id while the job's hash exists (an hour past its end); a
+    finished job's row outlives it, and reusing its id would graft a new job (maybe on
+    another queue) onto that row's history. Running a job again is what ``retry`` is for.
+    Generated ids are fresh.
     """
     chosen = [r.job_id for r in requests if r.job_id is not None]
     if not chosen:

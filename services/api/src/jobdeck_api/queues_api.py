@@ -181,9 +181,10 @@ async def get_queue_config(call: ApiRequest[None, None]) -> QueueConfig:
 async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueConfig:
     """Create or replace a queue's config
 
-    Concurrency, timeout, attempts and backoff (defaults for new jobs of the queue), alert
-    thresholds, and retention (days finished jobs and their logs are kept before the
-    recorder's pruner deletes them). Fields left out take their defaults.
+    Concurrency (per worker process, applied live by every worker of the queue in place
+    of its command line's), timeout, attempts and backoff (defaults for new jobs of the
+    queue), alert thresholds, and retention (days finished jobs and their logs are kept
+    before the recorder's pruner deletes them). Fields left out take their defaults.
     """
     name = _queue_param(call, write=True)
     b = call.body
@@ -205,6 +206,7 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
         b.keep_logs_days,
     )
     assert row is not None
+    await call.app[QUEUES].set_concurrency(name, b.concurrency)
     await audit.record(
         call,
         "queues.config_create" if row["inserted"] else "queues.config_update",
@@ -226,10 +228,13 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
 async def delete_queue_config(call: ApiRequest[None, None]) -> QueueState:
     """Delete a queue's config
 
-    The queue's new jobs then take the library defaults.
+    The queue's new jobs then take the library defaults, and its workers their command
+    line's concurrency.
     """
     name = _queue_param(call, write=True)
     deleted = await call.app[PG].fetchval(Q["delete_queue_config"], name)
+    if deleted is not None:
+        await call.app[QUEUES].set_concurrency(name, None)
     await audit.record(
         call, "queues.config_delete", [name], audit.Outcome.OK if deleted else audit.Outcome.REFUSED
     )

@@ -5,17 +5,17 @@ queued and running jobs; no worker will ever report on them and their rows would
 ``waiting``/``delayed``/``active`` for good. Every ``janitor_interval_ms`` one recorder
 replica (a Redis lease) reads up to ``janitor_batch`` unfinished rows that no event has
 touched for ``lost_after_ms`` (oldest first, from where the last pass stopped), checks in
-one pipeline whether Redis still knows each job (``arq:job:<id>``, ``arq:in-progress:<id>``
-or a member of ``jobdeck:queue:<queue>``), and publishes a ``failed`` event with
+one pipeline whether Redis still knows each job (``QueueClient.known``: its hash in
+``jobdeck:job:<id>``), and publishes a ``failed`` event with
 ``error_type`` ``JobLost`` for those it does not.
 
 The recorder stays the only writer of job state: the event goes through the stream and is
 recorded like any other. A job that finished in Redis wrote its final event in the same
-transaction that deleted its keys, so that event is ahead of ours in the stream and wins
-(of two final events of one attempt the first recorded wins). A job still running on a
-worker when Redis restarted gets its in-progress key back at the worker's next lease
-renewal; missing jobs are therefore checked twice, ``lost_confirm_ms`` apart, and only
-those missing both times are failed.
+script that finished it, so that event is ahead of ours in the stream and wins (of two
+final events of one attempt the one earlier in the stream wins). A job still running on a
+worker when Redis restarted gets its hash back at the worker's next lease renewal; missing
+jobs are therefore checked twice, ``lost_confirm_ms`` apart, and only those missing both
+times are failed.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
-from arq.constants import in_progress_key_prefix, job_key_prefix
 from jobdeck.events import (
     Event,
     EventType,
@@ -39,7 +37,7 @@ from jobdeck.events import (
     now_ms,
     version_phase,
 )
-from jobdeck.queues import queue_key
+from jobdeck.queues import QueueClient
 from jobdeck.streams import EventStream
 from redis.asyncio import Redis
 
@@ -99,11 +97,6 @@ Cursor = tuple[datetime, str]
 
 
 # -- pure decisions ------------------------------------------------------------------------
-
-
-def is_lost(keys_found: int, queue_score: Any) -> bool:
-    """Redis no longer knows the job: no job key, no in-progress key, not in its queue."""
-    return keys_found == 0 and queue_score is None
 
 
 def lost_attempt(attempts: int, version: int) -> int:
@@ -178,6 +171,7 @@ class Janitor:
         self.config = config
         self.instance = instance
         self.stream = EventStream(redis, stream_maxlen)
+        self.queues = QueueClient(redis, stream_maxlen)
         self.failed = 0  # jobs this instance declared lost
         self._cursor: Cursor | None = None
         self._hold = redis.register_script(_HOLD)
@@ -250,14 +244,8 @@ class Janitor:
 
     async def missing(self, rows: Sequence[Candidate]) -> list[Candidate]:
         """The rows whose job Redis no longer knows, in one pipelined round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job in rows:
-                pipe.exists(job_key_prefix + job.id, in_progress_key_prefix + job.id)
-                pipe.zscore(queue_key(job.queue), job.id)
-            replies = await pipe.execute()
-        return [
-            job for i, job in enumerate(rows) if is_lost(int(replies[2 * i]), replies[2 * i + 1])
-        ]
+        known = await self.queues.known([job.id for job in rows])
+        return [job for job, found in zip(rows, known, strict=True) if not found]
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

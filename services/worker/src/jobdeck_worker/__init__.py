@@ -1,4 +1,4 @@
-"""jobdeck worker service: a thin runtime around arq that runs registered async tasks."""
+"""jobdeck worker service: runs registered async tasks from the jobdeck queues."""
 
 from jobdeck_worker.context import JobContext
 from jobdeck_worker.errors import NonRetryableError

@@ -1,8 +1,10 @@
-"""``python -m jobdeck_worker --queue NAME[:CONCURRENCY] ... [--tasks module.path]``.
+"""``python -m jobdeck_worker --tasks module.path --queue NAME[:CONCURRENCY] ...``.
 
 Queues and the tasks module may also come from ``JOBDECK_WORKER_QUEUES`` (comma separated)
 and ``JOBDECK_WORKER_TASKS``; connection settings and the ops port from the usual
-``JOBDECK_*`` variables (``JOBDECK_WORKER_PORT``, 0 picks a free port).
+``JOBDECK_*`` variables (``JOBDECK_WORKER_PORT``, 0 picks a free port). The tasks module has
+no default: a production worker must never serve the demo tasks by accident (``make run``
+names ``jobdeck_worker.demo`` itself).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from jobdeck_worker.registry import TaskRegistry
 from jobdeck_worker.runtime import QueueSpec, WorkerRuntime
 
 log = logging.getLogger("jobdeck_worker")
-DEFAULT_TASKS = "jobdeck_worker.demo"
 
 
 def parse_args(argv: Sequence[str], env: dict[str, str]) -> argparse.Namespace:
@@ -41,8 +42,9 @@ def parse_args(argv: Sequence[str], env: dict[str, str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tasks",
-        default=env.get("JOBDECK_WORKER_TASKS", DEFAULT_TASKS),
-        help="module exposing a TaskRegistry named `registry`",
+        default=env.get("JOBDECK_WORKER_TASKS"),
+        help="module exposing a TaskRegistry named `registry` (required; or "
+        "JOBDECK_WORKER_TASKS); the demo tasks are `jobdeck_worker.demo`",
     )
     parser.add_argument("--grace", type=float, default=defaults.grace_s, help="SIGTERM grace (s)")
     parser.add_argument(
@@ -63,7 +65,15 @@ def parse_args(argv: Sequence[str], env: dict[str, str]) -> argparse.Namespace:
     parser.add_argument(
         "--fallback-poll", type=float, default=defaults.fallback_poll_s, help="idle re-check (s)"
     )
+    parser.add_argument(
+        "--loop-lag-warn",
+        type=float,
+        default=defaults.loop_lag_warn_s,
+        help="log a blocked event loop after this long (s)",
+    )
     args = parser.parse_args(list(argv))
+    if not args.tasks:
+        parser.error("--tasks MODULE (or JOBDECK_WORKER_TASKS) is required")
     if args.lease is None:
         args.lease = min(defaults.lease_s, args.max_timeout + 10)
     if not args.queue:
@@ -119,13 +129,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv, env)
     settings = Settings.from_env("worker", env)
     setup_logging("worker", settings.log_level)
-    logging.getLogger("arq.worker").setLevel(logging.WARNING)  # per-job lines: the stream has them
     log.info("starting", extra={"service": "worker", "settings": settings.masked()})
     options = WorkerOptions(
         grace_s=args.grace,
         lease_s=args.lease,
         max_timeout_s=args.max_timeout,
         fallback_poll_s=args.fallback_poll,
+        loop_lag_warn_s=args.loop_lag_warn,
     )
     runtime = WorkerRuntime(settings, load_registry(args.tasks), args.queue, options)
     sys.exit(asyncio.run(serve(settings, runtime)))

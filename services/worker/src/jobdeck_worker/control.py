@@ -1,9 +1,10 @@
 """Pub/sub messages that steer a worker process without polling.
 
-``jobdeck:wake:<queue>`` (published by every enqueue) wakes the queue's idle worker;
-``jobdeck:control`` carries ``pause:<q>``, ``resume:<q>`` and ``abort:<q>``. The paused hash
-``jobdeck:paused`` stays the source of truth: it is read after subscribing (so no message
-falls in between), after every reconnect, and every few seconds as a safety net.
+``jobdeck:control`` carries ``pause:<q>``, ``resume:<q>``, ``abort:<q>`` (a running job of
+the queue was asked to stop) and ``config:<q>`` (its concurrency changed). The hashes stay
+the source of truth: they are read after subscribing (so no message falls in between), after
+every reconnect, and on every heartbeat of the housekeeping thread. Wake-ups for new jobs do
+not come this way: they are tokens on each queue's wake list, one per job, for one worker.
 """
 
 from __future__ import annotations
@@ -12,29 +13,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any
 
-from jobdeck.queues import CONTROL_CHANNEL, PAUSED, WAKE_PREFIX, wake_channel
+from jobdeck.queues import CONCURRENCY, CONTROL_CHANNEL, PAUSED
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from jobdeck_worker.worker import JobdeckWorker
+from jobdeck_worker.housekeeping import apply_queue_settings
+from jobdeck_worker.queue_worker import QueueWorker
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY_S = 1.0
+ACTIONS = ("pause", "resume", "abort", "config")
 
 
 def parse_control(message: str) -> tuple[str, str] | None:
     """``pause:reports`` → ("pause", "reports"); None for anything else."""
     action, sep, queue = message.partition(":")
-    if not sep or not queue or action not in ("pause", "resume", "abort"):
+    if not sep or not queue or action not in ACTIONS:
         return None
     return action, queue
 
 
 class ControlListener:
-    def __init__(self, redis: Redis, workers: Mapping[str, JobdeckWorker]) -> None:
+    def __init__(self, redis: Redis, workers: Mapping[str, QueueWorker]) -> None:
         self.redis = redis
         self.workers = workers
         self._pubsub: PubSub | None = None
@@ -42,25 +44,20 @@ class ControlListener:
 
     async def start(self) -> None:
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(CONTROL_CHANNEL, *(wake_channel(q) for q in self.workers))
-        await self.sync_paused()
+        await self._pubsub.subscribe(CONTROL_CHANNEL)
+        await self.sync()
         self._task = asyncio.create_task(self._listen(), name="jobdeck-control")
 
-    async def sync_paused(self) -> None:
+    async def sync(self) -> None:
+        """Read the paused flags and concurrency of every queue served here, and apply them."""
         names = list(self.workers)
-        flags = await self.redis.hmget(PAUSED, names)  # type: ignore[misc]
-        self.apply_paused(dict(zip(names, flags, strict=True)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(PAUSED, names)
+            pipe.hmget(CONCURRENCY, names)
+            paused, concurrency = await pipe.execute()
+        apply_queue_settings(self.workers, paused, concurrency)
 
-    def apply_paused(self, flags: Mapping[str, Any]) -> None:
-        for name, flag in flags.items():
-            self.workers[name].set_paused(flag is not None)
-
-    def handle(self, channel: str, data: str) -> None:
-        if channel.startswith(WAKE_PREFIX):
-            worker = self.workers.get(channel[len(WAKE_PREFIX) :])
-            if worker is not None:
-                worker.wake()
-            return
+    async def handle(self, data: str) -> None:
         parsed = parse_control(data)
         if parsed is None:
             return
@@ -69,7 +66,9 @@ class ControlListener:
         if worker is None:
             return
         if action == "abort":
-            worker.request_abort_check()
+            await worker.check_aborts()
+        elif action == "config":
+            await self.sync()
         else:
             worker.set_paused(action == "pause")
 
@@ -80,17 +79,14 @@ class ControlListener:
                 async for message in self._pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    channel, data = message["channel"], message["data"]
-                    self.handle(
-                        channel.decode() if isinstance(channel, bytes) else str(channel),
-                        data.decode() if isinstance(data, bytes) else str(data),
-                    )
+                    data = message["data"]
+                    await self.handle(data.decode() if isinstance(data, bytes) else str(data))
             except RedisError as exc:
                 log.warning("control channel lost; reconnecting", extra={"error": repr(exc)})
                 await asyncio.sleep(RECONNECT_DELAY_S)
                 with contextlib.suppress(RedisError):
                     await self._pubsub.ping()  # reconnects and re-subscribes
-                    await self.sync_paused()
+                    await self.sync()
                 for worker in self.workers.values():
                     worker.wake()
 

@@ -6,7 +6,7 @@ the worker, so every field is checked and defaulted here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from jobdeck.queues import JobSpec
@@ -56,17 +56,3 @@ class Envelope:
             attempt_offset=max(_int(raw, "attempt_offset", 0), 0),
             priority=_int(raw, "priority", 0),
         )
-
-    def with_extra_attempt(self) -> Envelope:
-        return replace(self, max_attempts=self.max_attempts + 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "data": self.data,
-            "max_attempts": self.max_attempts,
-            "backoff_ms": self.backoff_ms,
-            "timeout_s": self.timeout_s,
-            "attempt_offset": self.attempt_offset,
-            "priority": self.priority,
-        }

@@ -17,10 +17,6 @@ class UnknownTask(NonRetryableError):
     """No task with this name is registered on this queue."""
 
 
-class AttemptsExhausted(NonRetryableError):
-    """attempts exhausted; worker lost during previous attempt"""
-
-
 class MalformedJob(NonRetryableError):
     """The job's envelope is not what ``JobSpec.envelope()`` produces."""
 

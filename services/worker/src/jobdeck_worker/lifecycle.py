@@ -74,9 +74,16 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def started(run: JobRun, worker: str) -> Event:
+def started(run: JobRun, worker: str, handed_back: int = 0) -> Event:
+    """``handed_back``: earlier runs given back by stopping workers, not charged to the budget
+    (a job of ``max_attempts`` 1 handed back once runs as attempt 2, still within budget)."""
     assert run.started_at is not None
-    fields = {"started_at": run.started_at, "worker": worker, "max_attempts": run.max_attempts}
+    fields = {
+        "started_at": run.started_at,
+        "worker": worker,
+        "max_attempts": run.max_attempts,
+        "handed_back": handed_back,
+    }
     return run.event(EventType.STARTED, run.started_at, fields)
 
 
@@ -111,9 +118,8 @@ def retrying(
     return run.event(EventType.RETRYING, finished_at, fields)
 
 
-def handed_back(run: JobRun) -> Event:
+def handed_back(run: JobRun, finished_at: int) -> Event:
     """The worker stopped before the attempt finished; the job runs again elsewhere at once."""
-    finished_at = now_ms()
     error = {
         "error_type": SHUTDOWN_ERROR,
         "error_message": "worker shutdown: the job was handed back to its queue",
@@ -122,12 +128,7 @@ def handed_back(run: JobRun) -> Event:
     return retrying(run, error, retry_at=finished_at, finished_at=finished_at)
 
 
-def is_hand_back(event: Event) -> bool:
-    return event.type is EventType.RETRYING and event.fields.get("error_type") == SHUTDOWN_ERROR
-
-
-def cancelled(run: JobRun, by: str | None = None) -> Event:
-    finished_at = now_ms()
+def cancelled(run: JobRun, by: str | None, finished_at: int) -> Event:
     fields = {"started_at": run.started_at, "finished_at": finished_at, "by": by}
     if run.started_at is not None:
         fields["duration_ms"] = max(finished_at - run.started_at, 0)

@@ -20,6 +20,18 @@ RUN_SECONDS = Histogram(
     ["queue"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
 )
+LEASES_LOST = Counter(
+    "jobdeck_worker_leases_lost_total",
+    "Runs stopped because their job's lease went to another run",
+    ["queue"],
+)
+LOOP_LAG = Gauge(
+    "jobdeck_worker_loop_lag_seconds",
+    "How late the event loop answers (a task blocking it holds every job of the process)",
+)
+LOOP_STALLS = Counter(
+    "jobdeck_worker_loop_stalls_total", "Times the event loop was blocked past the warning"
+)
 EVENTS_DROPPED = Counter(
     "jobdeck_worker_events_dropped_total", "Progress/log events dropped: buffer full"
 )

@@ -13,14 +13,16 @@ MAX_BACKOFF_MS = 3_600_000
 _MAX_EXPONENT = 40  # 2**40 ms is far past the cap; keeps the arithmetic small
 
 
-def attempt_number(attempt_offset: int, job_try: int) -> int:
-    """The attempt a run is, counting earlier runs before a manual retry (``attempt_offset``)."""
-    return max(attempt_offset, 0) + max(job_try, 1)
+def attempt_number(attempt_offset: int, runs: int) -> int:
+    """The attempt a run is: runs before a manual retry (``attempt_offset``) plus this one's
+    number among the runs since (jobdeck's own counter in the job's hash, which never
+    expires while the job is unfinished)."""
+    return max(attempt_offset, 0) + max(runs, 1)
 
 
-def attempts_exhausted(attempt: int, max_attempts: int) -> bool:
-    """True when a run starts past its budget: earlier attempts died with their worker."""
-    return attempt > max(max_attempts, 1)
+def charged_attempt(attempt: int, handed_back: int) -> int:
+    """The attempt as the budget counts it: runs handed back by a stopping worker are free."""
+    return max(attempt - max(handed_back, 0), 1)
 
 
 def backoff_ms(

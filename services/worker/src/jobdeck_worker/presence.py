@@ -1,9 +1,11 @@
-"""The worker registry other services read to show live workers.
+"""The worker registry other services read to show live workers (the API's "busy" page).
 
 Zset ``jobdeck:workers`` (member: instance id, score: expiry in epoch ms) and hash
 ``jobdeck:workers:info`` (instance → JSON ``{queues, concurrency, active, host, pid,
-started_at, per_queue}``). A worker that dies stops renewing and expires; any worker prunes
-expired entries of others.
+started_at, beat_at, per_queue, jobs}``; ``jobs`` lists the running job ids with their
+queue, attempt token and start time). A worker that dies stops renewing and expires; any
+worker prunes expired entries of others. Written from the housekeeping thread, so a task
+blocking the event loop does not make its worker look dead.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from typing import Any
 from jobdeck.events import now_ms
 from jobdeck.queues import WORKERS, WORKERS_INFO
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from jobdeck_worker.worker import JobdeckWorker
+from jobdeck_worker.queue_worker import QueueWorker
 
 _PRUNE = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
@@ -31,11 +32,17 @@ return #expired
 """
 
 
-def worker_info(workers: Mapping[str, JobdeckWorker], started_at: int) -> dict[str, Any]:
+def worker_info(workers: Mapping[str, QueueWorker], started_at: int) -> dict[str, Any]:
+    """What this process is doing now (safe to call from another thread: copies only)."""
     per_queue = {
         name: {"concurrency": w.max_jobs, "active": w.running, "paused": w.paused}
         for name, w in workers.items()
     }
+    jobs = [
+        {"id": job_id, "queue": name, "started_at": run.started_at, "run": run.claimed.runs}
+        for name, w in workers.items()
+        for job_id, run in w.runs.copy().items()
+    ]
     return {
         "queues": list(workers),
         "concurrency": sum(w.max_jobs for w in workers.values()),
@@ -43,13 +50,15 @@ def worker_info(workers: Mapping[str, JobdeckWorker], started_at: int) -> dict[s
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started_at": started_at,
+        "beat_at": now_ms(),
         "per_queue": per_queue,
+        "jobs": jobs,
     }
 
 
 class Presence:
     def __init__(
-        self, redis: Redis, instance: str, workers: Mapping[str, JobdeckWorker], ttl_s: float
+        self, redis: Redis, instance: str, workers: Mapping[str, QueueWorker], ttl_s: float
     ) -> None:
         self.redis = redis
         self.instance = instance
@@ -58,12 +67,12 @@ class Presence:
         self.started_at = now_ms()
         self._prune = redis.register_script(_PRUNE)
 
-    def beat(self, pipe: Pipeline) -> None:
-        now = now_ms()
-        pipe.zadd(WORKERS, {self.instance: now + self.ttl_ms})
-        pipe.hset(
-            WORKERS_INFO, self.instance, json.dumps(worker_info(self.workers, self.started_at))
-        )
+    async def beat(self) -> None:
+        info = worker_info(self.workers, self.started_at)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(WORKERS, {self.instance: info["beat_at"] + self.ttl_ms})
+            pipe.hset(WORKERS_INFO, self.instance, json.dumps(info))
+            await pipe.execute()
 
     async def prune(self) -> int:
         """Drop workers whose last beat expired (atomically: one may be renewing right now)."""

@@ -1,32 +1,30 @@
-"""A worker process: one ``JobdeckWorker`` per queue over one Redis pool, plus what they share.
+"""A worker process: one ``QueueWorker`` per queue over one Redis pool, plus what they share.
 
-Shared: the event buffer, the control listener (wake, pause, abort), the housekeeping loop
-(lease renewal, registry heartbeat, paused-state safety net). Signals are handled once, by
-``serve``, not by each arq worker.
+Shared: the event buffer, the control listener (pause, abort, config) and the housekeeping
+thread (leases, registry heartbeat, queue settings, loop-lag watchdog). Signals are handled
+once, by ``serve``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from jobdeck.queues import PAUSED
+from jobdeck.events import now_ms
 from jobdeck.settings import Settings
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
 
 from jobdeck_worker.buffer import EventBuffer
-from jobdeck_worker.connection import JobdeckRedis, connect
 from jobdeck_worker.control import ControlListener
+from jobdeck_worker.housekeeping import Housekeeper
 from jobdeck_worker.options import WorkerOptions
-from jobdeck_worker.presence import Presence
+from jobdeck_worker.queue_worker import QueueWorker
 from jobdeck_worker.registry import TaskRegistry
-from jobdeck_worker.worker import JobdeckWorker
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,10 @@ class WorkerRuntime:
         registry: TaskRegistry,
         queues: Sequence[QueueSpec],
         options: WorkerOptions | None = None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
+        """``clock`` (epoch ms) decides when leases expire and delayed jobs are due; tests
+        move it instead of waiting."""
         if not queues:
             raise ValueError("a worker needs at least one queue")
         names = [q.name for q in queues]
@@ -75,29 +76,31 @@ class WorkerRuntime:
         self.registry = registry
         self.queues = list(queues)
         self.options = options or WorkerOptions()
+        self.clock = clock
         self.instance = instance_id(settings)
-        self.workers: dict[str, JobdeckWorker] = {}
+        self.workers: dict[str, QueueWorker] = {}
         self.crashed = asyncio.Event()
-        self._redis: JobdeckRedis | None = None
+        self._redis: Redis | None = None
         self._events: EventBuffer | None = None
         self._control: ControlListener | None = None
-        self._presence: Presence | None = None
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._housekeeper: Housekeeper | None = None
 
     @property
-    def redis(self) -> JobdeckRedis:
+    def redis(self) -> Redis:
         assert self._redis is not None, "runtime not started"
         return self._redis
 
     async def start(self) -> None:
-        self._redis = connect(self.settings.redis_url)
+        # No health_check_interval: redis-py would then read the clock before every
+        # command, a measurable cost per job; dead connections still surface as errors.
+        self._redis = Redis.from_url(self.settings.redis_url)
         await self._redis.ping()
         self._events = EventBuffer(
             self._redis, self.settings.stream_maxlen, self.options.flush_delay_s
         )
         self._events.start()
         for q in self.queues:
-            self.workers[q.name] = JobdeckWorker(
+            self.workers[q.name] = QueueWorker(
                 queue=q.name,
                 concurrency=q.concurrency,
                 registry=self.registry,
@@ -105,17 +108,22 @@ class WorkerRuntime:
                 events=self._events,
                 instance=self.instance,
                 options=self.options,
+                clock=self.clock,
             )
         self._control = ControlListener(self._redis, self.workers)
         await self._control.start()  # learn which queues are paused before picking anything
-        self._presence = Presence(
-            self._redis, self.instance, self.workers, ttl_s=3 * self.options.heartbeat_s
+        self._housekeeper = Housekeeper(
+            self.settings.redis_url,
+            self.instance,
+            self.workers,
+            self.options,
+            self.settings.stream_maxlen,
+            self.clock,
         )
-        await self._beat()
+        await self._housekeeper.start()
         for name, worker in self.workers.items():
             worker.main_task = asyncio.create_task(worker.main(), name=f"jobdeck-worker-{name}")
             worker.main_task.add_done_callback(self._on_main_done)
-        self._housekeeping = asyncio.create_task(self._housekeep(), name="jobdeck-housekeeping")
         log.info(
             "worker started",
             extra={
@@ -137,29 +145,6 @@ class WorkerRuntime:
             w.main_task is not None and not w.main_task.done() for w in self.workers.values()
         )
 
-    async def _beat(self) -> None:
-        assert self._presence is not None
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for worker in self.workers.values():
-                worker.refresh_leases(pipe)
-            self._presence.beat(pipe)
-            pipe.hmget(PAUSED, list(self.workers))
-            results = await pipe.execute()
-        if self._control is not None and not any(w.stopping for w in self.workers.values()):
-            self._control.apply_paused(dict(zip(self.workers, results[-1], strict=True)))
-
-    async def _housekeep(self) -> None:
-        """Leases, heartbeat and the paused-state safety net, on one cheap timer."""
-        assert self._presence is not None
-        period = min(self.options.heartbeat_s, self.options.lease_s / 3)
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self._beat()
-                await self._presence.prune()
-            except RedisError as exc:
-                log.warning("housekeeping failed", extra={"error": repr(exc)})
-
     async def stop(self, grace_s: float | None = None, hurry: asyncio.Event | None = None) -> None:
         """Stop picking, let running jobs finish for ``grace_s``, hand the rest back, close."""
         grace_s = self.options.grace_s if grace_s is None else grace_s
@@ -180,17 +165,12 @@ class WorkerRuntime:
                 waiter.cancel()
         for worker in self.workers.values():
             await worker.close()
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        if self._housekeeper is not None:
+            await self._housekeeper.stop()
         if self._control is not None:
             await self._control.close()
         if self._events is not None:
             await self._events.close()
-        if self._presence is not None:
-            with contextlib.suppress(RedisError):
-                await self._presence.leave()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

@@ -15,3 +15,15 @@ CREATE TABLE IF NOT EXISTS job_retention_state (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (queue, status)
 );
+
+-- Jobs removed on request (DELETE /api/v1/jobs/{id}, bulk delete, queue clean): the recorder
+-- drops a removed job's events older than its removal, so that an event delivered again
+-- (a recorder restart) cannot bring the row back; a new job under the same id is newer and
+-- recorded. The pruner forgets tombstones after the stream's horizon.
+CREATE TABLE IF NOT EXISTS job_tombstones (
+    id         text PRIMARY KEY,
+    queue      text NOT NULL,
+    removed_at timestamptz NOT NULL DEFAULT now(),
+    removed_by text
+);
+CREATE INDEX IF NOT EXISTS job_tombstones_removed_idx ON job_tombstones (removed_at);
