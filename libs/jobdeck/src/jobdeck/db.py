@@ -13,6 +13,7 @@ an index a failed concurrent build left invalid before building it again).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_ID = 0x6A6F6264  # "jobd"
 NO_TRANSACTION = "-- jobdeck: no-transaction"
+MIGRATION_LOCK_POLL_S = 0.2
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -67,12 +69,22 @@ def statements(sql: str) -> list[str]:
     return found
 
 
+async def _take_migration_lock(conn: asyncpg.Connection) -> None:
+    """Wait for the migration lock by polling, not in a blocked statement: a waiting
+    session must hold no transaction open, or the holder's ``CREATE INDEX CONCURRENTLY``
+    (which waits for every open transaction) would wait for it: a deadlock."""
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID):
+            return
+        await asyncio.sleep(MIGRATION_LOCK_POLL_S)
+
+
 async def migrate(dsn: str) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     conn = await asyncpg.connect(dsn)
     applied: list[str] = []
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await _take_migration_lock(conn)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"
