@@ -52,7 +52,7 @@ def limits() -> CostLimits:
 async def api(settings: Settings, limits: CostLimits) -> AsyncIterator[TestClient]:
     from tests.support.api import SECRET
 
-    app = build_app(replace(settings, jwt_secret=SECRET), RateLimits(enabled=False), limits)
+    app = build_app(replace(settings, jwt_secret=SECRET), RateLimits(enabled=False), limits=limits)
     async with TestClient(TestServer(app)) as client:
         yield client
 

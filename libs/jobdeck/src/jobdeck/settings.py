@@ -32,6 +32,7 @@ class Settings:
     log_level: str = "INFO"
     stream_maxlen: int = 1_000_000
     instance: str = ""
+    usage_interval_ms: int = 5_000  # how often each process samples its CPU and memory
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:

@@ -13,6 +13,7 @@ import os
 import uvloop
 from jobdeck.logs import setup_logging
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds
 from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
@@ -31,7 +32,8 @@ def main() -> None:
         bulk=os.environ.get("JOBDECK_API_BULK_RATE_LIMIT", RateLimits.bulk),
         enabled=default != "off",
     )
-    run_service(build_app(settings, limits, CostLimits.from_env()), "api")
+    app = build_app(settings, limits, ResourceThresholds.from_env(), CostLimits.from_env())
+    run_service(app, "api")
 
 
 if __name__ == "__main__":

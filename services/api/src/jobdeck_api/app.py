@@ -11,9 +11,18 @@ from jobdeck.auth import Role, TokenVerifier
 from jobdeck.instances import use_presence
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 
-from jobdeck_api import audit, jobs_actions, jobs_enqueue, jobs_read, queues_api, system_api
+from jobdeck_api import (
+    analytics_api,
+    audit,
+    jobs_actions,
+    jobs_enqueue,
+    jobs_read,
+    queues_api,
+    system_api,
+)
 from jobdeck_api.asyncapi import install_asyncapi
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.models import AuditPage, AuditQuery
@@ -27,7 +36,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, VERIFIER
+from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -65,6 +74,7 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
@@ -79,7 +89,10 @@ def all_endpoints() -> list[Endpoint]:
 
 
 def build_app(
-    settings: Settings, rate_limits: RateLimits | None = None, limits: CostLimits | None = None
+    settings: Settings,
+    rate_limits: RateLimits | None = None,
+    thresholds: ResourceThresholds | None = None,
+    limits: CostLimits | None = None,
 ) -> web.Application:
     app = create_app(
         settings,
@@ -96,6 +109,8 @@ def build_app(
     use_postgres(app, **PG_POOL_OPTIONS, server_settings=limits.server_settings())
     use_redis(app)
     use_presence(app, "api")
+    use_usage_sampler(app, "api")
+    app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)

@@ -16,7 +16,8 @@ from jobdeck.events import JobStatus, current_attempt
 from jobdeck.queues import CancelOutcome, EnqueueOutcome, retry_claim_key
 from jobdeck.web import PG
 
-from jobdeck_api import audit
+from jobdeck_api import audit, bulk_filter
+from jobdeck_api.bulk_filter import BulkRequest, BulkResponse
 from jobdeck_api.decisions import (
     RETRY_PENDING,
     may_cancel,
@@ -25,8 +26,8 @@ from jobdeck_api.decisions import (
 )
 from jobdeck_api.errors import Conflict, NotFound
 from jobdeck_api.models import (
+    MAX_BULK_IDS,
     BulkActionResponse,
-    BulkIdsRequest,
     JobActionResult,
     JobOutcome,
 )
@@ -148,14 +149,41 @@ JobAction = Callable[[ApiRequest[Any, Any], Sequence[str]], Awaitable[list[JobAc
 
 
 async def act_on_many(
-    call: ApiRequest[Any, BulkIdsRequest], action: str, act: JobAction, done: frozenset[JobOutcome]
+    call: ApiRequest[Any, BulkRequest], action: str, act: JobAction, done: frozenset[JobOutcome]
 ) -> BulkActionResponse:
     """A bulk command: per-job results and counts, audited as one entry."""
-    ids = list(dict.fromkeys(call.body.job_ids))
+    ids = list(dict.fromkeys(call.body.job_ids or ()))
     response = _bulk_response(await act(call, ids))
     outcome = _audit_outcome(response.results, done)
     await audit.record(call, action, ids, outcome, {"counts": response.counts})
     return response
+
+
+async def act_by_filter(
+    call: ApiRequest[Any, BulkRequest],
+    action: str,
+    act: JobAction,
+    done: frozenset[JobOutcome],
+    statuses: list[str],
+) -> BulkResponse:
+    """The filter form: count (dry run), or act on the oldest ``limit`` matches in batches
+    of the id form's size, with its per-job results, audited as one entry."""
+    b = call.body
+    matched = await bulk_filter.select(call, statuses, bulk_filter.COUNT_CAP)
+    if b.dry_run:
+        return bulk_filter.dry_run_response(matched)
+    chosen = matched[: b.limit]
+    results: list[JobActionResult] = []
+    for i in range(0, len(chosen), MAX_BULK_IDS):
+        results += await act(call, chosen[i : i + MAX_BULK_IDS])
+    response = _bulk_response(results)
+    detail = {
+        "counts": response.counts,
+        "matched": len(matched),
+        "filter": b.model_dump(mode="json", exclude={"job_ids", "dry_run"}),
+    }
+    await audit.record(call, action, chosen, _audit_outcome(results, done), detail)
+    return bulk_filter.with_match(response, matched, len(chosen))
 
 
 async def act_on_one(
@@ -175,6 +203,12 @@ async def act_on_one(
 
 
 BULK_IDS_EXAMPLE = {"jobIds": ["job1", "job2", "job3"]}
+BULK_FILTER_NOTE = (
+    " Or by filter instead of ids: `fingerprint` (from the failure analysis), `queues`,"
+    " `jobName`, `startDate`/`endDate` (when the job finished, else was created); `dryRun`"
+    " only counts (`matched`); otherwise at most `limit` (default 1,000, max 10,000) jobs"
+    " are acted on, oldest first, and `remaining` says how many are left."
+)
 
 
 @routes.route(
@@ -182,17 +216,21 @@ BULK_IDS_EXAMPLE = {"jobIds": ["job1", "job2", "job3"]}
     "/api/v1/jobs/bulk/retry",
     tags=TAG,
     role=Role.OPERATOR,
-    body=BulkIdsRequest,
-    response=BulkActionResponse,
+    body=BulkRequest,
+    response=BulkResponse,
     bucket=Bucket.BULK,
     body_example=BULK_IDS_EXAMPLE,
 )
-async def bulk_retry(call: ApiRequest[None, BulkIdsRequest]) -> BulkActionResponse:
+async def bulk_retry(call: ApiRequest[None, BulkRequest]) -> BulkActionResponse:
     """Retry many jobs
 
     Up to 1,000 ids. Each failed or cancelled job is queued again under its id
     (its next attempt numbered after the last); others are skipped with the reason.
+    The filter form selects failed jobs.
     """
+    if call.body.job_ids is None:
+        statuses = bulk_filter.RETRY_STATUSES
+        return await act_by_filter(call, "jobs.bulk_retry", _retry_rows, RETRIED, statuses)
     return await act_on_many(call, "jobs.bulk_retry", _retry_rows, RETRIED)
 
 
@@ -201,18 +239,27 @@ async def bulk_retry(call: ApiRequest[None, BulkIdsRequest]) -> BulkActionRespon
     "/api/v1/jobs/bulk/cancel",
     tags=TAG,
     role=Role.OPERATOR,
-    body=BulkIdsRequest,
-    response=BulkActionResponse,
+    body=BulkRequest,
+    response=BulkResponse,
     bucket=Bucket.BULK,
     body_example=BULK_IDS_EXAMPLE,
 )
-async def bulk_cancel(call: ApiRequest[None, BulkIdsRequest]) -> BulkActionResponse:
+async def bulk_cancel(call: ApiRequest[None, BulkRequest]) -> BulkActionResponse:
     """Cancel many jobs
 
     Up to 1,000 ids. Waiting and delayed jobs are removed at once (`cancelled`);
     running jobs are aborted by their worker (`cancelling`); others are skipped.
+    The filter form selects waiting, delayed and active jobs.
     """
+    if call.body.job_ids is None:
+        statuses = bulk_filter.CANCEL_STATUSES
+        return await act_by_filter(call, "jobs.bulk_cancel", _cancel_rows, CANCELLED, statuses)
     return await act_on_many(call, "jobs.bulk_cancel", _cancel_rows, CANCELLED)
+
+
+for _ep in routes.endpoints:
+    if _ep.path.startswith("/api/v1/jobs/bulk/"):
+        _ep.description += BULK_FILTER_NOTE
 
 
 @routes.route(

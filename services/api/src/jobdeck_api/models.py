@@ -431,12 +431,6 @@ class BulkEnqueueResponse(Model):
     counts: dict[str, int]
 
 
-class BulkIdsRequest(Model):
-    job_ids: list[JobId] = Field(
-        min_length=1, max_length=MAX_BULK_IDS, examples=[["job1", "job2", "job3"]]
-    )
-
-
 class JobOutcome(StrEnum):
     RETRIED = "retried"
     CANCELLED = "cancelled"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from jobdeck.auth import TokenVerifier
 from jobdeck.queues import QueueClient
+from jobdeck.usage import ResourceThresholds
 
 QUEUES = web.AppKey("queue_client", QueueClient)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+THRESHOLDS = web.AppKey("resource_thresholds", ResourceThresholds)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from jobdeck.usage import ResourceBreach
+
 
 class AlertKind(StrEnum):
     FAILURE_RATE = "failure_rate"
@@ -18,6 +20,10 @@ class AlertKind(StrEnum):
     OLDEST_WAITING = "oldest_waiting"
     NO_WORKER = "no_worker"
     RECORDER_LAG = "recorder_lag"
+    PROCESS_CPU = "process_cpu"
+    PROCESS_RSS = "process_rss"
+    REDIS_MEMORY = "redis_memory"
+    PG_CONNECTIONS = "pg_connections"
 
 
 class Severity(StrEnum):
@@ -36,6 +42,10 @@ SEVERITY = {
     AlertKind.OLDEST_WAITING: Severity.WARNING,
     AlertKind.NO_WORKER: Severity.CRITICAL,
     AlertKind.RECORDER_LAG: Severity.WARNING,
+    AlertKind.PROCESS_CPU: Severity.WARNING,
+    AlertKind.PROCESS_RSS: Severity.WARNING,
+    AlertKind.REDIS_MEMORY: Severity.CRITICAL,
+    AlertKind.PG_CONNECTIONS: Severity.CRITICAL,
 }
 
 SYSTEM = "*"  # the queue of system-wide alerts
@@ -50,14 +60,16 @@ class Observation:
     value: float
     threshold: float
     breached: bool
+    subject: str = ""  # what a system alert is about: a process, redis, postgres
 
     @property
     def key(self) -> str:
-        return alert_key(self.kind, self.queue)
+        return alert_key(self.kind, self.queue, self.subject)
 
 
-def alert_key(kind: AlertKind, queue: str) -> str:
-    return f"{kind}:{queue}"
+def alert_key(kind: AlertKind, queue: str, subject: str = "") -> str:
+    """``kind:queue``, or ``kind:queue|subject`` ("|" is never part of a queue name)."""
+    return f"{kind}:{queue}|{subject}" if subject else f"{kind}:{queue}"
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,14 @@ def observe_queue(q: QueueAlertInputs) -> list[Observation]:
     return found
 
 
+def observe_resources(checks: Iterable[ResourceBreach]) -> list[Observation]:
+    """Resource rules (``jobdeck.usage.resource_checks``) as system alerts, one per subject."""
+    return [
+        Observation(AlertKind(c.kind), SYSTEM, c.value, c.threshold, c.breached, c.subject)
+        for c in checks
+    ]
+
+
 def observe_recorder(lag: int | None, threshold: int) -> list[Observation]:
     if lag is None:
         return []
@@ -162,18 +182,21 @@ def transitions(
             result.append(Transition(obs, AlertState.CLEARED))
     for key in raised:
         if key not in seen:
-            kind, _, queue = key.partition(":")
+            kind, _, rest = key.partition(":")
+            queue, _, subject = rest.partition("|")
             try:
                 alert_kind = AlertKind(kind)
             except ValueError:
                 continue
             result.append(
-                Transition(Observation(alert_kind, queue, 0, 0, False), AlertState.CLEARED)
+                Transition(Observation(alert_kind, queue, 0, 0, False, subject), AlertState.CLEARED)
             )
     return result
 
 
 def describe(obs: Observation, state: AlertState) -> str:
+    if obs.subject:
+        return _describe_resource(obs, state)
     where = "recorder" if obs.queue == SYSTEM else f"queue {obs.queue!r}"
     if state is AlertState.CLEARED:
         return f"{obs.kind.replace('_', ' ')} back to normal on {where}"
@@ -186,3 +209,19 @@ def describe(obs: Observation, state: AlertState) -> str:
     if obs.kind is AlertKind.NO_WORKER:
         return f"{where}: {obs.value:.0f} jobs waiting and no live worker"
     return f"recorder is {obs.value:.0f} events behind, above {obs.threshold:.0f}"
+
+
+_RESOURCE_TEXT = {
+    AlertKind.PROCESS_CPU: ("CPU", "%"),
+    AlertKind.PROCESS_RSS: ("memory (RSS)", " MB"),
+    AlertKind.REDIS_MEMORY: ("memory", "% of maxmemory"),
+    AlertKind.PG_CONNECTIONS: ("connections", "% of max_connections"),
+}
+
+
+def _describe_resource(obs: Observation, state: AlertState) -> str:
+    """The subject first (``api:api-4242``, ``redis``, ``postgres``), then the figure."""
+    what, unit = _RESOURCE_TEXT.get(obs.kind, (str(obs.kind), ""))
+    if state is AlertState.CLEARED:
+        return f"{obs.subject} {what} back to normal"
+    return f"{obs.subject} {what} {obs.value:g}{unit}, above {obs.threshold:g}{unit}"

@@ -10,6 +10,7 @@ from jobdeck.auth import TokenVerifier
 from jobdeck.instances import use_presence
 from jobdeck.settings import Settings
 from jobdeck.supervise import supervise
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 
 from jobdeck_gateway import wire
@@ -32,6 +33,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
     use_postgres(app, min_size=1, max_size=4)
     use_redis(app)
     use_presence(app, "gateway")
+    use_usage_sampler(app, "gateway")
     origins = "*" if config.cors_origins.strip() == "*" else config.cors_origins.split(",")
     sio = socketio.AsyncServer(
         async_mode="aiohttp",

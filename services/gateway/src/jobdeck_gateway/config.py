@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from jobdeck.usage import ResourceThresholds
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class GatewayConfig:
     recorder_lag_alert: int = 10_000
     cors_origins: str = "*"
     read_batch: int = 1000
+    # Resource alert thresholds (``JOBDECK_ALERT_*``, shared with the analytics API).
+    resources: ResourceThresholds = field(default_factory=ResourceThresholds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -49,4 +53,5 @@ class GatewayConfig:
             ),
             cors_origins=env.get("JOBDECK_GATEWAY_CORS_ORIGINS", d.cors_origins),
             read_batch=int(env.get("JOBDECK_GATEWAY_READ_BATCH", d.read_batch)),
+            resources=ResourceThresholds.from_env(env),
         )

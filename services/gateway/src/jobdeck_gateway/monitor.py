@@ -18,6 +18,13 @@ import asyncpg
 from jobdeck.auth import Principal
 from jobdeck.events import Event, EventType, encode, now_ms
 from jobdeck.streams import EVENTS
+from jobdeck.usage import (
+    ResourceBreach,
+    read_postgres,
+    read_processes,
+    read_redis,
+    resource_checks,
+)
 from redis.asyncio import Redis
 
 from jobdeck_gateway import alerts, metrics
@@ -150,10 +157,18 @@ class Monitor:
         observations = [
             o for q in alert_inputs(snap) for o in alerts.observe_queue(q)
         ] + alerts.observe_recorder(snap.recorder_lag, self.config.recorder_lag_alert)
+        observations += alerts.observe_resources(await self.resource_checks())
         state = await self.redis.hgetall(ALERTS_KEY)  # type: ignore[misc]
         raised = {k.decode(): v for k, v in state.items()}
         for t in alerts.transitions(observations, raised):
             await self.publish(t)
+
+    async def resource_checks(self) -> list[ResourceBreach]:
+        """Processes (their own samples), Redis and Postgres against the thresholds."""
+        processes = await read_processes(self.redis, now_ms())
+        redis_usage = await read_redis(self.redis, {})
+        pg_usage = await read_postgres(self.pg, largest=0)
+        return resource_checks(processes, redis_usage, pg_usage, self.config.resources)
 
     async def publish(self, t: alerts.Transition) -> bool:
         obs = t.observation

@@ -13,6 +13,7 @@ from aiohttp import web
 from jobdeck.instances import use_presence
 from jobdeck.settings import Settings
 from jobdeck.supervise import supervise
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import (
     PG,
     READY_CHECKS,
@@ -25,6 +26,7 @@ from jobdeck.web import (
 )
 from redis.exceptions import RedisError
 
+from jobdeck_recorder import retention
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import Recorder
 from jobdeck_recorder.janitor import Janitor
@@ -42,6 +44,7 @@ def build_app(settings: Settings, config: RecorderConfig) -> web.Application:
     app[CONFIG] = config
     use_redis(app)
     use_presence(app, "recorder")
+    use_usage_sampler(app, "recorder")
     # min_size 0: the pool opens without connecting; a hung connection fails the batch,
     # which is then retried.
     use_postgres(app, min_size=0, max_size=config.pg_pool_size, command_timeout=60)
@@ -59,8 +62,9 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(recorder.last_error or "recorder is not recording")
 
     app[READY_CHECKS]["recorder"] = check
-    # The consumer, its lag reporter and the janitor: /readyz fails while one is dead, and
-    # each is restarted (the consumer resumes from its group's pending entries).
+    # The consumer, its lag reporter, the janitor and the pruners of jobs and of rollups:
+    # /readyz fails while one is dead, and each is restarted (the consumer resumes from its
+    # group's pending entries).
     supervisor = supervise(app)
     supervisor.start("recorder", recorder.run, stop=recorder.stop)
     supervisor.start("recorder-lag", recorder.run_lag_reporter, stop=recorder.stop)
@@ -75,6 +79,9 @@ async def _recorder(app: web.Application) -> AsyncIterator[None]:
         pruner = Pruner(app[PG], app[CONFIG])
         app[PRUNER] = pruner
         supervisor.start("pruner", pruner.run, stop=pruner.stop)
+    if app[CONFIG].rollup_prune_interval_ms > 0:
+        pool, config = app[PG], app[CONFIG]
+        supervisor.start("rollup-retention", lambda: retention.run(pool, config))
     yield
     # The consumer finishes and acks the batch in hand; the janitor its pass.
     await supervisor.stop(grace_s=SHUTDOWN_GRACE_S)

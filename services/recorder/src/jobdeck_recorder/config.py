@@ -46,6 +46,15 @@ class RecorderConfig:
     retention_completed_days: int = 30
     retention_failed_days: int = 90
     retention_logs_days: int = 30
+    # Analytics rollups, kept in each batch's transaction (0 turns them off: the bench's
+    # comparison; the analytics endpoints then miss what was recorded meanwhile).
+    rollups: int = 1
+    # How long each rollup level is kept (days), and how often old rows are deleted
+    # (every replica prunes; a delete is idempotent). Failed-attempt rows go with the hours.
+    rollup_minute_days: int = 7
+    rollup_hour_days: int = 90
+    rollup_day_days: int = 730
+    rollup_prune_interval_ms: int = 3_600_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from jobdeck_recorder import metrics
 from jobdeck_recorder.config import RecorderConfig
+from jobdeck_recorder.rollup_writer import write_rollups
 from jobdeck_recorder.store import JobStore, StoreRejected, StoreUnavailable
 from jobdeck_recorder.validate import InvalidField, check
 
@@ -121,7 +122,7 @@ class Recorder:
         stream: str = EVENTS,
     ) -> None:
         self.redis = redis
-        self.store = JobStore(pool)
+        self.store = JobStore(pool, on_batch=write_rollups if config.rollups else None)
         self.config = config
         self.consumer = consumer
         self.stream = stream

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +66,17 @@ _UNAVAILABLE = (
 )
 
 
+# Called inside a batch's transaction with the locked rows as they were and the rows the
+# batch wrote (the analytics rollups are kept this way, in step with the jobs).
+BatchHook = Callable[[asyncpg.Connection, Mapping[str, JobRow], Sequence[JobRow]], Awaitable[None]]
+
+
 class JobStore:
     """The recorder's Postgres side."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, on_batch: BatchHook | None = None) -> None:
         self.pool = pool
+        self.on_batch = on_batch
 
     async def write(self, events: Sequence[Event]) -> WriteResult:
         """Record job events (stream order) in one transaction; idempotent under redelivery."""
@@ -103,6 +109,8 @@ class JobStore:
                 status = await conn.execute(QUERIES["insert_jobs"], json_param(docs))
                 if int(status.rsplit(" ", 1)[-1]) != len(plan.inserts):
                     raise _InsertRace()
+            if self.on_batch is not None and (plan.updates or plan.inserts):
+                await self.on_batch(conn, existing, [*plan.updates, *plan.inserts])
             logs = 0
             if plan.logs:
                 docs = [log_doc(x) for x in plan.logs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import READY_CHECKS, create_app
 
 from jobdeck_worker.presence import worker_info
@@ -18,6 +19,7 @@ class QueueLoopsDown(Exception):
 def build_app(runtime: WorkerRuntime) -> web.Application:
     app = create_app(runtime.settings)
     app[RUNTIME] = runtime
+    use_usage_sampler(app, "worker", runtime.redis)
 
     async def redis_ok() -> None:
         await runtime.redis.ping()

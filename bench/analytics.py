@@ -1,0 +1,430 @@
+"""Analytics at scale: endpoint latency from the rollups vs a direct aggregation over jobs,
+and the recorder's throughput with rollups on and off.
+
+Seeds ``--jobs`` finished jobs spread over ``--days`` days into a scratch database
+(``jobdeck_bench_issue9``): the rows by COPY, the rollups by the recorder's own code
+(``rollup.plan_rollups`` + ``rollup_writer.write_plan``) over the same rows. Then, against
+``python -m jobdeck_api``, each analytics endpoint over 24 h / 7 d / 30 d, with and without
+a queue filter: p95 uncached (the cache emptied before each request) and cached; in the
+same run the same figures computed straight from ``jobs`` (ratio printed). Last, the
+recorder bench (``bench/recorder.py``) twice on a pre-filled stream, rollups on and off.
+
+    .venv/bin/python bench/analytics.py [--jobs 10000000] [--days 30] [--requests 20]
+        [--recorder-events 100000] [--reuse] [--keep]
+
+Full scale is 10,000,000 jobs; ``--jobs`` (or ``JOBDECK_BENCH_ANALYTICS_JOBS``) sets a
+smaller one. ``--reuse`` keeps an already seeded database of the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from jobdeck.auth import mint_token
+from jobdeck.db import create_pool, migrate
+from jobdeck.events import JobStatus
+from jobdeck_recorder.fold import JobRow
+from jobdeck_recorder.rollup import plan_rollups
+from jobdeck_recorder.rollup_writer import write_plan
+from redis.asyncio import Redis
+
+PG_ADMIN = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB = "jobdeck_bench_issue9"
+DSN = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB
+SECRET = "jobdeck-bench-secret-0123456789abcdef-0123"
+QUEUES = [f"queue-{i}" for i in range(8)]
+NAMES = ["price-file-parser", "send-email", "build-report", "resize-image", "sync-crm", "ping"]
+ERRORS = [
+    ("JobTimeout", "job timed out after {n}s"),
+    ("ConnectionError", "connection to 10.0.{n}.7:5432 refused"),
+    ("KeyError", "'customer-{n}' not found"),
+    ("ValueError", "row {n}: price '{n}.99' is not a number"),
+    ("HTTPError", "502 Bad Gateway for url https://api.example.com/v1/items/{n}"),
+]
+ENDPOINTS = ["success-trends", "performance", "failures", "resource-usage"]
+TARGET_UNCACHED_MS, TARGET_CACHED_MS, TARGET_ROLLUP_COST = 200.0, 20.0, 0.15
+COLUMNS = (
+    "id", "queue", "name", "status", "attempts", "max_attempts", "worker", "error_type",
+    "error_message", "created_at", "started_at", "finished_at", "duration_ms", "version",
+    "added_attempt", "progress",
+)  # fmt: skip
+
+DIRECT_PERFORMANCE = """
+SELECT queue, name, count(*) AS finished,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE attempts > 1) AS retried,
+       avg(duration_ms), min(duration_ms), max(duration_ms),
+       percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
+       percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95,
+       percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ms) AS p99,
+       avg(extract(epoch FROM started_at - created_at) * 1000) AS wait_avg,
+       percentile_disc(0.95) WITHIN GROUP (ORDER BY started_at - created_at) AS wait_p95
+FROM jobs
+WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at >= $1 AND finished_at < $2
+  AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+GROUP BY GROUPING SETS ((queue, name), (queue), ())
+"""
+DIRECT_TRENDS = """
+SELECT date_bin($4::interval, finished_at, '1970-01-01T00:00:00Z') AS start, queue, status,
+       count(*)
+FROM jobs
+WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at >= $1 AND finished_at < $2
+  AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+GROUP BY 1, 2, 3
+"""
+DIRECT_FAILURES = """
+SELECT error_type, error_message, count(*), min(finished_at), max(finished_at),
+       array_agg(DISTINCT queue), (array_agg(id))[1]
+FROM jobs
+WHERE status = 'failed' AND finished_at >= $1 AND finished_at < $2
+  AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20
+"""
+
+
+def job_rows(n: int, start: int, end: int, rng: random.Random) -> list[JobRow]:
+    """``n`` finished jobs spread over [start, end) ms: the recorder's view of each row."""
+    rows = []
+    span = end - start
+    for i in range(n):
+        created = start + int(rng.random() * span)
+        wait = int(rng.lognormvariate(5, 1.5))
+        duration = int(rng.lognormvariate(6.5, 1.3)) + 1
+        roll = rng.random()
+        status = (
+            JobStatus.COMPLETED
+            if roll < 0.9
+            else JobStatus.FAILED
+            if roll < 0.97
+            else JobStatus.CANCELLED
+        )
+        error_type = message = None
+        if status is JobStatus.FAILED:
+            error_type, template = ERRORS[rng.randrange(len(ERRORS))]
+            message = template.format(n=rng.randint(1, 9999))
+        attempts = 1 if rng.random() < 0.95 else rng.randint(2, 3)
+        started = created + wait
+        rows.append(
+            JobRow(
+                id=f"b{start}-{i}-{rng.getrandbits(32):08x}",
+                queue=QUEUES[int(rng.paretovariate(1.2)) % len(QUEUES)],
+                name=NAMES[rng.randrange(len(NAMES))],
+                status=status,
+                created_at=created,
+                attempts=attempts,
+                max_attempts=3,
+                added_attempt=attempts,
+                worker=f"worker-{rng.randrange(16)}",
+                error_type=error_type,
+                error_message=message,
+                started_at=started,
+                finished_at=min(started + duration, end - 1),
+                duration_ms=duration,
+                version=attempts * 16 + 3,
+            )
+        )
+    return rows
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def record(r: JobRow) -> tuple[Any, ...]:
+    return (
+        r.id, r.queue, r.name, r.status.value, r.attempts, r.max_attempts, r.worker,
+        r.error_type, r.error_message, _ts(r.created_at), _ts(r.started_at),
+        _ts(r.finished_at), r.duration_ms, r.version, r.added_attempt, 100.0,
+    )  # fmt: skip
+
+
+def _recorder_bench() -> Any:
+    """``bench/recorder.py`` as a module: its stream filler, measurement and admin helper."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_recorder", Path(__file__).with_name("recorder.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECORDER_BENCH = _recorder_bench()
+admin = RECORDER_BENCH.admin
+
+
+async def seed(jobs: int, days: int, end: int, reuse: bool) -> float:
+    """Create and fill the bench database; returns the seconds it took (0 when reused)."""
+    if reuse:
+        try:
+            conn = await asyncpg.connect(DSN)
+        except asyncpg.InvalidCatalogNameError:
+            conn = None
+        if conn is not None:
+            have = await conn.fetchval("SELECT count(*) FROM jobs")
+            await conn.close()
+            if have == jobs:
+                return 0.0
+    await admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    await admin(f'CREATE DATABASE "{DB}"')
+    await migrate(DSN)
+    began = time.perf_counter()
+    rng = random.Random(9)
+    start = end - days * 86_400_000
+    pool = await create_pool(DSN, min_size=2, max_size=2)
+    chunk = 100_000
+    try:
+        for done in range(0, jobs, chunk):
+            rows = job_rows(min(chunk, jobs - done), start, end, rng)
+            plan = plan_rollups((None, r) for r in rows)
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.copy_records_to_table("jobs", records=map(record, rows), columns=COLUMNS)
+                await write_plan(conn, plan)
+            print(f"  seeded {done + len(rows):,} / {jobs:,}", file=sys.stderr, flush=True)
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE jobs")
+            await conn.execute("VACUUM ANALYZE job_rollups")
+            await conn.execute("VACUUM ANALYZE job_failure_rollups")
+    finally:
+        await pool.close()
+    return time.perf_counter() - began
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+
+async def clear_cache(redis: Redis) -> None:
+    keys = [k async for k in redis.scan_iter(match="jobdeck:analytics:*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+
+
+def start_api(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        JOBDECK_DATABASE_URL=DSN,
+        JOBDECK_REDIS_URL=redis_url,
+        JOBDECK_JWT_SECRET=SECRET,
+        JOBDECK_API_PORT=str(port),
+        JOBDECK_API_RATE_LIMIT="off",
+        JOBDECK_LOG_LEVEL="WARNING",
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jobdeck_api"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def wait_ready(http: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(400):
+        try:
+            async with http.get(url + "/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError("api not ready")
+
+
+async def timed(coro: Any) -> float:
+    began = time.perf_counter()
+    await coro
+    return (time.perf_counter() - began) * 1000
+
+
+async def endpoints(args: argparse.Namespace, end: int, redis: Redis) -> list[str]:
+    """Per range and filter: p95 uncached/cached per endpoint, and the direct aggregation."""
+    port = 18_900 + os.getpid() % 1000
+    url = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['admin'], '*')}"}
+    lines = []
+    worst_uncached = worst_cached = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_api(args.redis_url, port, Path(tmp) / "api.log")
+        pool = await create_pool(DSN, min_size=1, max_size=2)
+        try:
+            async with aiohttp.ClientSession(headers=headers) as http:
+                await wait_ready(http, url)
+
+                async def get(endpoint: str, params: dict[str, str]) -> None:
+                    async with http.get(
+                        f"{url}/api/v1/jobs/analytics/{endpoint}", params=params
+                    ) as r:
+                        body = await r.read()
+                        if r.status != 200:
+                            raise RuntimeError(f"{endpoint} {params}: {r.status} {body[:300]!r}")
+
+                end_at = datetime.fromtimestamp(end / 1000, UTC)
+                for label, span, width in (
+                    ("24h", timedelta(hours=24), timedelta(hours=1)),
+                    ("7d", timedelta(days=7), timedelta(hours=1)),
+                    ("30d", timedelta(days=30), timedelta(days=1)),
+                ):
+                    for queues in (None, [QUEUES[0]]):
+                        params = {
+                            "startDate": (end_at - span).isoformat(),
+                            "endDate": end_at.isoformat(),
+                        }
+                        if queues:
+                            params["queues"] = ",".join(queues)
+                        parts = []
+                        for endpoint in ENDPOINTS:
+                            uncached = []
+                            for _ in range(args.requests):
+                                await clear_cache(redis)
+                                uncached.append(await timed(get(endpoint, params)))
+                            cached = [
+                                await timed(get(endpoint, params)) for _ in range(args.requests)
+                            ]
+                            u, c = pct(uncached, 0.95), pct(cached, 0.95)
+                            worst_uncached, worst_cached = (
+                                max(worst_uncached, u),
+                                max(worst_cached, c),
+                            )
+                            parts.append(f"{endpoint} {u:.0f}/{c:.1f}")
+                        direct = []
+                        lo, hi = end_at - span, end_at
+                        for _ in range(max(1, args.requests // 10)):
+                            direct.append(
+                                await timed(pool.fetch(DIRECT_PERFORMANCE, lo, hi, queues))
+                                + await timed(pool.fetch(DIRECT_TRENDS, lo, hi, queues, width))
+                                + await timed(pool.fetch(DIRECT_FAILURES, lo, hi, queues))
+                            )
+                        rollup = []
+                        for _ in range(max(3, args.requests // 4)):
+                            await clear_cache(redis)
+                            rollup.append(
+                                await timed(get("performance", params))
+                                + await timed(get("success-trends", params))
+                                + await timed(get("failures", params))
+                            )
+                        d, r = pct(direct, 0.5), pct(rollup, 0.5)
+                        lines.append(
+                            f"  {label} {'queue-0' if queues else 'all queues'}: p95 ms uncached/"
+                            f"cached: {'; '.join(parts)} | trends+performance+failures: direct "
+                            f"SQL over jobs {d:.0f} ms vs rollups {r:.0f} ms (x{d / r:.1f})"
+                        )
+        finally:
+            await pool.close()
+            proc.terminate()
+            proc.wait(10)
+    ok = worst_uncached <= TARGET_UNCACHED_MS and worst_cached <= TARGET_CACHED_MS
+    lines.append(
+        f"  worst p95: uncached {worst_uncached:.0f} ms (target <= {TARGET_UNCACHED_MS:.0f}), "
+        f"cached {worst_cached:.1f} ms (target <= {TARGET_CACHED_MS:.0f}): "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
+    return lines
+
+
+async def recorder_cost(args: argparse.Namespace) -> str:
+    """bench/recorder.py's measurement, alternating rollups on and off."""
+    rates: dict[str, list[float]] = {"1": [], "0": []}
+    redis = Redis.from_url(args.redis_url)
+    try:
+        for rollups in ("1", "0", "1", "0"):
+            db = f"jobdeck_bench_issue9_rec_{rollups}"
+            dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + db
+            await admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await admin(f'CREATE DATABASE "{db}"')
+            try:
+                await migrate(dsn)
+                await redis.flushdb()
+                os.environ["JOBDECK_RECORDER_ROLLUPS"] = rollups
+                bench_args = argparse.Namespace(
+                    events=args.recorder_events, redis_url=args.redis_url, batch_size=5_000
+                )
+                with tempfile.TemporaryFile() as log_file:
+                    line = await RECORDER_BENCH.measure(bench_args, dsn, redis, log_file)
+                rate = float(line.split(" = ")[1].split(" events/s")[0].replace(",", ""))
+                rates[rollups].append(rate)
+            finally:
+                os.environ.pop("JOBDECK_RECORDER_ROLLUPS", None)
+                await admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+    on, off = max(rates["1"]), max(rates["0"])
+    cost = 1 - on / off
+    return (
+        f"  recorder, {args.recorder_events:,} events, best of 2: rollups on {on:,.0f} events/s,"
+        f" off {off:,.0f} events/s: cost {cost:.1%} (target <= {TARGET_ROLLUP_COST:.0%}): "
+        f"{'PASS' if cost <= TARGET_ROLLUP_COST else 'FAIL'}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default_jobs = int(os.environ.get("JOBDECK_BENCH_ANALYTICS_JOBS", 10_000_000))
+    parser.add_argument("--jobs", type=int, default=default_jobs)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--requests", type=int, default=20, help="per endpoint and case")
+    parser.add_argument("--recorder-events", type=int, default=100_000)
+    parser.add_argument("--redis-base", default="redis://127.0.0.1:6379")
+    parser.add_argument("--reuse", action="store_true", help="keep a seeded database")
+    parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    args = parser.parse_args()
+    end = int(time.time() * 1000) // 3_600_000 * 3_600_000
+    lease = await lease_redis_db(args.redis_base)
+    args.redis_url = f"{args.redis_base}/{lease}"
+    redis = Redis.from_url(args.redis_url)
+    try:
+        seconds = await seed(args.jobs, args.days, end, args.reuse)
+        print(
+            f"analytics: {args.jobs:,} jobs over {args.days} days"
+            + (f", seeded with rollups in {seconds:.0f} s" if seconds else " (reused)")
+        )
+        for line in await endpoints(args, end, redis):
+            print(line)
+        print(await recorder_cost(args))
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+        await release_redis_db(args.redis_base, lease)
+        if not args.keep:
+            await admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+
+
+async def lease_redis_db(base: str) -> int:
+    """A Redis database number no test or other bench uses meanwhile (the tests' leases)."""
+    admin_client = Redis.from_url(f"{base}/0")
+    try:
+        while True:
+            for n in range(15, 0, -1):
+                if await admin_client.set(
+                    f"jobdeck:test-db-lease:{n}", os.getpid(), nx=True, ex=7200
+                ):
+                    return n
+            await asyncio.sleep(0.5)
+    finally:
+        await admin_client.aclose()
+
+
+async def release_redis_db(base: str, n: int) -> None:
+    admin_client = Redis.from_url(f"{base}/0")
+    try:
+        await admin_client.delete(f"jobdeck:test-db-lease:{n}")
+    finally:
+        await admin_client.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
