@@ -150,12 +150,18 @@ class Supervisor:
         self._stopping = True
         for watcher in list(self._watchers):
             watcher.cancel()
+        graceful, tasks = [], []
         for state in self.loops.values():
+            if state.task is None or state.task.done():
+                continue
+            tasks.append(state.task)
             if state.stop is not None:
                 state.stop()
-        tasks = [s.task for s in self.loops.values() if s.task is not None and not s.task.done()]
-        if tasks and grace_s > 0:
-            await asyncio.wait(tasks, timeout=grace_s)
+                graceful.append(state.task)
+            else:  # nothing to finish: it only waits for its next round
+                state.task.cancel()
+        if graceful and grace_s > 0:
+            await asyncio.wait(graceful, timeout=grace_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, *self._watchers, return_exceptions=True)
