@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lint fmt test test-fast migrate run bench services clean fuzz
+.PHONY: install lint fmt test test-fast migrate run bench services browser clean fuzz
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -16,6 +16,8 @@ $(TOOLS)/bin/uv:
 install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS)/bin/uv)
 	$(UV) sync --locked --python $(PY_VERSION)
 	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi
+	@# The dashboard serves its pinned browser libraries itself (no CDN at run time).
+	cd services/dashboard && npm ci --silent --no-audit --no-fund
 
 lint: install
 	$(VENV)/bin/ruff check libs services tests bench
@@ -30,7 +32,10 @@ services:
 	@bash deploy/local/ensure-services.sh
 	@bash deploy/local/ensure-promtool.sh >/dev/null || echo "promtool unavailable: the alert-rule test skips" >&2
 
-test: lint services
+browser:
+	@bash deploy/local/ensure-browser.sh
+
+test: lint services browser
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 migrate: install services

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from arq.constants import job_key_prefix
 from jobdeck.auth import mint_token
 from jobdeck.db import ensure_database, migrate
-from jobdeck.queues import queue_key
+from jobdeck.queues import job_key, queue_key
 from jobdeck.streams import EVENTS
 from redis.asyncio import Redis
 
@@ -117,7 +116,7 @@ async def main() -> None:
         proc.terminate()
         proc.wait(15)
         for start in range(0, len(ids), 5000):
-            await redis.delete(*(job_key_prefix + i for i in ids[start : start + 5000]))
+            await redis.delete(*(job_key(i) for i in ids[start : start + 5000]))
         await redis.delete(queue_key(queue))
         if not stream_existed:
             await redis.delete(EVENTS)

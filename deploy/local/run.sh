@@ -7,8 +7,10 @@ VENV=.venv/bin
 STATE=var/run
 mkdir -p "$STATE/logs" "$STATE/nginx"
 : "${JOBDECK_API_PORT:=8000}" "${JOBDECK_GATEWAY_PORT:=8001}" "${JOBDECK_RECORDER_PORT:=8004}"
-: "${JOBDECK_WORKER_PORT:=8010}" "${JOBDECK_INGRESS_PORT:=3000}"
-export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKER_PORT
+: "${JOBDECK_WORKER_PORT:=8010}" "${JOBDECK_INGRESS_PORT:=3000}" "${JOBDECK_DASHBOARD_PORT:=8005}"
+: "${JOBDECK_SCHEDULER_PORT:=8003}"
+export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKER_PORT JOBDECK_DASHBOARD_PORT
+export JOBDECK_SCHEDULER_PORT
 
 pids=()
 cleanup() {
@@ -34,7 +36,8 @@ if ! command -v nginx >/dev/null; then
 fi
 
 API_UPSTREAM=127.0.0.1:$JOBDECK_API_PORT GATEWAY_UPSTREAM=127.0.0.1:$JOBDECK_GATEWAY_PORT \
-  envsubst '${API_UPSTREAM} ${GATEWAY_UPSTREAM}' <deploy/nginx/jobdeck.conf.template \
+  DASHBOARD_UPSTREAM=127.0.0.1:$JOBDECK_DASHBOARD_PORT \
+  envsubst '${API_UPSTREAM} ${GATEWAY_UPSTREAM} ${DASHBOARD_UPSTREAM}' <deploy/nginx/jobdeck.conf.template \
   | sed "s/listen 3000;/listen $JOBDECK_INGRESS_PORT;/" >"$STATE/nginx/jobdeck.conf"
 cat >"$STATE/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -53,17 +56,23 @@ echo "starting jobdeck:"
 start recorder "$VENV/python" -m jobdeck_recorder
 start api "$VENV/python" -m jobdeck_api
 start gateway "$VENV/python" -m jobdeck_gateway
+start dashboard "$VENV/python" -m jobdeck_dashboard
 start worker "$VENV/python" -m jobdeck_worker --tasks jobdeck_worker.demo --queue price-file-parser:4 --queue emails:8 --queue reports:2
 start demo-traffic "$VENV/python" -m jobdeck_worker.traffic
+# The templates the seed's schedule examples name, then the scheduler.
+"$VENV/python" -m jobdeck_scheduler.demo >>"$STATE/logs/scheduler.log" 2>&1
+start scheduler "$VENV/python" -m jobdeck_scheduler
 start ingress nginx -p "$PWD/$STATE/nginx" -c "$PWD/$STATE/nginx/nginx.conf" -g 'daemon off;'
 
 TOKEN=$("$VENV/jobdeck" token --sub demo --role admin --ttl 86400)
 cat <<INFO
 
 jobdeck is running. Ingress: http://localhost:$JOBDECK_INGRESS_PORT
+  Dashboard (signs the demo admin in): http://localhost:$JOBDECK_INGRESS_PORT/#token=$TOKEN
   API docs:   http://localhost:$JOBDECK_INGRESS_PORT/api/docs
   Search:     curl -H "Authorization: Bearer \$TOKEN" 'http://localhost:$JOBDECK_INGRESS_PORT/api/v1/jobs/search?status[]=completed&limit=5'
   Socket.IO:  io('http://localhost:$JOBDECK_INGRESS_PORT/jobs', { auth: { token } })
+  Schedules:  curl -H "Authorization: Bearer \$TOKEN" 'http://localhost:$JOBDECK_INGRESS_PORT/api/v1/jobs/schedules'
   Admin token (24 h): $TOKEN
 Ctrl-C stops everything.
 INFO

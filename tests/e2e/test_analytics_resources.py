@@ -42,7 +42,7 @@ async def stack(
         )
         for name, port in ports.items()
     ]
-    procs[1].args = ["--queue", "alpha:2"]
+    procs[1].args = ["--tasks", "jobdeck_worker.demo", "--queue", "alpha:2"]
     for proc in procs:
         service_procs.append(proc.start())
     for proc in procs:

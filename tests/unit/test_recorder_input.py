@@ -119,6 +119,8 @@ def test_json_param_fast_path_keeps_text_as_is() -> None:
 def test_queries_are_loaded_by_name() -> None:
     assert set(QUERIES) == {
         "lock_jobs",
+        "attempts_of",
+        "upsert_attempts",
         "update_jobs",
         "insert_jobs",
         "insert_logs",

@@ -87,6 +87,84 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    id: str
+    queue: str
+    started_at: int | None
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """Everything a live worker advertises (the "busy" page), not just its counts."""
+
+    instance: str
+    host: str | None
+    pid: int | None
+    queues: list[str]
+    concurrency: int
+    active: int
+    queue_concurrency: dict[str, int]
+    started_at: int | None
+    beat_at: int | None
+    expires_at: int
+    jobs: list[RunningJob]
+
+
+def parse_worker_status(instance: str, raw: bytes | str | None, expires_at: int) -> WorkerStatus:
+    """A registry entry in full; unreadable parts are left empty, never an error."""
+    brief = parse_worker(instance, raw)
+    try:
+        info = json.loads(raw) if raw else {}
+    except ValueError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    per_queue = info.get("per_queue")
+    if not isinstance(per_queue, dict):
+        per_queue = {}
+    jobs = [
+        RunningJob(j["id"], j["queue"], _opt_int(j.get("started_at")))
+        for j in info.get("jobs") or ()
+        if isinstance(j, dict) and isinstance(j.get("id"), str) and isinstance(j.get("queue"), str)
+    ]
+    host = info.get("host")
+    return WorkerStatus(
+        instance=instance,
+        host=host if isinstance(host, str) else None,
+        pid=_opt_int(info.get("pid")),
+        queues=brief.queues,
+        concurrency=brief.concurrency,
+        active=brief.active,
+        queue_concurrency={
+            q: _int(e.get("concurrency"))
+            for q, e in per_queue.items()
+            if isinstance(q, str) and isinstance(e, dict)
+        },
+        started_at=_opt_int(info.get("started_at")),
+        beat_at=_opt_int(info.get("beat_at")),
+        expires_at=expires_at,
+        jobs=jobs,
+    )
+
+
+async def worker_statuses(redis: Redis, now_ms: int) -> list[WorkerStatus]:
+    """Every worker whose registry entry has not expired, in full, by instance id."""
+    members = await redis.zrangebyscore(WORKERS, now_ms, "+inf", withscores=True)
+    if not members:
+        return []
+    infos = await redis.hmget(WORKERS_INFO, [m for m, _ in members])  # type: ignore[misc]
+    found = [
+        parse_worker_status(m.decode() if isinstance(m, bytes) else str(m), raw, int(score))
+        for (m, score), raw in zip(members, infos, strict=True)
+    ]
+    return sorted(found, key=lambda w: w.instance)
+
+
 async def live_workers(redis: Redis, now_ms: int) -> list[LiveWorker]:
     """Workers whose registry entry has not expired, with what they advertise."""
     members = await redis.zrangebyscore(WORKERS, now_ms, "+inf")

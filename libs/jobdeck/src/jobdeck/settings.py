@@ -15,6 +15,7 @@ DEFAULT_PORTS = {
     "exporter": 8002,
     "scheduler": 8003,
     "recorder": 8004,
+    "dashboard": 8005,
     "worker": 8010,
 }
 

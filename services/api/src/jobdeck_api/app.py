@@ -21,7 +21,10 @@ from jobdeck_api import (
     jobs_enqueue,
     jobs_read,
     queues_api,
+    schedules_api,
     system_api,
+    templates_api,
+    workers_api,
 )
 from jobdeck_api.asyncapi import install_asyncapi
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
@@ -74,6 +77,9 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    templates_api.routes,
+    schedules_api.routes,
+    workers_api.routes,
     analytics_api.routes,
     jobs_read.routes,
     jobs_enqueue.routes,

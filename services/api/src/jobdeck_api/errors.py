@@ -51,7 +51,8 @@ class Conflict(ApiError):
 
 
 class Unavailable(ApiError):
-    """The database could not serve this request now; retry later, or ask for less."""
+    """A backend (Redis, Postgres) could not serve this request now: retry later (after
+    ``retry_after_s``), or ask for less."""
 
     status = 503
 

@@ -319,10 +319,21 @@ class SearchResponse(Model):
 
 
 class AttemptSummary(Model):
+    """One attempt: who ran it, when, how it ended (``outcome``: running, completed,
+    failed, retrying, cancelled; ``errorType`` WorkerShutdown = handed back by a stopping
+    worker, LeaseExpired = its worker died or stalled), and its log lines."""
+
     attempt: int
     log_lines: int
     first_log_at: datetime | None = None
     last_log_at: datetime | None = None
+    worker: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = Field(default=None, description="null: recorded before history")
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
 
 
 class JobTiming(Model):

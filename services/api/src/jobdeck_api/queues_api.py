@@ -61,7 +61,8 @@ def _config(row: Mapping[str, Any]) -> QueueConfig:
 async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     """List queues
 
-    Every queue the caller may see (configured, with jobs, paused or served by a worker),
+    Every queue the caller may see (configured, with jobs or schedules, paused or served
+    by a worker),
     with its config, live counts, paused state, live workers and schedules with their next
     run times. The counts mean what the socket's `queueStats` means: `waiting` = due in
     Redis and not running, `delayed` = not due yet, `active` = running as the live workers
@@ -78,7 +79,10 @@ async def list_queues(call: ApiRequest[None, None]) -> QueueList:
     paused = await client.paused_queues()
     live = await live_workers(redis, now)
     workers = workers_per_queue(live)
-    names = sorted(call.principal.visible(set(configs) | known | set(paused) | set(workers)))
+    scheduled = {r["queue"] for r in await pool.fetch(Q["scheduled_queues"])}
+    names = sorted(
+        call.principal.visible(set(configs) | known | set(paused) | set(workers) | scheduled)
+    )
     depths = await queue_depths(redis, names, now, live, recorded_active)
     counts = {n: QueueCounts.model_validate(asdict(depths[n])) for n in names}
     schedules: dict[str, list[ScheduleBrief]] = {n: [] for n in names}

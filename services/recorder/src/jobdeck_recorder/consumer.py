@@ -298,7 +298,7 @@ class Recorder:
         if not items:
             return []
         try:
-            await self._retrying("postgres", lambda: self._store([d.event for d in items]))
+            await self._retrying("postgres", lambda: self._store(items))
             return []
         except StoreRejected as exc:
             log.warning(
@@ -307,13 +307,13 @@ class Recorder:
         rejected: list[Refused] = []
         for d in items:
             try:
-                await self._retrying("postgres", lambda d=d: self._store([d.event]))
+                await self._retrying("postgres", lambda d=d: self._store([d]))
             except StoreRejected as exc:
                 rejected.append(Refused(d.entry_id, d.raw, "rejected_by_postgres", str(exc)))
         return rejected
 
-    async def _store(self, events: list[Event]) -> None:
-        result = await self.store.write(events)
+    async def _store(self, items: Sequence[Decoded]) -> None:
+        result = await self.store.write([d.event for d in items], [d.entry_id for d in items])
         metrics.ROWS.labels("update").inc(result.updated)
         metrics.ROWS.labels("insert").inc(result.inserted)
         metrics.LOGS.inc(result.logs)

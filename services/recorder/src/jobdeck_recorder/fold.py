@@ -5,7 +5,9 @@ state. Events are applied one at a time, in stream order, to the row as Postgres
 
 - state (status, attempts, times, result, error, worker...) changes only for an event
   whose version is strictly newer than the row's, so a duplicated or late event never
-  moves a job backwards, and of two final events of one attempt the first recorded wins;
+  moves a job backwards; of two final events of one attempt the one earlier in the
+  stream wins (the row keeps the stream id of the event that set its version), whatever
+  order recorders commit them in (without stream ids, the first recorded wins);
 - a late ``started`` of the row's attempt still fills a missing worker or start time;
 - ``progress`` counts only while the row is active in that very attempt, and never lowers
   the bar (a redelivered older progress event is ignored);
@@ -13,6 +15,7 @@ state. Events are applied one at a time, in stream order, to the row as Postgres
   from ``added`` whenever it arrives: a row first created by a later event holds
   placeholders until then (``added_attempt`` = 0);
 - ``log`` events become ``job_logs`` rows, unique per (job, attempt, seq);
+- ``started`` and final events also build each attempt's history row (``attempts``);
 - a job's queue is fixed once an ``added`` has set it: an event for that id from another
   queue is a different job reusing the id (the API refuses that; this is the backstop),
   so it is skipped and listed in ``BatchPlan.conflicts`` rather than taking the row over.
@@ -27,7 +30,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from jobdeck.events import Event, EventType, JobStatus
+from jobdeck.events import Event, EventType, JobStatus, Phase
+
+from jobdeck_recorder.attempts import (
+    AttemptRow,
+    StreamId,
+    apply_attempt,
+    earlier_in_stream,
+    tracks,
+)
 
 
 class Keep:
@@ -77,6 +88,7 @@ class JobRow:
     duration_ms: int | None = None
     cancelled_by: str | None = None
     version: int = 0
+    version_at: StreamId | None = None  # stream id of the event that set ``version``
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +103,12 @@ class LogLine:
 
 @dataclass(slots=True)
 class BatchPlan:
-    """What one batch writes: changed rows (existing and new) and log lines."""
+    """What one batch writes: changed rows (existing and new), attempts and log lines."""
 
     updates: list[JobRow] = field(default_factory=list)
     inserts: list[JobRow] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
+    attempts: list[AttemptRow] = field(default_factory=list)
     conflicts: list[Event] = field(default_factory=list)
 
 
@@ -136,8 +149,8 @@ def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def apply(row: JobRow, ev: Event) -> bool:
-    """Apply one job event to ``row`` in place; return whether anything changed."""
+def apply(row: JobRow, ev: Event, entry: StreamId | None = None) -> bool:
+    """Apply one job event (at stream id ``entry``) to ``row`` in place; whether it changed."""
     t = ev.type
     if t is EventType.LOG:
         return False
@@ -151,11 +164,27 @@ def apply(row: JobRow, ev: Event) -> bool:
     if ev.version <= row.version:
         if _cancels_backoff(row, ev):
             _cancelled(row, ev)
+            row.version_at = entry
+            return True
+        if _earlier_final(row, ev, entry):
+            _STATE_APPLIERS[t](row, ev)
+            row.version_at = entry
             return True
         return _fill_in(row, ev) or changed
     _STATE_APPLIERS[t](row, ev)
     row.version = ev.version
+    row.version_at = entry
     return True
+
+
+def _earlier_final(row: JobRow, ev: Event, entry: StreamId | None) -> bool:
+    """A final event of the row's own final version that came earlier in the stream than
+    the one recorded (which a recorder committed first): the stream's order wins."""
+    return (
+        ev.version == row.version
+        and ev.phase is Phase.FINISHED
+        and earlier_in_stream(entry, row.version_at)
+    )
 
 
 def _apply_identity(row: JobRow, ev: Event) -> bool:
@@ -338,16 +367,28 @@ def fold(row: JobRow | None, events: Iterable[Event]) -> JobRow | None:
     return current
 
 
-def plan_batch(events: Sequence[Event], existing: dict[str, JobRow]) -> BatchPlan:
-    """Fold a batch's job events (stream order) onto the rows Postgres holds for them."""
+def plan_batch(
+    events: Sequence[Event],
+    existing: dict[str, JobRow],
+    entries: Sequence[StreamId | None] | None = None,
+    attempts: dict[tuple[str, int], AttemptRow] | None = None,
+) -> BatchPlan:
+    """Fold a batch's job events (stream order) onto the rows Postgres holds for them.
+
+    ``entries`` are the events' stream ids (None where unknown); ``attempts`` the history
+    rows Postgres holds for the batch's jobs.
+    """
     plan = BatchPlan()
     rows: dict[str, JobRow] = {}
     changed: set[str] = set()
+    history: dict[tuple[str, int], AttemptRow] = {}
+    known_attempts = attempts or {}
     seen_logs: set[tuple[str, int, int]] = set()
-    for ev in events:
+    for i, ev in enumerate(events):
         job_id = ev.job_id
         if job_id is None:
             continue
+        entry = entries[i] if entries is not None else None
         if ev.type is EventType.LOG:
             key = (job_id, ev.attempt, ev.fields["seq"])
             if key not in seen_logs:
@@ -376,9 +417,18 @@ def plan_batch(events: Sequence[Event], existing: dict[str, JobRow]) -> BatchPla
         if conflicts(row, ev):
             plan.conflicts.append(ev)
             continue
-        if apply(row, ev):
+        if apply(row, ev, entry):
             changed.add(job_id)
+        if tracks(ev):
+            which = (job_id, ev.attempt)
+            attempt = history.get(which)
+            if attempt is None:
+                known = known_attempts.get(which)
+                attempt = replace(known) if known is not None else AttemptRow(*which)
+            if apply_attempt(attempt, ev, entry) or which in history:
+                history[which] = attempt
     for job_id in sorted(changed):
         row = rows[job_id]
         (plan.updates if job_id in existing else plan.inserts).append(row)
+    plan.attempts = [history[key] for key in sorted(history)]
     return plan

@@ -1,8 +1,10 @@
 """Writes a batch of events to Postgres in one transaction, with set-based SQL.
 
-The batch's job rows are locked (``SELECT ... FOR UPDATE``), the events folded onto them
+The batch's job rows are locked (``SELECT ... FOR UPDATE``), their attempt history read
+(writers of an attempt row always hold its job's lock first), the events folded onto them
 in Python (``fold.plan_batch``), and the result written with one ``UPDATE ... FROM
-unnest(...)``, one ``INSERT ... SELECT FROM unnest(...)`` and one insert of log lines.
+unnest(...)``, one ``INSERT ... SELECT FROM unnest(...)``, one upsert of attempt rows and
+one insert of log lines.
 Driver errors are translated here into ``StoreUnavailable`` (try again later) and
 ``StoreRejected`` (a value Postgres refuses: isolate the event that carries it).
 """
@@ -21,6 +23,7 @@ from jobdeck import JobdeckError
 from jobdeck.events import Event, EventType, JobStatus
 from jobdeck.sql import load_queries
 
+from jobdeck_recorder.attempts import AttemptRow, StreamId, parse_stream_id
 from jobdeck_recorder.fold import KEEP, JobRow, LogLine, plan_batch
 
 MAX_INSERT_RACES = 5
@@ -78,11 +81,18 @@ class JobStore:
         self.pool = pool
         self.on_batch = on_batch
 
-    async def write(self, events: Sequence[Event]) -> WriteResult:
-        """Record job events (stream order) in one transaction; idempotent under redelivery."""
+    async def write(
+        self, events: Sequence[Event], entry_ids: Sequence[str] | None = None
+    ) -> WriteResult:
+        """Record job events (stream order) in one transaction; idempotent under redelivery.
+
+        ``entry_ids``, the events' stream ids, let two final events of one attempt be
+        ordered by the stream rather than by which recorder commits first.
+        """
+        entries = None if entry_ids is None else [parse_stream_id(e) for e in entry_ids]
         for _ in range(MAX_INSERT_RACES):
             try:
-                return await self._write_once(events)
+                return await self._write_once(events, entries)
             except _InsertRace:
                 continue
             except _REJECTED as exc:
@@ -91,16 +101,22 @@ class JobStore:
                 raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
         raise StoreUnavailable("rows kept being inserted concurrently by another writer")
 
-    async def _write_once(self, events: Sequence[Event]) -> WriteResult:
+    async def _write_once(
+        self, events: Sequence[Event], entries: Sequence[StreamId | None] | None
+    ) -> WriteResult:
         job_ids = sorted(
             {e.job_id for e in events if e.job_id is not None and e.type is not EventType.LOG}
         )
         async with self.pool.acquire() as conn, conn.transaction():
             existing: dict[str, JobRow] = {}
+            attempts: dict[tuple[str, int], AttemptRow] = {}
             if job_ids:
                 for record in await conn.fetch(QUERIES["lock_jobs"], job_ids):
                     existing[record["id"]] = row_from_record(record)
-            plan = plan_batch(events, existing)
+                for record in await conn.fetch(QUERIES["attempts_of"], job_ids):
+                    attempt = attempt_from_record(record)
+                    attempts[(attempt.job_id, attempt.attempt)] = attempt
+            plan = plan_batch(events, existing, entries, attempts)
             if plan.updates:
                 docs = [row_doc(r) for r in plan.updates]
                 await conn.execute(QUERIES["update_jobs"], json_param(docs))
@@ -109,6 +125,9 @@ class JobStore:
                 status = await conn.execute(QUERIES["insert_jobs"], json_param(docs))
                 if int(status.rsplit(" ", 1)[-1]) != len(plan.inserts):
                     raise _InsertRace()
+            if plan.attempts:
+                docs = [attempt_doc(a) for a in plan.attempts]
+                await conn.execute(QUERIES["upsert_attempts"], json_param(docs))
             if self.on_batch is not None and (plan.updates or plan.inserts):
                 await self.on_batch(conn, existing, [*plan.updates, *plan.inserts])
             logs = 0
@@ -144,7 +163,43 @@ def row_from_record(r: asyncpg.Record) -> JobRow:
         duration_ms=r["duration_ms"],
         cancelled_by=r["cancelled_by"],
         version=r["version"],
+        version_at=_stream_id(r["version_ms"], r["version_seq"]),
     )
+
+
+def _stream_id(ms: int | None, seq: int | None) -> StreamId | None:
+    return None if ms is None or seq is None else (ms, seq)
+
+
+def attempt_from_record(r: asyncpg.Record) -> AttemptRow:
+    return AttemptRow(
+        job_id=r["job_id"],
+        attempt=r["attempt"],
+        worker=r["worker"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        outcome=r["outcome"],
+        error_type=r["error_type"],
+        error_message=r["error_message"],
+        error_traceback=r["error_traceback"],
+        final_at=_stream_id(r["final_ms"], r["final_seq"]),
+    )
+
+
+def attempt_doc(a: AttemptRow) -> dict[str, Any]:
+    return {
+        "job_id": a.job_id,
+        "attempt": a.attempt,
+        "worker": a.worker,
+        "started_at": a.started_at,
+        "finished_at": a.finished_at,
+        "outcome": a.outcome,
+        "error_type": a.error_type,
+        "error_message": a.error_message,
+        "error_traceback": a.error_traceback,
+        "final_ms": None if a.final_at is None else a.final_at[0],
+        "final_seq": None if a.final_at is None else a.final_at[1],
+    }
 
 
 def row_doc(r: JobRow) -> dict[str, Any]:
@@ -173,6 +228,8 @@ def row_doc(r: JobRow) -> dict[str, Any]:
         "duration_ms": r.duration_ms,
         "cancelled_by": r.cancelled_by,
         "version": r.version,
+        "version_ms": None if r.version_at is None else r.version_at[0],
+        "version_seq": None if r.version_at is None else r.version_at[1],
     }
     for key in ("data", "options", "result"):
         value = getattr(r, key)

@@ -5,8 +5,18 @@
 SELECT * FROM jobs WHERE id = $1;
 
 -- name: job_attempts
-SELECT attempt, count(*) AS log_lines, min(ts) AS first_log_at, max(ts) AS last_log_at
-FROM job_logs WHERE job_id = $1 GROUP BY attempt ORDER BY attempt;
+-- Each attempt's history row (recorder) joined with its log lines' count and span.
+WITH logs AS (
+    SELECT attempt, count(*) AS log_lines, min(ts) AS first_log_at, max(ts) AS last_log_at
+    FROM job_logs WHERE job_id = $1 GROUP BY attempt
+), runs AS (
+    SELECT * FROM job_attempts WHERE job_id = $1
+)
+SELECT coalesce(r.attempt, l.attempt) AS attempt, coalesce(l.log_lines, 0) AS log_lines,
+       l.first_log_at, l.last_log_at, r.worker, r.started_at, r.finished_at, r.outcome,
+       r.error_type, r.error_message, r.error_traceback
+FROM runs r FULL JOIN logs l ON l.attempt = r.attempt
+ORDER BY 1;
 
 -- name: job_logs
 SELECT attempt, seq, ts, level, message FROM job_logs
@@ -62,6 +72,9 @@ SELECT s.id, s.name, s.cron_expression, s.timezone, s.is_enabled, s.next_run_at,
 FROM job_schedules s JOIN job_templates t ON t.id = s.template_id
 WHERE t.queue = ANY($1::text[])
 ORDER BY s.next_run_at NULLS LAST, s.name;
+
+-- name: scheduled_queues
+SELECT DISTINCT t.queue FROM job_schedules s JOIN job_templates t ON t.id = s.template_id;
 
 -- name: insert_audit
 INSERT INTO audit_log (actor, roles, action, targets, outcome, detail, request_id)

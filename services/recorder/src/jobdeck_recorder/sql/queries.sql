@@ -9,11 +9,40 @@ SELECT id, queue, name, status, priority, max_attempts, added_attempt, template_
        (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
        (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
        (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
-       duration_ms, cancelled_by, version
+       duration_ms, cancelled_by, version, version_ms, version_seq
 FROM jobs
 WHERE id = ANY($1::text[])
 ORDER BY id
 FOR UPDATE;
+
+-- name: attempts_of
+-- The attempt history of a batch's jobs (their job rows are locked: no other writer).
+SELECT job_id, attempt, worker,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
+       (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
+       outcome, error_type, error_message, error_traceback, final_ms, final_seq
+FROM job_attempts
+WHERE job_id = ANY($1::text[]);
+
+-- name: upsert_attempts
+-- $1: a JSON array of attempt rows (see store.attempt_doc), already merged in Python.
+INSERT INTO job_attempts (
+    job_id, attempt, worker, started_at, finished_at, outcome, error_type, error_message,
+    error_traceback, final_ms, final_seq
+)
+SELECT s.job_id, s.attempt, s.worker, to_timestamp(s.started_at / 1000.0),
+       to_timestamp(s.finished_at / 1000.0), s.outcome, s.error_type, s.error_message,
+       s.error_traceback, s.final_ms, s.final_seq
+FROM jsonb_to_recordset($1::text::jsonb) AS s(
+    job_id text, attempt int, worker text, started_at bigint, finished_at bigint, outcome text,
+    error_type text, error_message text, error_traceback text, final_ms bigint, final_seq bigint
+)
+ON CONFLICT (job_id, attempt) DO UPDATE SET
+    worker = EXCLUDED.worker, started_at = EXCLUDED.started_at,
+    finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+    error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
+    error_traceback = EXCLUDED.error_traceback, final_ms = EXCLUDED.final_ms,
+    final_seq = EXCLUDED.final_seq;
 
 -- name: update_jobs
 -- $1: a JSON array of rows (see store.row_doc); keep_* true leaves that column as stored.
@@ -32,6 +61,7 @@ UPDATE jobs AS j SET
     started_at = to_timestamp(s.started_at / 1000.0),
     finished_at = to_timestamp(s.finished_at / 1000.0),
     duration_ms = s.duration_ms, cancelled_by = s.cancelled_by, version = s.version,
+    version_ms = s.version_ms, version_seq = s.version_seq,
     updated_at = now()
 FROM jsonb_to_recordset($1::text::jsonb) AS s(
     id text, queue text, name text, status text, priority int, max_attempts int,
@@ -40,7 +70,7 @@ FROM jsonb_to_recordset($1::text::jsonb) AS s(
     result jsonb, keep_result boolean, error_type text, error_message text,
     error_traceback text, progress real, progress_message text, attempts int, worker text,
     run_at bigint, started_at bigint, finished_at bigint, duration_ms bigint,
-    cancelled_by text, version int
+    cancelled_by text, version int, version_ms bigint, version_seq bigint
 )
 WHERE j.id = s.id;
 
@@ -51,21 +81,22 @@ INSERT INTO jobs (
     id, queue, name, status, priority, max_attempts, added_attempt, template_id, schedule_id,
     created_at, data, options, result, error_type, error_message, error_traceback, progress,
     progress_message, attempts, worker, run_at, started_at, finished_at, duration_ms,
-    cancelled_by, version
+    cancelled_by, version, version_ms, version_seq
 )
 SELECT s.id, s.queue, s.name, s.status, s.priority, s.max_attempts, s.added_attempt,
        s.template_id, s.schedule_id, to_timestamp(s.created_at / 1000.0),
        s.data, coalesce(s.options, '{}'), s.result, s.error_type, s.error_message,
        s.error_traceback, s.progress, s.progress_message, s.attempts, s.worker,
        to_timestamp(s.run_at / 1000.0), to_timestamp(s.started_at / 1000.0),
-       to_timestamp(s.finished_at / 1000.0), s.duration_ms, s.cancelled_by, s.version
+       to_timestamp(s.finished_at / 1000.0), s.duration_ms, s.cancelled_by, s.version,
+       s.version_ms, s.version_seq
 FROM jsonb_to_recordset($1::text::jsonb) AS s(
     id text, queue text, name text, status text, priority int, max_attempts int,
     added_attempt int, template_id text, schedule_id text, created_at bigint,
     data jsonb, options jsonb, result jsonb, error_type text, error_message text,
     error_traceback text, progress real, progress_message text, attempts int, worker text,
     run_at bigint, started_at bigint, finished_at bigint, duration_ms bigint,
-    cancelled_by text, version int
+    cancelled_by text, version int, version_ms bigint, version_seq bigint
 )
 ON CONFLICT (id) DO NOTHING;
 

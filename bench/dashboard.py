@@ -1,0 +1,214 @@
+"""Dashboard under load: the overview and the jobs page open in headless Chromium while
+demo traffic runs at 1,000 jobs/s through the whole stack (processes behind nginx).
+
+Measures, per page, over the measured window:
+- event-to-screen latency: from an event's publish time (``ts``) to the animation frame
+  after the page rendered the batch holding it (the page records these in
+  ``jobdeckLive.latencies()``); p50 / p95 / max;
+- the tab's main-thread CPU: Chrome's ``TaskDuration`` (DevTools Performance metrics)
+  over the window, as a share of one core;
+- long tasks (PerformanceObserver ``longtask``): how many, and the longest.
+Prints ONE summary line (and the per-page figures above it).
+
+Env: BENCH_RATE (1000 jobs/s), BENCH_SECONDS (60), BENCH_WARMUP_S (5), BENCH_SLOW_SHARE
+(0.1: share of jobs that run 0.5 s with progress, the rest are no-ops),
+JOBDECK_DATABASE_URL's server (the bench makes and drops its own database
+``jobdeck_bench_issue13``); Redis is a private redis-server on a free port.
+Targets (issue 13): p95 <= 500 ms, no main-thread task longer than 200 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from jobdeck.auth import mint_token
+from jobdeck.db import migrate
+from jobdeck.queues import JobSpec, QueueClient
+from jobdeck.settings import Settings
+from playwright.async_api import Page, async_playwright
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.dashboard import WIDE, launch_chromium
+from tests.support.dashboard import start_stack as start_dashboard_stack
+from tests.support.processes import free_port
+
+RATE = float(os.environ.get("BENCH_RATE", 1000))
+SECONDS = float(os.environ.get("BENCH_SECONDS", 60))
+WARMUP = float(os.environ.get("BENCH_WARMUP_S", 5))
+SLOW_SHARE = float(os.environ.get("BENCH_SLOW_SHARE", 0.1))
+SECRET = "bench-dashboard-secret-0123456789abcdef"
+DB_NAME = "jobdeck_bench_issue13"
+ADMIN_DSN = os.environ.get("JOBDECK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/jobdeck")
+QUEUES = ("bench-a", "bench-b")
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+}).observe({ type: 'longtask', buffered: true });
+"""
+
+
+def dsn(name: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+async def fresh_database() -> str:
+    conn = await asyncpg.connect(dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    finally:
+        await conn.close()
+    await migrate(dsn(DB_NAME))
+    return dsn(DB_NAME)
+
+
+async def drop_database() -> None:
+    conn = await asyncpg.connect(dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def job(rng: random.Random) -> JobSpec:
+    queue = rng.choice(QUEUES)
+    if rng.random() < SLOW_SHARE:
+        return JobSpec(queue=queue, name="sleep", data={"seconds": 0.5, "steps": 5})
+    return JobSpec(queue=queue, name="noop")
+
+
+async def traffic(client: QueueClient, until: float) -> int:
+    """Enqueue RATE jobs/s in batches every 50 ms until ``until``."""
+    rng = random.Random(13)
+    sent = 0
+    started = time.monotonic()
+    while time.monotonic() < until:
+        due = int((time.monotonic() - started) * RATE) - sent
+        if due > 0:
+            await client.enqueue_many([job(rng) for _ in range(due)], by="bench")
+            sent += due
+        await asyncio.sleep(0.05)
+    return sent
+
+
+async def task_seconds(cdp: Any) -> float:
+    metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A private redis-server, so the bench's million events never touch a shared one."""
+    return subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="jobdeck-bench-dashboard-"))
+    redis_port = free_port()
+    redis_proc = start_redis(redis_port)
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis = Redis.from_url(redis_url)
+    stack = None
+    try:
+        for _ in range(100):
+            try:
+                await redis.ping()
+                break
+            except Exception:
+                await asyncio.sleep(0.05)
+        settings = Settings(database_url=await fresh_database(), redis_url=redis_url)
+        stack = await start_dashboard_stack(
+            settings,
+            work,
+            SECRET,
+            [
+                "--tasks",
+                "jobdeck_worker.demo",
+                "--queue",
+                f"{QUEUES[0]}:100",
+                "--queue",
+                f"{QUEUES[1]}:100",
+            ],
+            {"JOBDECK_LOG_LEVEL": "ERROR"},
+        )
+        token = mint_token(SECRET, "bench", ["admin"], "*", 3600)
+        client = QueueClient(redis, settings.stream_maxlen)
+        await client.enqueue_many([JobSpec(queue=q, name="noop") for q in QUEUES], by="bench")
+        async with async_playwright() as playwright:
+            browser = await launch_chromium(playwright)
+            pages: dict[str, Page] = {}
+            for name, route in (("overview", "#/overview"), ("jobs", "#/jobs")):
+                context = await browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
+                await context.add_init_script(LONG_TASKS)
+                page = await context.new_page()
+                await page.goto(f"{stack.url}/#token={token}")
+                await page.goto(f"{stack.url}/{route}")
+                await page.wait_for_selector("#live:text('live')")
+                pages[name] = page
+            cdps = {n: await p.context.new_cdp_session(p) for n, p in pages.items()}
+            for cdp in cdps.values():
+                await cdp.send("Performance.enable")
+
+            load = asyncio.create_task(traffic(client, time.monotonic() + WARMUP + SECONDS))
+            await asyncio.sleep(WARMUP)
+            marks = {}
+            for n, p in pages.items():
+                await p.evaluate("() => { window.__longTasks = []; jobdeckLive.latencyCount = 0; }")
+                marks[n] = (await task_seconds(cdps[n]), time.monotonic())
+            sent = await load
+            lines = []
+            worst_p95 = 0.0
+            longest = 0.0
+            for n, p in pages.items():
+                cpu = (await task_seconds(cdps[n]) - marks[n][0]) / (time.monotonic() - marks[n][1])
+                lat = await p.evaluate("() => jobdeckLive.latencies()")
+                longs = await p.evaluate("() => window.__longTasks")
+                p95 = pct(lat, 0.95)
+                worst_p95 = max(worst_p95, p95)
+                longest = max([longest, *longs])
+                lines.append(
+                    f"{n}: events {len(lat)} p50 {pct(lat, 0.5):.0f} ms p95 {p95:.0f} ms "
+                    f"max {max(lat, default=0):.0f} ms; tab CPU {cpu * 100:.0f}% of a core; "
+                    f"long tasks {len(longs)} (longest {max(longs, default=0):.0f} ms)"
+                )
+            await browser.close()
+        for line in lines:
+            print(line)
+        load_avg = os.getloadavg()[0]
+        print(
+            f"dashboard: {sent / (SECONDS + WARMUP):.0f} jobs/s for {SECONDS:.0f} s; "
+            f"event-to-screen p95 {worst_p95:.0f} ms (target <= 500); longest main-thread "
+            f"task {longest:.0f} ms (target <= 200); load avg {load_avg:.1f}"
+        )
+    finally:
+        if stack is not None:
+            stack.stop()
+        await redis.aclose()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+        await drop_database()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""jobdeck dashboard: the web page operators use, a client of the public API and gateway."""

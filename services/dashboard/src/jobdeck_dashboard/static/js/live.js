@@ -1,0 +1,224 @@
+// Live events from the gateway (Socket.IO namespace /jobs), shared by every page.
+//
+// - Rooms are reference-counted: pages ask for a queue or a job and give it back.
+// - Events are buffered and handed to the pages in one batch every FLUSH_MS, so a queue
+//   doing a thousand jobs a second costs a few renders a second, not a thousand.
+// - While the tab is hidden the socket is closed; when it shows again the page reconnects
+//   with `auth.lastEventId` and the gateway replays what the rooms missed, without a gap.
+import { io } from '/vendor/socket.io.esm.min.js';
+import { session } from './session.js';
+
+const FLUSH_MS = 200;
+const EVENTS = [
+  'jobAdded', 'jobUpdate', 'jobCompleted', 'jobFailed', 'jobProgress', 'jobLog',
+  'queueStats', 'queueStateChange', 'systemStats', 'alert',
+];
+const LATENCY_SAMPLES = 8192;
+
+/** Is stream id `a` ("ms-seq") after `b`? */
+export function after(a, b) {
+  if (!b) return true;
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am > bm || (am === bm && as > bs);
+}
+
+class Live {
+  constructor() {
+    this.rooms = new Map();
+    this.listeners = new Set();
+    this.statusListeners = new Set();
+    this.pending = [];
+    this.timer = null;
+    this.lastEventId = null;
+    this.namesAtLast = new Set();
+    this.info = null;
+    this.alerts = new Map();
+    // The latest periodic stats, so a page opened between two ticks shows them at once.
+    this.system = null;
+    this.queueStats = new Map();
+    this.status = 'offline';
+    // Event-to-screen latencies (ms from publish to the frame that shows it), a ring.
+    this.latency = new Float64Array(LATENCY_SAMPLES);
+    this.latencyCount = 0;
+    document.addEventListener('visibilitychange', () => this.visibility());
+  }
+
+  start() {
+    if (this.socket) return;
+    this.socket = io('/jobs', {
+      transports: ['websocket'],
+      auth: (cb) => cb(this.auth()),
+      reconnectionDelayMax: 5000,
+    });
+    for (const name of EVENTS) this.socket.on(name, (payload) => this.receive(name, payload));
+    this.socket.on('connected', (info) => this.connected(info));
+    this.socket.on('connect_error', (err) => this.refused(err));
+    this.socket.on('disconnect', () => {
+      this.info = null;
+      this.setStatus(document.hidden ? 'paused' : 'reconnecting');
+    });
+    this.socket.on('tokenExpired', (e) => session.signOut(e?.message || 'Your token expired.'));
+    this.socket.on('eventsDropped', () => this.resync('events were dropped'));
+    if (document.hidden) this.socket.disconnect();
+  }
+
+  stop() {
+    this.socket?.disconnect();
+    this.socket = null;
+    this.info = null;
+    this.lastEventId = null;
+    this.alerts.clear();
+    this.system = null;
+    this.queueStats.clear();
+    this.setStatus('offline');
+  }
+
+  auth() {
+    const auth = { token: session.token };
+    if (this.lastEventId) auth.lastEventId = this.lastEventId;
+    return auth;
+  }
+
+  async connected(info) {
+    this.info = info;
+    this.alerts = new Map(info.activeAlerts.map((a) => [`${a.queue}|${a.kind}`, a]));
+    if (!this.lastEventId) this.lastEventId = info.lastEventId;
+    await Promise.all([...this.rooms.values()].map((room) => this.join(room)));
+    if (info.resumePending) {
+      const ack = await this.socket.emitWithAck('resume', { lastEventId: this.lastEventId });
+      if (!ack.ok || ack.truncated) this.resync('the event stream was trimmed while away');
+    }
+    this.setStatus('live');
+    this.push('connected', info);
+  }
+
+  refused(err) {
+    const reason = err?.data?.reason;
+    if (reason === 'bad_last_event_id') {
+      // The stream was reset (e.g. Redis restarted): start afresh and reload what is shown.
+      this.lastEventId = null;
+      this.resync('the event stream was reset');
+      this.socket.connect();
+    } else if (reason) {
+      session.signOut(err.message || 'The gateway refused the token.');
+    } else {
+      this.setStatus('reconnecting');
+    }
+  }
+
+  visibility() {
+    if (!this.socket) return;
+    if (document.hidden) {
+      this.socket.disconnect();
+      this.setStatus('paused');
+    } else if (!this.socket.connected) {
+      this.socket.connect();
+    }
+  }
+
+  join(room) {
+    return this.socket.emitWithAck(room.subscribe, room.payload);
+  }
+
+  /** Ask for a room (`{queue}` or `{jobId, queue}`); returns the function that gives it back. */
+  watch(payload) {
+    const key = payload.jobId ? `job:${payload.jobId}` : `queue:${payload.queue}`;
+    let room = this.rooms.get(key);
+    if (!room) {
+      room = payload.jobId
+        ? { subscribe: 'subscribeJob', unsubscribe: 'unsubscribeJob', payload, refs: 0 }
+        : { subscribe: 'subscribeQueue', unsubscribe: 'unsubscribeQueue', payload, refs: 0 };
+      this.rooms.set(key, room);
+      if (this.info) this.join(room);
+    }
+    room.refs += 1;
+    return () => {
+      room.refs -= 1;
+      if (room.refs > 0) return;
+      this.rooms.delete(key);
+      if (this.info) {
+        const { jobId, queue } = room.payload;
+        this.socket.emit(room.unsubscribe, jobId ? { jobId } : { queue });
+      }
+    };
+  }
+
+  /** Receive every batch of events: fn([{name, payload}, ...]). */
+  listen(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  onStatus(fn) {
+    this.statusListeners.add(fn);
+    fn(this.status);
+    return () => this.statusListeners.delete(fn);
+  }
+
+  setStatus(status) {
+    this.status = status;
+    for (const fn of this.statusListeners) fn(status);
+  }
+
+  receive(name, payload) {
+    const id = payload?.eventId;
+    if (id) {
+      // One stream entry can arrive as two events (jobCompleted + jobUpdate) with one id;
+      // anything older, or the same pair again, was seen (a resume on a live socket).
+      if (id === this.lastEventId) {
+        if (this.namesAtLast.has(name)) return;
+      } else if (after(id, this.lastEventId)) {
+        this.lastEventId = id;
+        this.namesAtLast.clear();
+      } else {
+        return;
+      }
+      this.namesAtLast.add(name);
+    }
+    if (name === 'systemStats') this.system = payload;
+    else if (name === 'queueStats') this.queueStats.set(payload.queue, payload);
+    if (name === 'alert') {
+      const key = `${payload.queue}|${payload.kind}`;
+      if (payload.state === 'cleared') this.alerts.delete(key);
+      else this.alerts.set(key, payload);
+    }
+    this.push(name, payload);
+  }
+
+  resync(reason) {
+    this.push('resync', { reason });
+  }
+
+  push(name, payload) {
+    this.pending.push({ name, payload });
+    if (this.timer === null) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  flush() {
+    this.timer = null;
+    const batch = this.pending;
+    this.pending = [];
+    for (const fn of this.listeners) fn(batch);
+    requestAnimationFrame(() => this.measure(batch));
+  }
+
+  measure(batch) {
+    const now = Date.now();
+    for (const { payload } of batch) {
+      if (typeof payload?.ts !== 'number') continue;
+      this.latency[this.latencyCount % LATENCY_SAMPLES] = now - payload.ts;
+      this.latencyCount += 1;
+    }
+  }
+
+  /** The recorded event-to-screen latencies (ms), oldest first (bench/dashboard.py reads it). */
+  latencies() {
+    const n = Math.min(this.latencyCount, LATENCY_SAMPLES);
+    const start = this.latencyCount - n;
+    return Array.from({ length: n }, (_, i) => this.latency[(start + i) % LATENCY_SAMPLES]);
+  }
+}
+
+export const live = new Live();
+window.jobdeckLive = live;

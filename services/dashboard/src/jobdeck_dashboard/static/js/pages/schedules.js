@@ -1,0 +1,10 @@
+// Schedules: shown once the API serves /api/v1/jobs/schedules; until then the page says it is unavailable.
+import { h } from '../dom.js';
+import { available, unavailable } from '../features.js';
+
+const PREFIXES = ['/api/v1/jobs/schedules'];
+
+export async function mount(root) {
+  root.append(h('h1', {}, 'Schedules'));
+  if (!(await available(PREFIXES))) root.append(unavailable('Schedules', PREFIXES));
+}

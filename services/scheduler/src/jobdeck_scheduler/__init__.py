@@ -1,0 +1,1 @@
+"""jobdeck scheduler: fires cron schedules exactly once across replicas and restarts."""

@@ -1,0 +1,67 @@
+"""The scheduler's HTTP side (ops routes) and its background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from jobdeck.queues import QueueClient
+from jobdeck.settings import Settings
+from jobdeck.web import PG, READY_CHECKS, REDIS, SETTINGS, create_app, use_postgres, use_redis
+
+from jobdeck_scheduler.config import SchedulerConfig
+from jobdeck_scheduler.firing import Firer
+from jobdeck_scheduler.loop import Scheduler
+
+CONFIG = web.AppKey("scheduler_config", SchedulerConfig)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+
+
+def build_app(settings: Settings, config: SchedulerConfig) -> web.Application:
+    app = create_app(settings)
+    app[CONFIG] = config
+    use_redis(app)
+    # A replica stuck inside a transaction (stopped, partitioned) must not keep its claimed
+    # rows: Postgres ends such a session, and the other replicas take the rows over.
+    use_postgres(
+        app,
+        min_size=0,
+        max_size=config.pg_pool_size,
+        command_timeout=30,
+        server_settings={
+            "idle_in_transaction_session_timeout": str(config.idle_in_transaction_ms),
+            "application_name": settings.instance,
+        },
+    )
+    app.cleanup_ctx.append(_scheduler)
+    return app
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    settings, config = app[SETTINGS], app[CONFIG]
+    queues = QueueClient(app[REDIS], settings.stream_maxlen)
+    firer = Firer(app[PG], queues, config, settings.instance)
+    scheduler = Scheduler(
+        firer, app[PG], app[REDIS], config, settings.database_url, settings.stream_maxlen
+    )
+    app[SCHEDULER] = scheduler
+
+    async def check() -> None:
+        if not scheduler.healthy:
+            raise RuntimeError(scheduler.last_error or "scheduler has not ticked yet")
+
+    app[READY_CHECKS]["scheduler"] = check
+    firing = asyncio.create_task(scheduler.run_firing(), name="scheduler-firing")
+    helpers = [
+        asyncio.create_task(scheduler.run_listener(), name="scheduler-listen"),
+        asyncio.create_task(scheduler.run_outcomes(), name="scheduler-outcomes"),
+    ]
+    yield
+    scheduler.stop()  # the tick in hand commits (or rolls back) before the pool closes
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(firing, timeout=10)
+    for task in helpers:
+        task.cancel()
+    await asyncio.gather(*helpers, return_exceptions=True)

@@ -1,0 +1,252 @@
+"""The dashboard in headless Chromium against the real stack (processes behind nginx):
+sign in by link, live job progress and log tail (also across a hidden tab), the Jobs page
+against the API, bulk retry, pause / resume, audit, and what a viewer does not see.
+Screenshots of each page at 1,280 and 390 px go to var/screenshots (gitignored)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from jobdeck.settings import Settings
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.support.api import SECRET, auth, token
+from tests.support.dashboard import (
+    CHROMIUM,
+    NARROW,
+    WIDE,
+    Stack,
+    Tab,
+    launch_chromium,
+    open_tab,
+    start_stack,
+)
+from tests.support.ingress import nginx_binary
+from tests.support.processes import wait_for
+
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+if not (Path(CHROMIUM).exists() and nginx_binary()):
+    reason = "chromium and nginx are needed (make test installs them: ensure-browser.sh)"
+    if os.environ.get("CI"):
+        raise RuntimeError(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+class Api:
+    def __init__(self, stack: Stack, http: aiohttp.ClientSession) -> None:
+        self.base = stack.api.url + "/api/v1"
+        self.http = http
+
+    async def call(self, method: str, path: str, body: Any = None, role: str = "admin") -> Any:
+        async with self.http.request(method, self.base + path, json=body, headers=auth(role)) as r:
+            payload = await r.json()
+            assert r.status < 300, payload
+            return payload
+
+    async def enqueue(self, queue: str, name: str, **fields: Any) -> str:
+        body = {"queue": queue, "name": name, **fields}
+        return str((await self.call("POST", "/jobs", body))["id"])
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        async with self.http.get(f"{self.base}/jobs/{job_id}", headers=auth()) as r:
+            return await r.json() if r.status == 200 else None
+
+    async def wait(self, job_id: str, status: str, attempts: int = 0) -> None:
+        async def reached() -> bool:
+            job = await self.job(job_id)
+            return job is not None and job["status"] == status and job["attempts"] >= attempts
+
+        await wait_for(reached, 30, what=f"job {job_id} {status} after {attempts} attempt(s)")
+
+
+@pytest.fixture
+async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
+    running = await start_stack(
+        settings,
+        tmp_path,
+        SECRET,
+        [
+            "--tasks",
+            "jobdeck_worker.demo",
+            "--queue",
+            "alpha:4",
+            "--queue",
+            "beta:4",
+            "--grace",
+            "1",
+        ],
+        {"JOBDECK_GATEWAY_STATS_INTERVAL_S": "1"},
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as http:
+        yield Api(stack, http)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await launch_chromium(playwright)
+        yield chromium
+        await chromium.close()
+
+
+async def shoot(page: Page, name: str) -> None:
+    """This page at both widths, for the README and for people reviewing a change."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, viewport in (("1280", WIDE), ("390", NARROW)):
+        await page.set_viewport_size(viewport)
+        await page.screenshot(path=SHOTS / f"{name}-{label}.png", full_page=label == "1280")
+    await page.set_viewport_size(WIDE)
+
+
+async def set_hidden(page: Page, hidden: bool) -> None:
+    """What the browser does when the tab goes to the background, or comes back."""
+    await page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""",
+        hidden,
+    )
+
+
+@pytest.mark.timeout(180)
+async def test_operator_watches_jobs_live_and_acts_on_them(
+    stack: Stack, api: Api, browser: Browser
+) -> None:
+    tab: Tab = await open_tab(browser, stack.url, token("admin", sub="ada"))
+    page = tab.page
+
+    # Signed in by the link; the token left the URL; the overview lists both queues live.
+    await expect(page.locator("#who")).to_have_text("ada · admin")
+    assert "token=" not in page.url
+    await expect(page.locator("#live")).to_have_text("live")
+    await expect(page.locator("tr[data-queue=alpha]")).to_be_visible()
+    await expect(page.locator("tr[data-queue=beta]")).to_be_visible()
+    await expect(page.locator(".stats .stat").first).to_be_visible()
+
+    # Job detail: a job held in a paused queue is shown waiting; once the queue resumes,
+    # its progress moves live, then the log tail and the end state arrive.
+    await api.call("POST", "/jobs/queues/alpha/pause")
+    report = await api.enqueue("alpha", "generate-report", data={"sections": 8, "section_s": 0.5})
+    await api.wait(report, "waiting")
+    await page.goto(f"{stack.url}/#/job/{report}")
+    await expect(page.locator(".jobhead .badge")).to_have_text("waiting")
+    await api.call("POST", "/jobs/queues/alpha/resume")
+    bar = page.get_by_role("progressbar", name="job progress")
+    await expect(page.locator(".jobhead .badge")).to_have_text("active", timeout=15_000)
+    await page.wait_for_function(
+        "() => { const v = +document.querySelector('[role=progressbar]')"
+        ".getAttribute('aria-valuenow'); return v > 0 && v < 100; }"
+    )
+    # The tab goes to the background: updates stop; coming back replays what was missed.
+    await set_hidden(page, True)
+    await expect(page.locator("#live")).to_have_text("paused")
+    await api.wait(report, "completed")
+    await set_hidden(page, False)
+    await expect(page.locator("#live")).to_have_text("live")
+    await expect(bar).to_have_attribute("aria-valuenow", "100")
+    await expect(page.locator(".jobhead .badge")).to_have_text("completed")
+    await expect(page.locator(".logs li")).to_have_count(8)
+    await expect(page.locator(".logs li").last).to_contain_text("section 8/8 rendered")
+    await shoot(page, "job")
+
+    # Jobs page: the filters give the API's own answer, row for row.
+    failing = [await api.enqueue("beta", "fail", maxAttempts=1) for _ in range(3)]
+    done = await api.enqueue("beta", "noop")
+    for job_id in failing:
+        await api.wait(job_id, "failed")
+    await api.wait(done, "completed")
+    await page.goto(f"{stack.url}/#/jobs")
+    await page.get_by_label("failed", exact=True).check()
+    await page.get_by_label("Queues").select_option("beta")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page).to_have_url(f"{stack.url}/#/jobs?status=failed&queues=beta")
+    expected = await api.call("GET", "/jobs/search?status[]=failed&queues[]=beta&limit=50")
+    rows = page.locator("tbody tr[data-job]")
+    await expect(rows).to_have_count(len(expected["items"]))
+    assert [await r.get_attribute("data-job") for r in await rows.all()] == [
+        j["id"] for j in expected["items"]
+    ]
+    assert {j["id"] for j in expected["items"]} == set(failing)
+    await shoot(page, "jobs")
+
+    # Bulk retry: select all, confirm, read the per-job results, see them run again.
+    await page.get_by_label("select every row on this page").check()
+    await page.get_by_role("button", name="Retry selected (3)").click()
+    await page.locator("#dialog").get_by_role("button", name="Retry").click()
+    await expect(page.locator("#dialog")).to_contain_text("retried: 3")
+    await page.locator("#dialog").get_by_role("button", name="Close").click()
+    for job_id in failing:
+        await api.wait(job_id, "failed", attempts=2)
+
+    # Pause alpha from the overview: its worker takes nothing; resume and it runs.
+    await page.goto(f"{stack.url}/#/overview")
+    await page.get_by_role("button", name="Pause alpha").click()
+    await expect(page.get_by_role("button", name="Resume alpha")).to_be_visible()
+    await expect(page.locator("tr[data-queue=alpha] .state")).to_have_text("paused")
+    held = await api.enqueue("alpha", "noop")
+    passed = await api.enqueue("beta", "noop")
+    await api.wait(passed, "completed")
+    assert (await api.job(held) or {}).get("status") == "waiting"
+    await shoot(page, "overview")
+    await page.get_by_role("button", name="Resume alpha").click()
+    await api.wait(held, "completed")
+
+    # The audit log shows who did it.
+    await page.goto(f"{stack.url}/#/audit")
+    await expect(page.locator("table.audit")).to_contain_text("jobs.bulk_retry")
+    await expect(page.locator("table.audit")).to_contain_text("queues.pause")
+    await shoot(page, "audit")
+    for name in ("schedules", "analytics", "exports"):
+        await page.goto(f"{stack.url}/#/{name}")
+        await expect(page.locator("main h1")).to_have_text(name.capitalize())
+        await shoot(page, name)
+    assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_viewer_sees_no_actions_and_only_its_queues(
+    stack: Stack, api: Api, browser: Browser
+) -> None:
+    failed = await api.enqueue("alpha", "fail", maxAttempts=1)
+    other = await api.enqueue("beta", "noop")
+    await api.wait(failed, "failed")
+    await api.wait(other, "completed")
+    tab = await open_tab(browser, stack.url, token("viewer", ["alpha"], sub="vic"), NARROW)
+    page = tab.page
+
+    await expect(page.locator("tr[data-queue=alpha]")).to_be_visible()
+    await expect(page.locator("tr[data-queue=alpha] button")).to_have_count(0)
+    await expect(page.locator("tr[data-queue=beta]")).to_have_count(0)
+    await expect(page.locator("#nav")).not_to_contain_text("Audit")
+
+    await page.goto(f"{stack.url}/#/jobs")
+    await expect(page.locator("tbody tr[data-job]")).to_have_count(1)
+    await expect(page.locator("tbody tr[data-job]")).to_have_attribute("data-job", failed)
+    await expect(page.locator("main input[type=checkbox][aria-label^=select]")).to_have_count(0)
+    await expect(page.get_by_role("toolbar")).to_have_count(0)
+
+    await page.goto(f"{stack.url}/#/job/{failed}")
+    await expect(page.locator(".jobhead .badge")).to_have_text("failed")
+    await expect(page.locator("main .toolbar button")).to_have_count(0)
+    await expect(page.locator(".card.error")).to_contain_text("this task always fails")
+    await shoot(page, "signin-viewer-job")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Paste an access token")).to_be_visible()
+    await shoot(page, "signin")
+    assert tab.errors == []

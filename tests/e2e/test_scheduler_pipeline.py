@@ -1,0 +1,181 @@
+"""Schedules end to end: API, scheduler, worker and recorder as processes. The seed's two
+schedule examples verbatim (the JSON body, and the JS ``fetch`` snippet run by Node); a
+schedule that fires, runs and reports its job's status; one that keeps failing and
+disables itself with one alert."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from jobdeck.events import EventType, decode
+from jobdeck.settings import Settings
+from jobdeck.streams import EVENT_FIELD, EVENTS
+from redis.asyncio import Redis
+
+from tests.e2e.test_api_pipeline import Stack
+from tests.support.api import SECRET, token
+from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
+from tests.support.scheduling import SEED_BODY
+
+WORKER_ARGS = ["--tasks", "jobdeck_worker.demo", "--grace", "2"]
+WORKER_ARGS += ["--queue", "price-file-parser:2", "--queue", "failing:2"]
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+SCHEDULES = "/api/v1/jobs/schedules"
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path
+) -> AsyncIterator[Stack]:
+    env = settings_env(settings, JOBDECK_JWT_SECRET=SECRET, JOBDECK_LOG_LEVEL="WARNING")
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jobdeck_scheduler.demo", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await demo.communicate()
+    assert demo.returncode == 0 and b"2 added" in out
+    ports = {name: free_port() for name in ("recorder", "worker", "api", "scheduler")}
+    procs = [
+        ServiceProcess(
+            "jobdeck_recorder",
+            {**env, "JOBDECK_RECORDER_PORT": str(ports["recorder"])},
+            ports["recorder"],
+            tmp_path,
+        ),
+        ServiceProcess(
+            "jobdeck_worker",
+            {**env, "JOBDECK_WORKER_PORT": str(ports["worker"])},
+            ports["worker"],
+            tmp_path,
+            WORKER_ARGS,
+        ),
+        ServiceProcess(
+            "jobdeck_api",
+            {**env, "JOBDECK_API_PORT": str(ports["api"]), "JOBDECK_API_RATE_LIMIT": "off"},
+            ports["api"],
+            tmp_path,
+        ),
+        ServiceProcess(
+            "jobdeck_scheduler",
+            {**env, "JOBDECK_SCHEDULER_PORT": str(ports["scheduler"])},
+            ports["scheduler"],
+            tmp_path,
+        ),
+    ]
+    for proc in procs:
+        service_procs.append(proc.start())
+    await asyncio.gather(*(p.wait_ready(timeout=60) for p in procs))
+    async with aiohttp.ClientSession() as http:
+        yield Stack(procs[2], http)
+
+
+async def seed_examples_verbatim(stack: Stack) -> None:
+    created = await stack.call("POST", SCHEDULES, SEED_BODY, status=201)
+    assert created["jobName"] == "generate-report" and created["priority"] == 5
+    assert created["cronDescription"] == "At 02:00 every day (America/New_York)"
+
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_DIR / "seed-schedule.mjs"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "JOBDECK_TOKEN": token("admin"), "JOBDECK_ORIGIN": stack.api.url},
+        cwd=NODE_DIR,
+    )
+    out, _ = await asyncio.wait_for(node.communicate(), timeout=30)
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["status"] == 201, result
+    body = result["body"]
+    assert body["name"] == "Hourly Price Update" and body["queue"] == "price-file-parser"
+    assert body["cronDescription"] == "At the start of every hour (UTC)"
+    listed = await stack.call("GET", SCHEDULES + "?queue=price-file-parser")
+    assert body["name"] in {s["name"] for s in listed["items"]}
+
+
+async def fires_runs_and_reports_its_status(stack: Stack) -> None:
+    s = await stack.call(
+        "POST",
+        SCHEDULES,
+        {
+            "name": "every second",
+            "templateId": "price-update-template-id",
+            "cronExpression": "* * * * * *",
+        },
+        status=201,
+    )
+    seen: dict[str, Any] = {}
+
+    async def completed() -> bool:
+        seen["s"] = await stack.call("GET", f"{SCHEDULES}/{s['id']}")
+        return bool(seen["s"]["lastStatus"] == "completed")
+
+    await wait_for(completed, timeout=60, what=f"a completed run: {seen}")
+    paused = await stack.call("POST", f"{SCHEDULES}/{s['id']}/pause")
+    assert paused["isEnabled"] is False
+    runs = await stack.call("GET", f"{SCHEDULES}/{s['id']}/runs?limit=200")
+    enqueued = [r for r in runs["items"] if r["outcome"] == "enqueued"]
+    assert enqueued and all(r["lagMs"] is not None for r in enqueued)
+    assert "completed" in {r["jobStatus"] for r in enqueued}
+    job = await stack.call("GET", f"/api/v1/jobs/{seen['s']['lastJobId']}")
+    assert job["scheduleId"] == s["id"] and job["templateId"] == "price-update-template-id"
+
+
+async def repeated_failures_disable_it_with_one_alert(
+    stack: Stack, pg: asyncpg.Pool, redis: Redis
+) -> None:
+    t = await stack.call(
+        "POST",
+        "/api/v1/jobs/templates",
+        {"name": "always-fails", "queue": "failing", "jobName": "fail", "maxAttempts": 1},
+        status=201,
+    )
+    s = await stack.call(
+        "POST",
+        SCHEDULES,
+        {
+            "name": "doomed",
+            "templateId": t["id"],
+            "cronExpression": "* * * * * *",
+            "overlapPolicy": "allow",
+            "maxConsecutiveFailures": 3,
+        },
+        status=201,
+    )
+    seen: dict[str, Any] = {}
+
+    async def disabled() -> bool:
+        seen["s"] = await stack.call("GET", f"{SCHEDULES}/{s['id']}")
+        return seen["s"]["isEnabled"] is False
+
+    await wait_for(disabled, timeout=60, what=f"the schedule to disable itself: {seen}")
+    assert "consecutive failed runs" in seen["s"]["disabledReason"]
+    assert seen["s"]["consecutiveFailures"] >= 3 and seen["s"]["nextRunAt"] is None
+
+    async def alerted() -> bool:
+        return not await pg.fetchval(
+            "SELECT alert_pending FROM job_schedules WHERE id = $1", s["id"]
+        )
+
+    await wait_for(alerted, timeout=20, what="the alert to be published")
+    alerts = [decode(f[EVENT_FIELD]) for _, f in await redis.xrange(EVENTS)]
+    mine = [a for a in alerts if a.type is EventType.ALERT and a.queue == "failing"]
+    assert len(mine) == 1 and mine[0].fields["kind"] == "schedule_disabled"
+    audit = await stack.call("GET", "/api/v1/audit?action=schedules.auto_disable")
+    assert [e["targets"] for e in audit["items"]] == [[s["id"]]]
+
+
+async def test_schedules_end_to_end(stack: Stack, pg: asyncpg.Pool, redis: Redis) -> None:
+    """The three stories share one stack (starting four services is the slow part)."""
+    await asyncio.gather(
+        seed_examples_verbatim(stack),
+        fires_runs_and_reports_its_status(stack),
+        repeated_failures_disable_it_with_one_alert(stack, pg, redis),
+    )
