@@ -131,6 +131,8 @@ def test_queries_are_loaded_by_name() -> None:
         "logs_pruned_until",
         "prune_logs",
         "save_logs_pruned_until",
+        "tombstones",
+        "prune_tombstones",
     }
 
 

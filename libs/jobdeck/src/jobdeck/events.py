@@ -32,6 +32,10 @@ class EventType(StrEnum):
     # Written by the gateway when a threshold is crossed or cleared (``queue`` is "*" for
     # system-wide alerts); not a job event: the recorder ignores it.
     ALERT = "alert"
+    # Written by the API when finished jobs are deleted (``job_ids``, ``by``, ``reason``);
+    # not a job event: the recorder ignores it (the API deleted the rows), the gateway
+    # sends it as ``jobRemoved``.
+    REMOVED = "removed"
 
 
 class JobStatus(StrEnum):
@@ -75,6 +79,7 @@ REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.QUEUE_PAUSED: (),
     EventType.QUEUE_RESUMED: (),
     EventType.ALERT: ("severity", "kind", "state", "value", "threshold", "message"),
+    EventType.REMOVED: ("job_ids",),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

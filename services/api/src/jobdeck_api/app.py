@@ -10,6 +10,7 @@ from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
 from jobdeck.instances import use_presence
 from jobdeck.queues import QueueClient
+from jobdeck.queues.admin import QueueAdmin
 from jobdeck.settings import Settings
 from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
@@ -20,6 +21,9 @@ from jobdeck_api import (
     jobs_actions,
     jobs_enqueue,
     jobs_read,
+    jobs_remove,
+    jobs_reorder,
+    queues_admin_api,
     queues_api,
     schedules_api,
     system_api,
@@ -39,7 +43,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
+from jobdeck_api.state import ADMIN, QUEUES, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -77,6 +81,7 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    queues_admin_api.routes,
     templates_api.routes,
     schedules_api.routes,
     workers_api.routes,
@@ -84,6 +89,8 @@ ROUTE_GROUPS = (
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
+    jobs_remove.routes,
+    jobs_reorder.routes,
     admin_routes,
     system_api.routes,
 )
@@ -120,6 +127,7 @@ def build_app(
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
+        app[ADMIN] = QueueAdmin(app[REDIS], app[SETTINGS].stream_maxlen)
         yield
 
     app.cleanup_ctx.append(queue_client)

@@ -446,6 +446,9 @@ class JobOutcome(StrEnum):
     RETRIED = "retried"
     CANCELLED = "cancelled"
     CANCELLING = "cancelling"
+    REMOVED = "removed"
+    PROMOTED = "promoted"
+    REPRIORITIZED = "reprioritized"
     SKIPPED = "skipped"
     NOT_FOUND = "not_found"
 
@@ -578,3 +581,48 @@ class Problem(BaseModel):
     detail: str
     request_id: str | None = Field(default=None, alias="request_id")
     errors: list[dict[str, str]] | None = None
+
+
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+MAX_DELETE_BATCH = 10_000  # jobs a clean deletes per call at most
+
+
+def _final_only(value: list[JobStatus] | None) -> list[JobStatus] | None:
+    for status in value or ():
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"{status.value!r}: only completed, failed or cancelled jobs are deleted"
+                " (cancel a queued or running job first)"
+            )
+    return value
+
+
+FinalStatuses = Annotated[
+    list[JobStatus] | None, Field(default=None, max_length=3), AfterValidator(_final_only)
+]
+
+
+class CleanRequest(Model):
+    older_than_s: int = Field(
+        ge=0, le=20 * 366 * 86_400, description="finished at least this many seconds ago"
+    )
+    status: FinalStatuses = None
+    dry_run: bool = True
+    limit: int = Field(default=1_000, ge=1, le=MAX_DELETE_BATCH)
+
+
+class DrainRequest(Model):
+    delayed: bool = Field(default=False, description="also remove delayed jobs")
+    dry_run: bool = False
+
+
+class DrainResult(Model):
+    queue: str
+    waiting: int = Field(description="waiting jobs before the drain")
+    delayed: int = Field(description="delayed jobs before the drain")
+    drained: int
+    dry_run: bool
+
+
+class PriorityRequest(Model):
+    priority: Priority

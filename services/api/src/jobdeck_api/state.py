@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from jobdeck.auth import TokenVerifier
 from jobdeck.queues import QueueClient
+from jobdeck.queues.admin import QueueAdmin
 from jobdeck.usage import ResourceThresholds
 
 QUEUES = web.AppKey("queue_client", QueueClient)
+ADMIN = web.AppKey("queue_admin", QueueAdmin)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 THRESHOLDS = web.AppKey("resource_thresholds", ResourceThresholds)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PRUNER_LOCK_ID = 0x6A6F6270  # "jobp"
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TOMBSTONE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,12 @@ class Pruner:
                 await self._prune_logs(
                     conn, queue, status, cutoff(now, retention.logs_days), result
                 )
+        # Tombstones of deleted jobs outlive any redelivery of their events by far.
+        await conn.execute(
+            QUERIES["prune_tombstones"],
+            now - timedelta(days=TOMBSTONE_DAYS),
+            self.config.retention_batch,
+        )
         result.seconds = time.perf_counter() - started
         metrics.PRUNER_PASS_SECONDS.observe(result.seconds)
         metrics.PRUNER_LAST_PASS.set(time.time())

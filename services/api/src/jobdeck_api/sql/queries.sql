@@ -89,3 +89,25 @@ WHERE ($1::text IS NULL OR actor = $1)
   AND ($5::timestamptz IS NULL OR at < $5)
   AND ($6::bigint IS NULL OR id < $6)
 ORDER BY id DESC LIMIT $7;
+
+-- name: delete_jobs
+-- Deletes the finished jobs of $1 (rows and log lines) and leaves a tombstone for each (the
+-- recorder drops their late events); returns the ids deleted. A job no longer finished
+-- (a retry recorded meanwhile) is left alone.
+WITH doomed AS (
+    SELECT id, queue FROM jobs
+    WHERE id = ANY($1::text[]) AND status IN ('completed', 'failed', 'cancelled')
+    FOR UPDATE
+), tomb AS (
+    INSERT INTO job_tombstones AS t (id, queue, removed_by)
+    SELECT id, queue, $2 FROM doomed
+    ON CONFLICT (id) DO UPDATE
+    SET queue = EXCLUDED.queue, removed_at = now(), removed_by = EXCLUDED.removed_by
+), logs AS (
+    DELETE FROM job_logs l USING doomed d WHERE l.job_id = d.id
+)
+DELETE FROM jobs j USING doomed d WHERE j.id = d.id RETURNING j.id;
+
+-- name: set_priority
+UPDATE jobs SET priority = $2, updated_at = now()
+WHERE id = $1 AND status IN ('waiting', 'delayed');

@@ -172,3 +172,13 @@ SELECT (SELECT max(finished_at) FROM done) AS until,
 INSERT INTO job_retention_state (queue, status, logs_pruned_until) VALUES ($1, $2, $3)
 ON CONFLICT (queue, status) DO UPDATE
 SET logs_pruned_until = EXCLUDED.logs_pruned_until, updated_at = now();
+
+-- name: tombstones
+-- When each of these jobs was removed (only removed ones are returned), epoch ms.
+SELECT id, (extract(epoch FROM removed_at) * 1000)::bigint AS removed_ms
+FROM job_tombstones WHERE id = ANY($1::text[]);
+
+-- name: prune_tombstones
+-- Tombstones older than $1 (past the stream's horizon: no event of theirs comes any more).
+DELETE FROM job_tombstones
+WHERE id IN (SELECT id FROM job_tombstones WHERE removed_at < $1 ORDER BY removed_at LIMIT $2);
