@@ -65,7 +65,7 @@ class Fleet(Protocol):
     async def fill(self, jobs: int, task: str, data: Any = None) -> None: ...
     async def resume(self) -> None: ...
     async def expect(self, jobs: int) -> None: ...
-    async def wait_done(self, within: float = 600) -> None: ...
+    async def wait_done(self, within: float = 300) -> None: ...
     async def stop(self) -> None: ...
 
 
@@ -144,6 +144,8 @@ async def measure(
         seconds = time.perf_counter() - started
         cpu = sum(cpu_seconds(p) for p in fleet.pids) - cpu
         usage = await meter.stop(own_commands=fleet.polls - polls)
+        if isinstance(fleet, JobdeckFleet):
+            await fleet.verify()
         latencies: list[float] = []
         if trickle:
             assert isinstance(fleet, JobdeckFleet | BullmqFleet)
@@ -398,9 +400,12 @@ def parse() -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> int:
+    load_before = os.getloadavg()[0]
     async with leased_db(args.redis_base) as url:
         results = await run(args, url)
     checks = report(results, args)
+    load_after = os.getloadavg()[0]
+    print(f"  load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end")
     print("targets (issue 7), ratios from this run:")
     for check in checks:
         print(check.line())

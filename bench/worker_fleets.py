@@ -83,6 +83,7 @@ class JobdeckFleet:
         self.polls = 0  # XLEN calls made to watch the stream (subtracted from Redis figures)
         self._target = 0
         self._control_entries = 0  # stream entries of a pause (and so of a resume)
+        self.enqueued = 0
 
     @property
     def pids(self) -> list[int]:
@@ -115,16 +116,25 @@ class JobdeckFleet:
             await asyncio.sleep(0.05)
 
     async def warm_up(self, jobs: int) -> None:
-        """Run ``jobs`` no-op jobs; the first time, learn how many stream entries a job adds."""
-        before = await self._xlen()
-        await self._enqueue([self._spec("noop") for _ in range(jobs)])
-        after_enqueue = await self._xlen()
+        """Run ``jobs`` no-op jobs; the first time, learn how many stream entries a job adds.
+
+        Stream lengths are computed, not read, once workers may be running the jobs: a length
+        read just after enqueueing can already hold some of their run events.
+        """
         if JobdeckFleet.run_per_job is None:
+            await self.pause()  # so that the enqueue's own entries can be counted alone
+            before = await self._xlen()
+            await self._enqueue([self._spec("noop") for _ in range(jobs)])
+            after_enqueue = await self._xlen()
             JobdeckFleet.added_per_job = _per_job(after_enqueue - before, jobs, "enqueue")
+            await self.client.resume(self.queue)
             await self._wait_completed(jobs, after_enqueue)
-            JobdeckFleet.run_per_job = _per_job(await self._xlen() - after_enqueue, jobs, "run")
+            run = await self._xlen() - after_enqueue - self._control_entries
+            JobdeckFleet.run_per_job = _per_job(run, jobs, "run")
         else:
-            await self.expect(jobs, after_enqueue)
+            before = await self._xlen()
+            await self.expect(jobs, before + jobs * JobdeckFleet.added_per_job)
+            await self._enqueue([self._spec("noop") for _ in range(jobs)])
             await self.wait_done()
 
     async def pause(self) -> None:
@@ -151,9 +161,13 @@ class JobdeckFleet:
             base = await self._xlen()
         self._target = base + jobs * JobdeckFleet.run_per_job
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         deadline = time.monotonic() + within
-        while await self._xlen() < self._target:
+        seen = 0
+        while (length := await self._xlen()) < self._target:
+            if length < seen:
+                raise RuntimeError("the event stream shrank: something else uses this database")
+            seen = length
             if time.monotonic() > deadline:
                 raise TimeoutError("jobs did not complete")
             if any(p.returncode is not None for p in self.procs):
@@ -171,6 +185,18 @@ class JobdeckFleet:
         for i in range(jobs):
             await asyncio.sleep(max(start + i * gap_ms / 1000 - time.monotonic(), 0))
             await self.client.enqueue(self._spec("stamp", {"t": time.time()}))
+        self.enqueued += jobs
+
+    async def verify(self) -> None:
+        """Every job enqueued completed, once: the stream-length count did not mislead us."""
+        counts: dict[EventType, int] = {}
+        for _, fields in await self.redis.xrange(EVENTS):
+            event = decode(fields[b"e"])
+            if event.queue == self.queue:
+                counts[event.type] = counts.get(event.type, 0) + 1
+        ran = (counts.get(EventType.STARTED), counts.get(EventType.COMPLETED))
+        if ran != (self.enqueued, self.enqueued) or EventType.FAILED in counts:
+            raise RuntimeError(f"{self.enqueued} jobs enqueued, stream holds {counts}")
 
     async def latencies_ms(self) -> list[float]:
         """Enqueue-to-start of every stamp job run so far (read after the Redis figures)."""
@@ -188,6 +214,7 @@ class JobdeckFleet:
         return JobSpec(queue=self.queue, name=task, data=data, max_attempts=1)
 
     async def _enqueue(self, specs: list[JobSpec]) -> None:
+        self.enqueued += len(specs)
         for start in range(0, len(specs), 2000):
             assert all(await self.client.enqueue_many(specs[start : start + 2000]))
 
@@ -272,7 +299,7 @@ class BullmqFleet(OneProcessFleet):
     async def expect(self, jobs: int) -> None:
         await self._send("expect", jobs)
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         await self._reply("done", within)
 
     async def prepare_trickle(self, jobs: int, gap_ms: float) -> None:
@@ -325,7 +352,7 @@ class BullmqFleet(OneProcessFleet):
         self.proc.stdin.write((" ".join(map(str, words)) + "\n").encode())
         await self.proc.stdin.drain()
 
-    async def _reply(self, key: str, within: float = 600) -> Any:
+    async def _reply(self, key: str, within: float = 300) -> Any:
         assert self.proc is not None and self.proc.stdout is not None
         while True:
             line = await asyncio.wait_for(self.proc.stdout.readline(), within)
@@ -388,7 +415,7 @@ class ArqFleet(OneProcessFleet):
     async def expect(self, jobs: int) -> None:
         return None
 
-    async def wait_done(self, within: float = 600) -> None:
+    async def wait_done(self, within: float = 300) -> None:
         deadline = time.monotonic() + within
         while True:
             self.polls += 1
