@@ -152,6 +152,10 @@ async def test_every_message_is_acknowledged(
         (viewer, "subscribeQueue", {"queue": 7}, False, "bad_request"),
         (viewer, "subscribeQueue", "a", False, "bad_request"),
         (viewer, "unsubscribeQueue", {"queue": "a"}, True, None),
+        (viewer, "subscribeStats", {"queue": "a"}, True, None),
+        (viewer, "subscribeStats", {"queue": "secret"}, False, "forbidden"),
+        (viewer, "subscribeStats", {}, False, "bad_request"),
+        (viewer, "unsubscribeStats", {"queue": "a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "j-a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "j-x"}, False, "forbidden"),
         (viewer, "subscribeJob", {"jobId": "unknown"}, False, "not_found"),
@@ -175,6 +179,8 @@ async def test_every_message_is_acknowledged(
             in (
                 "subscribeQueue",
                 "unsubscribeQueue",
+                "subscribeStats",
+                "unsubscribeStats",
                 "subscribeJob",
                 "unsubscribeJob",
                 "subscribeAll",
@@ -612,3 +618,33 @@ async def test_a_resume_from_beyond_the_stream_end_is_refused_not_silenced(
     await stream.publish(started(q, "j4", 4))
     await held.wait("jobUpdate", lambda d: d["jobId"] == "j4")
     assert [d["jobId"] for d in held.named("jobUpdate")] == ["j2", "j3", "j4"]
+
+
+async def test_a_stats_subscriber_gets_stats_and_state_but_no_job_events(
+    q: str, gw_settings: Settings, listeners: list[Listener], redis: Redis
+) -> None:
+    """What the dashboard's overview joins: its cost must not grow with the queue's traffic."""
+    config = GatewayConfig(stats_interval_s=0.2)
+    async with running_gateway(gw_settings, config) as gw:
+        stats_only = await connect(gw, listeners, {"token": token("viewer", [q])})
+        everything = await connect(gw, listeners, {"token": token("viewer", [q])})
+        await wait_for(lambda: _has_snapshot(gw), timeout=10, what="the first snapshot")
+        ack = await stats_only.call("subscribeStats", {"queue": q})
+        assert ack["ok"] and ack["room"] == f"stats:{q}"
+        validate_ack("subscribeStats", ack)
+        assert (await everything.call("subscribeQueue", {"queue": q}))["ok"]
+        await stats_only.wait("queueStats", lambda d: d["queue"] == q)
+
+        queues = QueueClient(redis, gw_settings.stream_maxlen)
+        await queues.enqueue(JobSpec(queue=q, name="t"), by="alice")
+        await queues.pause(q, by="operator-olga")
+        change = await stats_only.wait("queueStateChange", lambda d: d["queue"] == q)
+        assert change["paused"] is True and change["by"] == "operator-olga"
+        validate("queueStateChange", change)
+        await everything.wait("queueStateChange", lambda d: d["queue"] == q)
+        assert everything.named("jobAdded"), "the queue room did get the job event"
+        assert not stats_only.named("jobAdded") and not stats_only.named("jobUpdate")
+        # Several ticks later, still stats only.
+        ticks = len(stats_only.named("queueStats"))
+        await stats_only.wait("queueStats", lambda d: len(stats_only.named("queueStats")) > ticks)
+        assert (await stats_only.call("unsubscribeStats", {"queue": q}))["wasSubscribed"] is True

@@ -36,7 +36,8 @@ NARROW = {"width": 390, "height": 844}
 
 @dataclass
 class Stack:
-    """Recorder, worker, API, gateway and dashboard as processes, one origin via nginx."""
+    """Recorder, worker, API, gateway, scheduler and dashboard as processes, one origin via
+    nginx."""
 
     ingress: Ingress
     api: ServiceProcess
@@ -59,15 +60,16 @@ async def start_stack(
     worker_args: Sequence[str],
     extra_env: dict[str, str] | None = None,
 ) -> Stack:
-    env = settings_env(
-        settings,
-        JOBDECK_JWT_SECRET=secret,
-        JOBDECK_LOG_LEVEL="WARNING",
-        JOBDECK_API_RATE_LIMIT="off",
-        JOBDECK_RECORDER_BLOCK_MS="100",
+    overrides = {
+        "JOBDECK_JWT_SECRET": secret,
+        "JOBDECK_LOG_LEVEL": "WARNING",
+        "JOBDECK_API_RATE_LIMIT": "off",
+        "JOBDECK_RECORDER_BLOCK_MS": "100",
         **(extra_env or {}),
-    )
-    ports = {name: free_port() for name in ("recorder", "worker", "api", "gateway", "dashboard")}
+    }
+    env = settings_env(settings, **overrides)
+    services = ("recorder", "worker", "api", "gateway", "scheduler", "dashboard")
+    ports = {name: free_port() for name in services}
     procs = {
         name: ServiceProcess(
             f"jobdeck_{name}",
@@ -92,7 +94,7 @@ async def start_stack(
         for proc in procs.values():
             proc.start()
         ingress.start()
-        # Six processes start at once on two shared cores: allow for a busy machine.
+        # Seven processes start at once on two shared cores: allow for a busy machine.
         await asyncio.gather(
             *(p.wait_ready(timeout=90) for p in procs.values()), ingress.wait_ready(timeout=30)
         )

@@ -18,6 +18,7 @@ from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
 from jobdeck_api import (
     analytics_api,
     audit,
+    cron_preview_api,
     jobs_actions,
     jobs_enqueue,
     jobs_read,
@@ -83,6 +84,7 @@ ROUTE_GROUPS = (
     queues_api.routes,
     queues_admin_api.routes,
     templates_api.routes,
+    cron_preview_api.routes,  # /schedules/preview before /schedules/{id}
     schedules_api.routes,
     workers_api.routes,
     analytics_api.routes,

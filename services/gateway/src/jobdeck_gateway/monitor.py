@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from jobdeck_gateway import alerts, metrics
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
-from jobdeck_gateway.protocol import ALL_ROOM, SocketEvent, queue_room
+from jobdeck_gateway.protocol import ALL_ROOM, SocketEvent, queue_room, stats_room
 from jobdeck_gateway.rooms import Client, Subscriptions
 from jobdeck_gateway.stats import Snapshot, measure, queue_stats_payload, system_stats_payload
 
@@ -196,9 +196,9 @@ class Monitor:
         return bool(done)
 
     def emit(self, snap: Snapshot) -> None:
-        """``queueStats`` to each queue's room (and ``all``), ``systemStats`` to everyone."""
+        """``queueStats`` to each queue's rooms (and ``all``), ``systemStats`` to everyone."""
         for q, s in snap.queues.items():
-            clients = self.subs.recipients((queue_room(q), ALL_ROOM), q)
+            clients = self.subs.recipients((queue_room(q), stats_room(q), ALL_ROOM), q)
             if clients:
                 self.fanout.send(
                     clients,

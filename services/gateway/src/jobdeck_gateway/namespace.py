@@ -35,6 +35,7 @@ from jobdeck_gateway.protocol import (
     job_room,
     parse_event_id,
     queue_room,
+    stats_room,
 )
 from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.rooms import Client, Subscriptions
@@ -112,6 +113,8 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._handlers = {
             "subscribeQueue": self.subscribe_queue,
             "unsubscribeQueue": self.unsubscribe_queue,
+            "subscribeStats": self.subscribe_stats,
+            "unsubscribeStats": self.unsubscribe_stats,
             "subscribeJob": self.subscribe_job,
             "unsubscribeJob": self.unsubscribe_job,
             "subscribeAll": self.subscribe_all,
@@ -311,6 +314,21 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         queue = _text(data, "queue")
         assert queue is not None
         return self._left(client, queue_room(queue))
+
+    async def subscribe_stats(self, client: Client, data: Any) -> dict[str, Any]:
+        """A queue's ``queueStats`` and ``queueStateChange`` without its job events."""
+        queue = _text(data, "queue")
+        assert queue is not None
+        if not client.principal.can_see(queue):
+            return error(f"queue {queue!r} is not in your token", "forbidden")
+        ack = self._joined(client, stats_room(queue))
+        self._send_latest_stats(client, queue)
+        return ack
+
+    async def unsubscribe_stats(self, client: Client, data: Any) -> dict[str, Any]:
+        queue = _text(data, "queue")
+        assert queue is not None
+        return self._left(client, stats_room(queue))
 
     async def subscribe_job(self, client: Client, data: Any) -> dict[str, Any]:
         job_id = _text(data, "jobId")

@@ -39,6 +39,7 @@ class SocketEvent(StrEnum):
 
 class RoomKind(StrEnum):
     QUEUE = "queue"
+    STATS = "stats"
     JOB = "job"
     ALL = "all"
 
@@ -48,6 +49,12 @@ ALL_ROOM = "all"
 
 def queue_room(queue: str) -> str:
     return f"queue:{queue}"
+
+
+def stats_room(queue: str) -> str:
+    """A queue's stats and state only (queueStats, queueStateChange), none of its job events:
+    what an overview page needs, at a cost that does not grow with the queue's traffic."""
+    return f"stats:{queue}"
 
 
 def job_room(job_id: str) -> str:
@@ -232,12 +239,13 @@ def outgoing(event: Event, event_id: str) -> Outgoing:
         return Outgoing(((SocketEvent.ALERT, alert(event, event_id)),), (), event.queue, True)
     if t in (EventType.QUEUE_PAUSED, EventType.QUEUE_RESUMED):
         msg = (SocketEvent.QUEUE_STATE_CHANGE, queue_state_change(event, event_id))
-        return Outgoing((msg,), (queue_room(event.queue), ALL_ROOM), event.queue)
+        rooms = (queue_room(event.queue), stats_room(event.queue), ALL_ROOM)
+        return Outgoing((msg,), rooms, event.queue)
     if t is EventType.REMOVED:
         ids = [i for i in event.fields.get("job_ids") or () if isinstance(i, str)]
         msg = (SocketEvent.JOB_REMOVED, job_removed(event, event_id, ids))
-        rooms = (queue_room(event.queue), ALL_ROOM, *(job_room(i) for i in ids))
-        return Outgoing((msg,), rooms, event.queue)
+        removed_rooms = (queue_room(event.queue), ALL_ROOM, *(job_room(i) for i in ids))
+        return Outgoing((msg,), removed_rooms, event.queue)
     assert event.job_id is not None  # decode() guarantees it for job events
     if t in _JOB_ROOMS_ONLY:
         msg = (SocketEvent.JOB_LOG, job_log(event, event_id))

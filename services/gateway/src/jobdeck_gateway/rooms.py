@@ -19,6 +19,9 @@ from jobdeck.auth import Principal
 
 from jobdeck_gateway.protocol import ALL_ROOM, RoomKind, room_kind
 
+# Rooms named after a queue, joined only by clients whose token covers that queue.
+VETTED_PREFIXES = ("queue:", "stats:")
+
 
 @dataclass(eq=False)
 class Client:
@@ -89,7 +92,7 @@ class Subscriptions:
             members = self.rooms.get(room)
             if not members:
                 continue
-            if room.startswith("queue:"):
+            if room.startswith(VETTED_PREFIXES):
                 found |= members  # vetted for this queue when they joined
             else:
                 found.update(c for c in members if c.principal.can_see(queue))

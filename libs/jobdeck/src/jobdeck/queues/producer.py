@@ -207,10 +207,6 @@ class QueueClient:
             pipe.publish(CONTROL_CHANNEL, f"config:{queue}")
             await pipe.execute()
 
-    async def queue_length(self, queue: str) -> int:
-        """Jobs ready to run now (not delayed, not running)."""
-        return int(await self.redis.zcard(queue_key(queue)))
-
     async def counts(self, queues: Sequence[str]) -> dict[str, QueueCounts]:
         return await queue_counts(self.redis, queues)
 

@@ -44,6 +44,8 @@ export function progressBar(pct, label) {
 
 export function setProgress(bar, pct) {
   const value = Math.max(0, Math.min(100, Number(pct) || 0));
+  if (bar.dataset.value === String(value)) return;
+  bar.dataset.value = String(value);
   bar.firstChild.style.width = `${value}%`;
   bar.setAttribute('aria-valuenow', String(Math.round(value)));
   bar.title = `${Math.round(value)}%`;

@@ -38,9 +38,12 @@ class Live {
     this.system = null;
     this.queueStats = new Map();
     this.status = 'offline';
-    // Event-to-screen latencies (ms from publish to the frame that shows it), a ring.
+    // Latencies in ms, as rings: from publish to the frame that shows the event, and from
+    // publish to its arrival here (the rest is this page's own batching and rendering).
     this.latency = new Float64Array(LATENCY_SAMPLES);
+    this.arrival = new Float64Array(LATENCY_SAMPLES);
     this.latencyCount = 0;
+    this.arrivalCount = 0;
     document.addEventListener('visibilitychange', () => this.visibility());
   }
 
@@ -121,14 +124,17 @@ class Live {
     return this.socket.emitWithAck(room.subscribe, room.payload);
   }
 
-  /** Ask for a room (`{queue}` or `{jobId, queue}`); returns the function that gives it back. */
-  watch(payload) {
-    const key = payload.jobId ? `job:${payload.jobId}` : `queue:${payload.queue}`;
+  /**
+   * Ask for a room; returns the function that gives it back. `kind`: 'job' ({jobId, queue}:
+   * the job's events and log lines), 'queue' ({queue}: every event of the queue) or 'stats'
+   * ({queue}: its queueStats and queueStateChange only, cheap however busy the queue is).
+   */
+  watch(kind, payload) {
+    const key = `${kind}:${kind === 'job' ? payload.jobId : payload.queue}`;
     let room = this.rooms.get(key);
     if (!room) {
-      room = payload.jobId
-        ? { subscribe: 'subscribeJob', unsubscribe: 'unsubscribeJob', payload, refs: 0 }
-        : { subscribe: 'subscribeQueue', unsubscribe: 'unsubscribeQueue', payload, refs: 0 };
+      const name = { job: 'Job', queue: 'Queue', stats: 'Stats' }[kind];
+      room = { subscribe: `subscribe${name}`, unsubscribe: `unsubscribe${name}`, payload, refs: 0 };
       this.rooms.set(key, room);
       if (this.info) this.join(room);
     }
@@ -139,7 +145,7 @@ class Live {
       this.rooms.delete(key);
       if (this.info) {
         const { jobId, queue } = room.payload;
-        this.socket.emit(room.unsubscribe, jobId ? { jobId } : { queue });
+        this.socket.emit(room.unsubscribe, kind === 'job' ? { jobId } : { queue });
       }
     };
   }
@@ -162,6 +168,10 @@ class Live {
   }
 
   receive(name, payload) {
+    if (typeof payload?.ts === 'number') {
+      this.arrival[this.arrivalCount % LATENCY_SAMPLES] = Date.now() - payload.ts;
+      this.arrivalCount += 1;
+    }
     const id = payload?.eventId;
     if (id) {
       // One stream entry can arrive as two events (jobCompleted + jobUpdate) with one id;
@@ -212,11 +222,12 @@ class Live {
     }
   }
 
-  /** The recorded event-to-screen latencies (ms), oldest first (bench/dashboard.py reads it). */
-  latencies() {
-    const n = Math.min(this.latencyCount, LATENCY_SAMPLES);
-    const start = this.latencyCount - n;
-    return Array.from({ length: n }, (_, i) => this.latency[(start + i) % LATENCY_SAMPLES]);
+  /** Recorded latencies (ms), oldest first: `screen` or `arrival` (bench/dashboard.py). */
+  latencies(which = 'screen') {
+    const [ring, count] = which === 'arrival'
+      ? [this.arrival, this.arrivalCount] : [this.latency, this.latencyCount];
+    const n = Math.min(count, LATENCY_SAMPLES);
+    return Array.from({ length: n }, (_, i) => ring[(count - n + i) % LATENCY_SAMPLES]);
   }
 }
 

@@ -27,6 +27,19 @@ function facts(job) {
     job.scheduleId ? row('schedule', job.scheduleId) : null);
 }
 
+function attemptItem(a) {
+  const took = a.startedAt && a.finishedAt ? Date.parse(a.finishedAt) - Date.parse(a.startedAt) : null;
+  return h('li', { class: 'attempt' },
+    h('strong', {}, `attempt ${a.attempt}`), ' ', a.outcome ? badge(a.outcome) : null,
+    h('span', { class: 'muted' },
+      a.worker ? ` on ${a.worker}` : '',
+      a.startedAt ? ` · ${when(a.startedAt)}` : '',
+      took !== null ? ` · ${duration(took)}` : '',
+      ` · ${num(a.logLines)} log lines`),
+    a.errorType || a.errorMessage ? h('div', { class: 'error-text' }, h('strong', {}, a.errorType || 'Error'), `: ${a.errorMessage || ''}`) : null,
+    a.errorTraceback ? h('details', {}, h('summary', {}, 'stack trace'), h('pre', { class: 'code trace', tabindex: 0 }, a.errorTraceback)) : null);
+}
+
 function json(value) {
   return h('pre', { class: 'code', tabindex: 0 }, value === null || value === undefined ? '–' : JSON.stringify(value, null, 2));
 }
@@ -86,10 +99,8 @@ export async function mount(root, route) {
     replace(errorBox, job.errorType || job.errorMessage ? h('section', { class: 'card error' },
       h('h2', {}, 'Error'), h('p', {}, h('strong', {}, job.errorType || 'Error'), `: ${job.errorMessage || ''}`),
       job.errorTraceback ? h('pre', { class: 'code trace', tabindex: 0 }, job.errorTraceback) : null) : null);
-    replace(attemptsBox, job.attemptHistory.length ? h('ol', { class: 'timeline' }, job.attemptHistory.map((a) =>
-      h('li', {}, h('strong', {}, `attempt ${a.attempt}`), ` · ${num(a.logLines)} log lines`,
-        a.firstLogAt ? ` · ${when(a.firstLogAt)} → ${when(a.lastLogAt)}` : '',
-        a.attempt === job.attempts ? ` · ${job.status}` : ' · ended'))) : h('p', { class: 'muted' }, 'Not started yet.'));
+    replace(attemptsBox, job.attemptHistory.length ? h('ol', { class: 'timeline' }, job.attemptHistory.map(attemptItem))
+      : h('p', { class: 'muted' }, 'Not started yet.'));
     replace(dataBox,
       h('section', { class: 'card' }, h('h2', {}, 'Data'), json(job.data)),
       job.result !== undefined && job.result !== null ? h('section', { class: 'card' }, h('h2', {}, 'Result'), json(job.result)) : null);
@@ -138,7 +149,7 @@ export async function mount(root, route) {
 
   await refresh();
   if (!job) return undefined;
-  const release = live.watch({ jobId: id, queue: job.queue });
+  const release = live.watch('job', { jobId: id, queue: job.queue });
   const stop = live.listen((batch) => {
     const lines = [];
     for (const { name, payload } of batch) {

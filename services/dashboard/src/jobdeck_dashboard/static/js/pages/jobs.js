@@ -144,12 +144,13 @@ class JobRow {
     setProgress(this.bar, job.progress);
   }
 
+  /** Take one event; true when the row needs a full render (progress alone does not). */
   apply(name, p) {
     const { job } = this;
     if (name === 'jobProgress') {
       job.progress = p.progress;
       setProgress(this.bar, p.progress);
-      return;
+      return false;
     }
     job.status = p.status;
     job.attempts = Math.max(job.attempts, p.attempt);
@@ -157,7 +158,20 @@ class JobRow {
     if (p.status === 'completed') job.progress = 100;
     if (p.errorMessage !== undefined) job.errorMessage = p.errorMessage;
     if (p.status === 'active' || p.status === 'waiting') job.errorMessage = null;
+    return true;
   }
+}
+
+/** The bulk-by-filter body selecting exactly the failed jobs these filters list, when the
+ * API's filter form can express them (status failed, queues, finished-at range); else null. */
+export function retryFilterFor(filters, allQueues) {
+  const expressible = new Set(['status', 'queues', 'startDate', 'endDate', 'dateField', 'sortBy', 'sortOrder', 'limit', 'cursor']);
+  if (Object.keys(filters).some((key) => !expressible.has(key))) return null;
+  if (filters.status?.length !== 1 || filters.status[0] !== 'failed') return null;
+  if ((filters.startDate || filters.endDate) && filters.dateField !== 'finishedAt') return null;
+  const queues = filters.queues || allQueues;
+  if (!queues.length) return null;
+  return { queues, startDate: filters.startDate, endDate: filters.endDate };
 }
 
 function resultsTable(response) {
@@ -180,12 +194,12 @@ export async function mount(root, route) {
   const selected = new Set();
   const retryBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('retry') }, 'Retry selected');
   const cancelBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('cancel') }, 'Cancel selected');
-  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' }, retryBtn, cancelBtn) : null;
+  const retryAllBtn = h('button', { type: 'button', hidden: true, onclick: () => retryAll() });
+  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' }, retryBtn, cancelBtn, retryAllBtn) : null;
   const body = h('tbody');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const rows = new Map();
   let releases = [];
-  let added = 0;
 
   const sortHeader = (col) => {
     if (!col.sort) return h('th', { scope: 'col' }, col.label);
@@ -245,14 +259,50 @@ export async function mount(root, route) {
     load();
   }
 
-  function watchQueues(items) {
+  async function retryAll() {
+    const body = retryFilterFor(filters, queues);
+    try {
+      const dry = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, dryRun: true } });
+      const ok = await ask(`Retry all ${num(dry.matched)} failed job${dry.matched === 1 ? '' : 's'} matching this filter?`,
+        [h('p', {}, 'They run again as their next attempt, oldest first, up to 10,000 in one go.')], { okText: 'Retry all' });
+      if (!ok) return;
+      const response = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, limit: 10000 } });
+      await tell('Retry all: results', [
+        resultsTable(response),
+        response.remaining ? h('p', {}, `${num(response.remaining)} more match: run it again for the next batch.`) : null,
+      ]);
+    } catch (err) {
+      replace(message, notice(`Retry failed: ${err.message}`, 'error'));
+    }
+    load();
+  }
+
+  // Live rows: the rooms of the jobs on screen only, so a busy queue's other jobs cost
+  // this tab nothing.
+  function watchRows(items) {
     releases.forEach((release) => release());
-    const names = new Set(filters.queues || items.map((j) => j.queue));
-    releases = [...names].map((queue) => live.watch({ queue }));
+    releases = items.map((j) => live.watch('job', { jobId: j.id, queue: j.queue }));
+  }
+
+  // "N new jobs": on each stats tick, the first page asks how many match now.
+  let loadedTotal = null;
+  let counting = false;
+  async function countNew() {
+    if (counting || filters.cursor || loadedTotal === null) return;
+    counting = true;
+    try {
+      const now = await api('/jobs/search', { query: { ...filters, limit: 1 } });
+      const added = now.total - loadedTotal;
+      fresh.hidden = added <= 0;
+      fresh.textContent = `${num(added)} new job${added === 1 ? '' : 's'} — refresh`;
+    } catch {
+      // The next tick asks again.
+    } finally {
+      counting = false;
+    }
   }
 
   async function load() {
-    added = 0;
     fresh.hidden = true;
     const query = { ...filters };
     if (!query.limit) query.limit = 50;
@@ -279,13 +329,17 @@ export async function mount(root, route) {
       body.append(row.tr);
     }
     updateSelection();
+    const canRetryAll = Boolean(page.total) && retryFilterFor(filters, queues) !== null;
+    retryAllBtn.hidden = !canRetryAll;
+    retryAllBtn.textContent = `Retry all ${page.totalExact ? '' : '~'}${num(page.total)} matching`;
     summary.textContent = `${page.totalExact ? '' : '~'}${num(page.total)} matching · showing ${page.items.length}`;
     if (!page.items.length) body.append(h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No jobs match these filters.')));
     replace(pager,
       filters.cursor ? h('a', { href: hashFor({ ...filters, cursor: undefined }), class: 'button' }, 'First page') : null,
       filters.cursor ? h('button', { type: 'button', onclick: () => history.back() }, 'Previous') : null,
       page.nextCursor ? h('a', { href: hashFor({ ...filters, cursor: page.nextCursor }), class: 'button', rel: 'next' }, 'Next') : null);
-    watchQueues(page.items);
+    watchRows(page.items);
+    loadedTotal = page.total;
   }
 
   const stop = live.listen((batch) => {
@@ -295,22 +349,15 @@ export async function mount(root, route) {
         load();
         return;
       }
-      if (name === 'jobAdded') {
-        if (!filters.queues || filters.queues.includes(payload.queue)) added += 1;
+      if (name === 'systemStats') {
+        countNew();
         continue;
       }
       if (name !== 'jobUpdate' && name !== 'jobProgress') continue;
       const row = rows.get(payload.jobId);
-      if (row) {
-        row.apply(name, payload);
-        touched.add(row);
-      }
+      if (row && row.apply(name, payload)) touched.add(row);
     }
     for (const row of touched) row.render();
-    if (added && !filters.cursor) {
-      fresh.hidden = false;
-      fresh.textContent = `${num(added)} new job${added === 1 ? '' : 's'} — refresh`;
-    }
   });
 
   await load();

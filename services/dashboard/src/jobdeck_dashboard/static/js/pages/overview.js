@@ -1,7 +1,7 @@
 // Overview: every queue with live counts, a throughput sparkline, pause / resume; the
 // system totals and the alerts raised right now.
-import { api } from '../api.js';
-import { h, num, notice, replace } from '../dom.js';
+import { api, apiPaths } from '../api.js';
+import { h, num, notice, replace, when } from '../dom.js';
 import { live } from '../live.js';
 import { session } from '../session.js';
 import { lineChart } from '../chart.js';
@@ -91,6 +91,20 @@ function systemCard(stats) {
   ];
 }
 
+function workersTable(workers) {
+  if (!workers.length) return h('p', { class: 'muted' }, 'No live workers.');
+  return h('div', { class: 'scroll' }, h('table', { class: 'grid compact workers' },
+    h('thead', {}, h('tr', {}, ['worker', 'queues', 'busy', 'running', 'heartbeat'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, workers.map((w) => h('tr', {},
+      h('td', { 'data-label': 'worker' }, w.instance, h('div', { class: 'muted' }, [w.host, w.pid].filter(Boolean).join(' · '))),
+      h('td', { 'data-label': 'queues' }, w.queues.map((q) => `${q.name}:${q.concurrency}`).join(', ')),
+      h('td', { 'data-label': 'busy' }, `${num(w.active)} / ${num(w.concurrency)}`),
+      h('td', { 'data-label': 'running' }, w.jobs.slice(0, 5).map((j) =>
+        h('div', {}, h('a', { href: `#/job/${encodeURIComponent(j.id)}` }, j.id), h('span', { class: 'muted' }, ` ${j.queue}`))),
+      w.jobs.length > 5 ? h('div', { class: 'muted' }, `+${w.jobs.length - 5} more`) : null),
+      h('td', { 'data-label': 'heartbeat' }, when(w.lastHeartbeat)))))));
+}
+
 function alertList(alerts) {
   if (!alerts.size) return [h('p', { class: 'muted' }, 'No alerts.')];
   return [h('ul', { class: 'alerts' }, [...alerts.values()].map((a) =>
@@ -104,6 +118,8 @@ export async function mount(root) {
   const body = h('tbody');
   const message = h('div', { 'aria-live': 'polite' });
   const chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'jobs finished per minute, per queue' });
+  const workersBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const hasWorkers = (await apiPaths()).has('/api/v1/jobs/workers');
   root.append(
     h('h1', {}, 'Overview'),
     h('section', { 'aria-labelledby': 'system-h', class: 'card' }, h('h2', { id: 'system-h' }, 'System'), system),
@@ -118,6 +134,7 @@ export async function mount(root) {
           h('th', { scope: 'col' }, 'trend'),
           h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'actions')))),
         body)),
+    hasWorkers ? h('section', { 'aria-labelledby': 'workers-h', class: 'card' }, h('h2', { id: 'workers-h' }, 'Workers'), workersBox) : null,
     h('section', { 'aria-labelledby': 'alerts-h', class: 'card' }, h('h2', { id: 'alerts-h' }, 'Alerts'), alerts),
     h('section', { 'aria-labelledby': 'chart-h', class: 'card' },
       h('h2', { id: 'chart-h' }, 'Throughput (jobs/min)'), chartBox));
@@ -156,11 +173,25 @@ export async function mount(root) {
     rows.set(queue.name, row);
     body.append(row.tr);
     if (live.queueStats.has(queue.name)) row.stats(live.queueStats.get(queue.name));
-    releases.push(live.watch({ queue: queue.name }));
+    releases.push(live.watch('stats', { queue: queue.name }));
     return row;
   }
 
+  let askingWorkers = false;
+  async function loadWorkers() {
+    if (!hasWorkers || askingWorkers) return;
+    askingWorkers = true;
+    try {
+      replace(workersBox, workersTable((await api('/jobs/workers')).items));
+    } catch (err) {
+      replace(workersBox, notice(`Could not list the workers: ${err.message}`, 'error'));
+    } finally {
+      askingWorkers = false;
+    }
+  }
+
   async function load() {
+    loadWorkers();
     const list = await api('/jobs/queues');
     for (const queue of list.items) {
       if (!rows.has(queue.name)) addRow(queue);
@@ -178,6 +209,7 @@ export async function mount(root) {
         replace(system, systemCard(payload));
         record(payload);
         drawChart();
+        loadWorkers();
       } else if (name === 'queueStateChange') {
         rows.get(payload.queue)?.setPaused(payload.paused, payload.by);
       } else if (name === 'alert' || name === 'connected') {
