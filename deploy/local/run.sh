@@ -11,6 +11,9 @@ mkdir -p "$STATE/logs" "$STATE/nginx"
 : "${JOBDECK_SCHEDULER_PORT:=8003}"
 export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKER_PORT JOBDECK_DASHBOARD_PORT
 export JOBDECK_SCHEDULER_PORT
+# A development box: the built-in JWT secret is allowed (services refuse it otherwise).
+: "${JOBDECK_ENV:=development}"
+export JOBDECK_ENV
 
 pids=()
 cleanup() {

@@ -32,6 +32,7 @@ from jobdeck_api import (
     workers_api,
 )
 from jobdeck_api.asyncapi import install_asyncapi
+from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
@@ -44,7 +45,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import ADMIN, QUEUES, THRESHOLDS, VERIFIER
+from jobdeck_api.state import ADMIN, QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -72,7 +73,8 @@ admin_routes.route(
     summary="Read the audit log",
     description=(
         "Newest first; filter by actor, action, outcome and time range (since/until); "
-        "page with `cursor` = the previous page's `nextCursor`. Admins only."
+        "page with `cursor` = the previous page's `nextCursor`. Admins whose token covers "
+        "every queue (`*`) only: rows span all queues."
     ),
     operation_id="audit_log",
 )(audit.audit_page)
@@ -108,15 +110,21 @@ def build_app(
     rate_limits: RateLimits | None = None,
     thresholds: ResourceThresholds | None = None,
     limits: CostLimits | None = None,
+    *,
+    show_tracebacks: bool = True,
+    cors_origins: frozenset[str] = frozenset(),
 ) -> web.Application:
     app = create_app(
         settings,
-        middlewares=[auth_middleware, rate_limit_middleware],
+        middlewares=[cors_middleware, auth_middleware, rate_limit_middleware],
         # Long but valid query strings (100 queue names, a cursor) must not hit
-        # aiohttp's default 8 KiB request-line limit (a plain-text 400).
-        handler_args={"max_line_size": 65536, "max_field_size": 16384},
+        # aiohttp's default 8 KiB request-line limit; the ingress allows the same 64 KiB
+        # for the request line and each header (deploy/nginx).
+        handler_args={"max_line_size": 65536, "max_field_size": 65536},
     )
     app[VERIFIER] = TokenVerifier(settings)
+    app[SHOW_TRACEBACKS] = show_tracebacks
+    app[CORS_ORIGINS] = cors_origins
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
     app[LIMITS] = limits = limits or CostLimits()

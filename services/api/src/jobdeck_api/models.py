@@ -39,6 +39,20 @@ EXACT_TOTAL_MAX = 100_000
 MIN_SUBSTRING = 3
 QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+# Ids that name a static route under /api/v1/jobs/ (today's and the planned ones): a job
+# with one of them could never be fetched by id.
+SHADOWED_IDS = frozenset(
+    {"search", "queues", "bulk", "templates", "schedules", "export", "exports", "analytics"}
+    | {"workers", "system", "audit", "stats", "docs"}
+)
+
+
+def _not_shadowed(job_id: str | None) -> str | None:
+    if job_id is not None and job_id.casefold() in SHADOWED_IDS:
+        raise ValueError(
+            f"{job_id!r} is reserved (a route under /api/v1/jobs/ has that name); choose another id"
+        )
+    return job_id
 
 
 class Model(BaseModel):
@@ -391,8 +405,11 @@ class EnqueueRequest(Model):
         default=None, min_length=1, max_length=200, examples=["price-file-parser"]
     )
     template_id: str | None = Field(default=None, min_length=1, max_length=200)
-    job_id: str | None = Field(
-        default=None, pattern=JOB_ID_PATTERN, description="defaults to a new id"
+    job_id: Annotated[str | None, AfterValidator(_not_shadowed)] = Field(
+        default=None,
+        pattern=JOB_ID_PATTERN,
+        description="defaults to a new id; not one of the reserved route names "
+        + ", ".join(sorted(SHADOWED_IDS)),
     )
     data: Any = Field(default=None, examples=[{"path": "/data/prices.csv"}])
     priority: Priority | None = None
@@ -564,6 +581,9 @@ class AuditEntry(Model):
     outcome: str
     detail: Any = None
     request_id: str | None = None
+    scope: list[str] | None = Field(
+        default=None, description="the caller's queues (['*'] for all); null on older rows"
+    )
 
 
 class AuditPage(Model):

@@ -140,8 +140,8 @@ def decode_cursor(
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise bad from None  # RecursionError: a forged cursor of deeply nested arrays
     if (
         not isinstance(payload, dict)
         or payload.get("s") != sort_fingerprint(sort)

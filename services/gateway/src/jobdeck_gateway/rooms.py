@@ -17,6 +17,7 @@ from typing import Any
 
 from jobdeck.auth import Principal
 
+from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.protocol import ALL_ROOM, RoomKind, room_kind
 
 # Rooms named after a queue, joined only by clients whose token covers that queue.
@@ -47,6 +48,9 @@ class Client:
     dropped_from: str | None = None
     dropped_to: str | None = None
     expiry: asyncio.TimerHandle | None = None
+    # What the session may still do (see GatewayConfig): room changes, job lookups.
+    room_changes: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 200))
+    job_lookups: TokenBucket = field(default_factory=lambda: TokenBucket(10.0, 100))
 
 
 class Subscriptions:
