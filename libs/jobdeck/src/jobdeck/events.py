@@ -36,6 +36,11 @@ class EventType(StrEnum):
     # not a job event: the recorder ignores it (the API deleted the rows), the gateway
     # sends it as ``jobRemoved``.
     REMOVED = "removed"
+    # Written by the exporter about one export (``queue`` is "*"; ``by`` is the requester,
+    # the only one the gateway passes them to); not job events: the recorder ignores them.
+    EXPORT_PROGRESS = "export.progress"
+    EXPORT_COMPLETED = "export.completed"
+    EXPORT_FAILED = "export.failed"
 
 
 class JobStatus(StrEnum):
@@ -80,6 +85,9 @@ REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.QUEUE_RESUMED: (),
     EventType.ALERT: ("severity", "kind", "state", "value", "threshold", "message"),
     EventType.REMOVED: ("job_ids",),
+    EventType.EXPORT_PROGRESS: ("export_id", "by", "rows_done"),
+    EventType.EXPORT_COMPLETED: ("export_id", "by", "rows", "bytes", "url"),
+    EventType.EXPORT_FAILED: ("export_id", "by", "error"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -24,6 +24,7 @@ from jobdeck.web import run_service
 
 from jobdeck_api.app import build_app
 from jobdeck_api.cors import origins_from_env
+from jobdeck_api.exports_api import ExportLimits
 from jobdeck_api.limits import CostLimits
 from jobdeck_api.security import RateLimits
 
@@ -61,6 +62,7 @@ def main() -> None:
         CostLimits.from_env(),
         show_tracebacks=tracebacks,
         cors_origins=origins,
+        export_limits=ExportLimits.from_env(os.environ),
     )
     run_service(app, "api")
 

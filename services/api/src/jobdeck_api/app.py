@@ -19,6 +19,7 @@ from jobdeck_api import (
     analytics_api,
     audit,
     cron_preview_api,
+    exports_api,
     jobs_actions,
     jobs_enqueue,
     jobs_read,
@@ -85,6 +86,7 @@ admin_routes.route(
 ROUTE_GROUPS = (
     queues_api.routes,
     queues_admin_api.routes,
+    exports_api.routes,
     templates_api.routes,
     cron_preview_api.routes,  # /schedules/preview before /schedules/{id}
     schedules_api.routes,
@@ -113,6 +115,7 @@ def build_app(
     *,
     show_tracebacks: bool = True,
     cors_origins: frozenset[str] = frozenset(),
+    export_limits: exports_api.ExportLimits | None = None,
 ) -> web.Application:
     app = create_app(
         settings,
@@ -142,6 +145,7 @@ def build_app(
 
     app.cleanup_ctx.append(queue_client)
     use_rate_limits(app, rate_limits or RateLimits())
+    app[exports_api.EXPORT_LIMITS] = export_limits or exports_api.ExportLimits()
     for group in ROUTE_GROUPS:
         group.install(app)
     install_docs(app, all_endpoints())

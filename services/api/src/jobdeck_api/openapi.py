@@ -141,6 +141,8 @@ def build_openapi(endpoints: Iterable[Endpoint], version: str = "1.0.0") -> dict
                 media["example"] = ep.response_example
             ok["content"] = {"application/json": media}
         responses[str(ep.status)] = ok
+        for code in ep.also:
+            responses[str(code)] = {**ok, "description": HTTPStatus(code).phrase}
         codes = set(COMMON_ERRORS) | set(ep.errors)
         if ep.role is not None and ep.role.value > 1:
             codes.add(403)

@@ -86,6 +86,7 @@ class Endpoint:
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses answering the same response model
     bucket: str = Bucket.DEFAULT
     errors: tuple[int, ...] = ()
     description: str = ""

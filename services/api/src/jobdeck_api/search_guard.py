@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
+from jobdeck.filters import SortField
 from jobdeck.web import PG
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
-from jobdeck_api.models import SearchQuery, SortField
+from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import Estimate, PageOverBudget, execute_search, planner_estimate
 

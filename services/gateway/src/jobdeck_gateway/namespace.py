@@ -44,6 +44,7 @@ from jobdeck_gateway.protocol import (
     parse_event_id,
     queue_room,
     stats_room,
+    user_room,
 )
 from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.rooms import Client, Subscriptions
@@ -199,6 +200,7 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             job_lookups=TokenBucket(self.config.job_lookups_per_s, self.config.job_lookup_burst),
         )
         self.subs.add(client)
+        self.subs.join(client, user_room(principal.sub))  # its own exports' events
         self._sessions_of[principal.sub] += 1
         metrics.CONNECTED_CLIENTS.inc()
         self._arm_expiry(client)
