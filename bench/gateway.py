@@ -214,6 +214,11 @@ async def main() -> None:
         "JOBDECK_JWT_SECRET": SECRET,
         "JOBDECK_GATEWAY_PORT": str(port),
         "JOBDECK_LOG_LEVEL": "WARNING",
+        # Every bench client comes from this machine with one token: lift the per-address
+        # and per-token bounds that protect a production gateway.
+        "JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+        "JOBDECK_GATEWAY_HANDSHAKE_BURST": "1000000",
+        "JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_TOKEN": "1000000",
     }
     log = open("/tmp/jobdeck-bench-gateway.log", "wb")  # noqa: SIM115, ASYNC230
     gateway = subprocess.Popen(  # noqa: ASYNC220 (started once, before the clock starts)

@@ -7,7 +7,7 @@ status=0
 if [ -f bench/node/package.json ]; then  # the BullMQ baseline of bench/worker.py
   (cd bench/node && npm ci --silent --no-audit --no-fund) || status=1
 fi
-for name in worker latency recorder search gateway_stats enqueue gateway dashboard scheduler; do
+for name in worker latency recorder search gateway_stats enqueue gateway dashboard scheduler export; do
   if [ -f "bench/$name.py" ]; then
     echo "== bench/$name.py"
     .venv/bin/python "bench/$name.py" || status=1

@@ -25,7 +25,7 @@ PG_ADMIN = os.environ.get("JOBDECK_TEST_PG", "postgresql://postgres@127.0.0.1:54
 REDIS_BASE = os.environ.get("JOBDECK_TEST_REDIS", "redis://127.0.0.1:6379")
 TEST_JWT_SECRET = "jobdeck-test-secret-0123456789abcdef-0123"
 # Fixtures of the api service's tests (``api`` client, ``api_settings``).
-pytest_plugins = ["tests.support.api"]
+pytest_plugins = ["tests.support.api", "tests.support.exporter"]
 
 
 def _db_url(name: str) -> str:

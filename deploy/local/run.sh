@@ -10,7 +10,14 @@ mkdir -p "$STATE/logs" "$STATE/nginx"
 : "${JOBDECK_WORKER_PORT:=8010}" "${JOBDECK_INGRESS_PORT:=3000}" "${JOBDECK_DASHBOARD_PORT:=8005}"
 : "${JOBDECK_SCHEDULER_PORT:=8003}"
 export JOBDECK_API_PORT JOBDECK_GATEWAY_PORT JOBDECK_RECORDER_PORT JOBDECK_WORKER_PORT JOBDECK_DASHBOARD_PORT
+# Exporter: files under var/exports, download URLs on the ingress's origin.
+: "${JOBDECK_EXPORTER_PORT:=8002}" "${JOBDECK_STORAGE_URL:=file://$PWD/var/exports}"
+: "${JOBDECK_EXPORTER_PUBLIC_URL:=http://localhost:$JOBDECK_INGRESS_PORT}"
+export JOBDECK_EXPORTER_PORT JOBDECK_STORAGE_URL JOBDECK_EXPORTER_PUBLIC_URL
 export JOBDECK_SCHEDULER_PORT
+# A development box: the built-in JWT secret is allowed (services refuse it otherwise).
+: "${JOBDECK_ENV:=development}"
+export JOBDECK_ENV
 
 pids=()
 cleanup() {
@@ -36,8 +43,9 @@ if ! command -v nginx >/dev/null; then
 fi
 
 API_UPSTREAM=127.0.0.1:$JOBDECK_API_PORT GATEWAY_UPSTREAM=127.0.0.1:$JOBDECK_GATEWAY_PORT \
-  DASHBOARD_UPSTREAM=127.0.0.1:$JOBDECK_DASHBOARD_PORT \
-  envsubst '${API_UPSTREAM} ${GATEWAY_UPSTREAM} ${DASHBOARD_UPSTREAM}' <deploy/nginx/jobdeck.conf.template \
+  DASHBOARD_UPSTREAM=127.0.0.1:$JOBDECK_DASHBOARD_PORT EXPORTER_UPSTREAM=127.0.0.1:$JOBDECK_EXPORTER_PORT \
+  envsubst '${API_UPSTREAM} ${GATEWAY_UPSTREAM} ${DASHBOARD_UPSTREAM} ${EXPORTER_UPSTREAM}' \
+  <deploy/nginx/jobdeck.conf.template \
   | sed "s/listen 3000;/listen $JOBDECK_INGRESS_PORT;/" >"$STATE/nginx/jobdeck.conf"
 cat >"$STATE/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -57,6 +65,7 @@ start recorder "$VENV/python" -m jobdeck_recorder
 start api "$VENV/python" -m jobdeck_api
 start gateway "$VENV/python" -m jobdeck_gateway
 start dashboard "$VENV/python" -m jobdeck_dashboard
+start exporter "$VENV/python" -m jobdeck_exporter
 start worker "$VENV/python" -m jobdeck_worker --tasks jobdeck_worker.demo --queue price-file-parser:4 --queue emails:8 --queue reports:2
 start demo-traffic "$VENV/python" -m jobdeck_worker.traffic
 # The templates the seed's schedule examples name, then the scheduler.
@@ -72,6 +81,7 @@ jobdeck is running. Ingress: http://localhost:$JOBDECK_INGRESS_PORT
   API docs:   http://localhost:$JOBDECK_INGRESS_PORT/api/docs
   Search:     curl -H "Authorization: Bearer \$TOKEN" 'http://localhost:$JOBDECK_INGRESS_PORT/api/v1/jobs/search?status[]=completed&limit=5'
   Socket.IO:  io('http://localhost:$JOBDECK_INGRESS_PORT/jobs', { auth: { token } })
+  Export:     curl -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"format":"excel","filters":{"status":["failed"]}}' http://localhost:$JOBDECK_INGRESS_PORT/api/v1/jobs/export
   Schedules:  curl -H "Authorization: Bearer \$TOKEN" 'http://localhost:$JOBDECK_INGRESS_PORT/api/v1/jobs/schedules'
   Admin token (24 h): $TOKEN
 Ctrl-C stops everything.

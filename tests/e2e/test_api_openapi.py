@@ -30,6 +30,7 @@ async def start_api(settings: Settings, procs: list[ServiceProcess], tmp: Path) 
         JOBDECK_JWT_SECRET=SECRET,
         JOBDECK_API_PORT=str(port),
         JOBDECK_API_RATE_LIMIT="off",
+        JOBDECK_API_EXPORT_WAIT_S="0",  # no exporter runs here: answer 202 at once
         JOBDECK_LOG_LEVEL="WARNING",
     )
     proc = ServiceProcess("jobdeck_api", env, port, tmp).start()

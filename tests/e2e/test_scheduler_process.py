@@ -115,7 +115,7 @@ async def test_downtime_slots_are_recorded_per_catch_up_policy(
     settings: Settings, pg: asyncpg.Pool, redis: Redis, tmp_path: Path, service_procs: list
 ) -> None:
     sid = await add_schedule(pg, "downtime", EVERY_SECOND, overlap_policy="allow")
-    env = {"JOBDECK_SCHEDULER_GRACE_MS": "1000"}
+    env = {"JOBDECK_SCHEDULER_GRACE_MS": "2000"}
     first = scheduler(settings, tmp_path, "sched-1", **env).start()
     service_procs.append(first)
     await first.wait_ready()
@@ -128,7 +128,9 @@ async def test_downtime_slots_are_recorded_per_catch_up_policy(
 
     await wait_for(lambda: runs_by("sched-1", 2), timeout=20, what="first runs")
     first.kill()
-    await asyncio.sleep(4)  # the scheduler is down: these slots go past the grace
+    killed_at = datetime.now(UTC)
+    await asyncio.sleep(5)  # the scheduler is down: these slots go past the grace
+    restarted_at = datetime.now(UTC)
     second = scheduler(settings, tmp_path, "sched-2", **env).start()
     service_procs.append(second)
     await second.wait_ready()
@@ -137,13 +139,24 @@ async def test_downtime_slots_are_recorded_per_catch_up_policy(
 
     rows = await slots_of(pg, sid)
     assert_every_slot_once(rows)
-    # Policy once: the slots of the downtime are missed, folded into one run (an every-second
-    # schedule always has an on-time slot at restart, which is that run).
+    # Policy once: the slots of the downtime are missed, folded into one run: the on-time
+    # slot at restart if one is within the grace, else a catch-up run of the newest.
     missed = [r for r in rows if r["outcome"] == "missed"]
-    assert len(missed) == 1 and missed[0]["slot_count"] >= 2
-    assert "covered by the on-time run" in missed[0]["reason"]
-    after = [r for r in rows if r["scheduled_at"] > missed[0]["last_slot_at"]]
-    assert after[0]["outcome"] == "enqueued" and after[0]["recorded_by"] == "sched-2"
+    down = [
+        r
+        for r in missed
+        if r["scheduled_at"] <= restarted_at
+        and (r["last_slot_at"] or r["scheduled_at"]) > killed_at
+    ]
+    assert down, [(r["scheduled_at"], r["outcome"], r["reason"]) for r in rows]
+    last = down[-1]
+    following = (last["last_slot_at"] or last["scheduled_at"]) + timedelta(seconds=1)
+    (after,) = [r for r in rows if r["scheduled_at"] == following]
+    assert after["outcome"] == "enqueued" and after["recorded_by"] == "sched-2"
+    if after["trigger"] == "catch_up":
+        assert "coalesced into the catch-up run" in last["reason"]
+    else:
+        assert "covered by the on-time run" in last["reason"]
     s = await pg.fetchrow("SELECT * FROM job_schedules WHERE id = $1", sid)
     assert s["runs_missed"] == sum(r["slot_count"] for r in missed)
     assert s["runs_fired"] == sum(1 for r in rows if r["outcome"] == "enqueued")

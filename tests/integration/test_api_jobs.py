@@ -275,7 +275,7 @@ async def test_reusing_a_recorded_job_id_is_refused(api: TestClient, redis: Redi
     body = await resp.json()
     assert resp.status == 409, body
     assert resp.content_type == "application/problem+json"
-    assert "taken" in body["detail"] and "retry" in body["detail"]
+    assert "not available" in body["detail"] and "retry" not in body["detail"]
     assert "queue" not in body["detail"] and "cancel" not in body["detail"]  # nothing more
     bulk = await api.post(
         "/api/v1/jobs/bulk",

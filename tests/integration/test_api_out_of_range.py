@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from jobdeck_api.models import SortOrder
+from jobdeck.filters import SortOrder
 from jobdeck_api.search import sort_fingerprint
 
 from tests.support.api import auth, job_row, seed

@@ -157,7 +157,7 @@ async def test_every_message_is_acknowledged(
         (viewer, "subscribeStats", {}, False, "bad_request"),
         (viewer, "unsubscribeStats", {"queue": "a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "j-a"}, True, None),
-        (viewer, "subscribeJob", {"jobId": "j-x"}, False, "forbidden"),
+        (viewer, "subscribeJob", {"jobId": "j-x"}, False, "not_found"),  # as an unknown job
         (viewer, "subscribeJob", {"jobId": "unknown"}, False, "not_found"),
         (viewer, "subscribeJob", {"jobId": "unknown", "queue": "a"}, True, None),
         (viewer, "subscribeJob", {"jobId": "unknown", "queue": "secret"}, False, "forbidden"),

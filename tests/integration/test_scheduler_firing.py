@@ -256,7 +256,7 @@ async def test_auto_disable_after_n_failures_with_one_alert(
 async def test_redis_down_retries_within_grace_then_records_failed_to_enqueue(
     pg: asyncpg.Pool,
 ) -> None:
-    sid = await add_schedule(pg)
+    sid = await add_schedule(pg, max_consecutive_failures=1)
     dead = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
     try:
         clock = Clock(T0 + timedelta(seconds=1))
@@ -271,4 +271,11 @@ async def test_redis_down_retries_within_grace_then_records_failed_to_enqueue(
     (run,) = await runs(pg, sid)
     assert run["outcome"] == "failed_to_enqueue" and "ConnectionError" in run["reason"]
     s = await pg.fetchrow("SELECT * FROM job_schedules WHERE id = $1", sid)
-    assert s["runs_failed_to_enqueue"] == 1 and s["next_run_at"] == T0 + timedelta(minutes=1)
+    assert s["runs_failed_to_enqueue"] == 1 and s["consecutive_failures"] == 1
+    # A slot that could not be queued is a failed run: limit 1 disables the schedule.
+    assert s["is_enabled"] is False and s["alert_pending"]
+    assert "ConnectionError" in s["disabled_reason"]
+    audit = await pg.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'schedules.auto_disable'"
+    )
+    assert audit == 1

@@ -87,6 +87,7 @@ async def start_stack(
             "API_UPSTREAM": f"127.0.0.1:{ports['api']}",
             "GATEWAY_UPSTREAM": f"127.0.0.1:{ports['gateway']}",
             "DASHBOARD_UPSTREAM": f"127.0.0.1:{ports['dashboard']}",
+            "EXPORTER_UPSTREAM": f"127.0.0.1:{free_port()}",  # no exporter in this stack
         },
     )
     stack = Stack(ingress, procs["api"], list(procs.values()))

@@ -30,6 +30,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         value = getattr(settings, f.name)
         if value is not None and f.name not in ("port", "instance"):
             env[f"JOBDECK_{f.name.upper()}"] = str(value)
+    if settings.uses_dev_secret:  # the built-in secret is refused outside development
+        env["JOBDECK_ENV"] = "development"
     env.update(extra)
     return env
 

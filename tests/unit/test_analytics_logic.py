@@ -139,3 +139,22 @@ def test_cache_keys_differ_by_scope() -> None:
         "performance", ["a", "b"], params
     )
     assert cache_key("failures", None, params) != everyone
+
+
+def test_a_window_is_tiled_by_the_coarsest_levels() -> None:
+    w = resolve(
+        datetime(2024, 3, 1, 22, 45, tzinfo=UTC),
+        datetime(2024, 3, 4, 1, 30, tzinfo=UTC),
+        Interval.MIN15,
+        NOW,
+    )
+    t = [(level, a.isoformat()[5:16], b.isoformat()[5:16]) for level, a, b in w.tiles()]
+    assert t == [
+        ("minute", "03-01T22:45", "03-01T23:00"),
+        ("hour", "03-01T23:00", "03-02T00:00"),
+        ("day", "03-02T00:00", "03-04T00:00"),
+        ("hour", "03-04T00:00", "03-04T01:00"),
+        ("minute", "03-04T01:00", "03-04T01:30"),
+    ]
+    day = resolve(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC), None, NOW)
+    assert [x[0] for x in day.tiles()] == ["day"]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from jobdeck.events import JobStatus, current_attempt
+from jobdeck.jobsql import like_pattern, sort_spec
 from jobdeck_api.decisions import (
     LIBRARY_DEFAULTS,
     may_cancel,
@@ -15,7 +16,7 @@ from jobdeck_api.decisions import (
 )
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.models import EnqueueRequest, SearchQuery
-from jobdeck_api.search import decode_cursor, encode_cursor, like_pattern, plan_search, sort_spec
+from jobdeck_api.search import decode_cursor, encode_cursor, plan_search
 from jobdeck_api.security import bearer_token, limits_uri, retry_after
 from pydantic import ValidationError
 

@@ -47,6 +47,7 @@ def test_ingress_points_at_the_services_and_their_ports() -> None:
     assert isinstance(env, dict)
     assert env["API_UPSTREAM"] == f"api:{DEFAULT_PORTS['api']}"
     assert env["GATEWAY_UPSTREAM"] == f"gateway:{DEFAULT_PORTS['gateway']}"
+    assert env["EXPORTER_UPSTREAM"] == f"exporter:{DEFAULT_PORTS['exporter']}"
     assert env["DASHBOARD_UPSTREAM"] == f"dashboard:{DEFAULT_PORTS['dashboard']}"
     assert services["ingress"]["ports"] == ["3000:3000"]
 
@@ -58,6 +59,7 @@ def test_nginx_accepts_the_ingress_config(tmp_path: Path) -> None:
     site = (ROOT / "deploy/nginx/jobdeck.conf.template").read_text()
     site = site.replace("${API_UPSTREAM}", "127.0.0.1:8000")
     site = site.replace("${GATEWAY_UPSTREAM}", "127.0.0.1:8001")
+    site = site.replace("${EXPORTER_UPSTREAM}", "127.0.0.1:8002")
     site = site.replace("${DASHBOARD_UPSTREAM}", "127.0.0.1:8005")
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from jobdeck.depth import live_active, parse_worker, per_queue_active, workers_per_queue
+from jobdeck.depth import live_active, parse_worker, per_queue, workers_per_queue
 
 
 def test_live_active_sums_what_live_workers_report_per_queue() -> None:
-    reported = per_queue_active(
-        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}
+    reported = per_queue(
+        {"per_queue": {"a": {"active": 2}, "b": {"active": True}, "c": "junk", "d": {}}}, "active"
     )
     assert reported == {"a": 2}  # a bool or a missing count is no count
-    assert per_queue_active({"active": 3}) == {}  # a worker without per_queue says nothing
+    assert per_queue({"active": 3}, "active") == {}  # a worker without per_queue says nothing
     workers = [
         parse_worker("w1", json.dumps({"queues": ["a"], "per_queue": {"a": {"active": 2}}})),
         parse_worker(

@@ -241,6 +241,23 @@ def test_system_stats_only_cover_the_queues_of_the_token() -> None:
     validate("systemStats", everything)
 
 
+def test_system_stats_for_a_scoped_client_count_only_its_queues_share_of_workers() -> None:
+    shared = {
+        "instance": "w1",
+        "queues": ["mine", "theirs"],
+        "concurrency": 14,
+        "active": 9,
+        "queue_active": {"mine": 1, "theirs": 8},
+        "queue_concurrency": {"mine": 4, "theirs": 10},
+    }
+    theirs_only = {**shared, "instance": "w2", "queues": ["theirs"], "active": 5}
+    snap = Snapshot(ts=1, workers=[shared, theirs_only])
+    scoped = system_stats_payload(snap, frozenset({"mine"}))["workers"]
+    assert scoped == {"live": 1, "busy": 1, "concurrency": 4, "activeJobs": 1}
+    everything = system_stats_payload(snap, None)["workers"]
+    assert everything["activeJobs"] == 14 and everything["live"] == 2
+
+
 class _FakeSocket:
     """Stands in for an engine.io socket: only its outgoing queue matters to the fan-out."""
 
@@ -373,10 +390,11 @@ def test_a_resume_id_may_reach_but_not_pass_the_stream_end() -> None:
 
 
 def test_principals_carry_the_token_expiry_for_long_sessions() -> None:
-    from jobdeck.auth import principal_from_claims
+    from jobdeck.auth import InvalidToken, check_claims
 
     claims: dict[str, object] = {"sub": "u", "roles": ["viewer"], "queues": ["a"]}
-    assert principal_from_claims({**claims, "exp": 1764000000}).expires_at == 1764000000.0
-    assert principal_from_claims(claims).expires_at is None
-    assert principal_from_claims({**claims, "exp": True}).expires_at is None
+    assert check_claims({**claims, "exp": 1764000000}, 1763999000).expires_at == 1764000000.0
+    for bad in ({}, {"exp": True}, {"exp": "1764000000"}):
+        with pytest.raises(InvalidToken, match="exp"):
+            check_claims({**claims, **bad}, 1763999000)
     assert Principal("u", Role.VIEWER, None).expires_at is None  # built by hand: no expiry

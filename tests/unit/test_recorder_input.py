@@ -8,6 +8,7 @@ from typing import Any
 import msgpack
 import pytest
 from jobdeck.events import Event, EventType, JobStatus, encode
+from jobdeck.settings import ConfigError
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.consumer import decode_batch
 from jobdeck_recorder.fold import KEEP, JobRow
@@ -134,7 +135,7 @@ def test_config_from_env() -> None:
         {"JOBDECK_RECORDER_BATCH_SIZE": "250", "JOBDECK_RECORDER_CLAIM_IDLE_MS": "1000"}
     )
     assert (config.batch_size, config.claim_idle_ms, config.group) == (250, 1000, "recorder")
-    with pytest.raises(ValueError, match="BATCH_SIZE"):
+    with pytest.raises(ConfigError, match="BATCH_SIZE"):
         RecorderConfig.from_env({"JOBDECK_RECORDER_BATCH_SIZE": "0"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         RecorderConfig.from_env({"JOBDECK_RECORDER_BLOCK_MS": "soon"})

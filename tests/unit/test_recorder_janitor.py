@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from jobdeck.events import EventType, JobStatus, decode, encode
+from jobdeck.settings import ConfigError
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.fold import fold
 from jobdeck_recorder.janitor import (
@@ -125,7 +126,7 @@ def test_janitor_settings_come_from_the_environment() -> None:
     assert (config.janitor_interval_ms, config.lost_after_ms) == (1000, 2000)
     assert (config.lost_confirm_ms, config.janitor_batch) == (0, 50)
     assert RecorderConfig().lost_after_ms == 300_000
-    with pytest.raises(ValueError, match="JANITOR_BATCH"):
+    with pytest.raises(ConfigError, match="JANITOR_BATCH"):
         RecorderConfig.from_env({"JOBDECK_RECORDER_JANITOR_BATCH": "0"})
 
 

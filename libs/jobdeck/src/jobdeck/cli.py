@@ -8,7 +8,7 @@ import sys
 
 from jobdeck.auth import mint_token
 from jobdeck.db import ensure_database, migrate
-from jobdeck.settings import Settings
+from jobdeck.settings import Settings, exit_on_config_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--queues", default="*", help="comma-separated queue names, or *")
     t.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
-    settings = Settings.from_env("cli")
+    # Only ``token`` signs anything: ``migrate`` runs without a JWT secret.
+    settings = exit_on_config_error(
+        "jobdeck", lambda: Settings.from_env("cli", signs_tokens=args.command == "token")
+    )
 
     if args.command == "migrate":
         dsn = args.database_url or settings.database_url
@@ -31,7 +34,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'up to date'}")
         return 0
     queues: str | list[str] = "*" if args.queues == "*" else args.queues.split(",")
-    print(mint_token(settings.jwt_secret, args.sub, [args.role], queues, args.ttl))
+    if not settings.uses_secret:
+        parser.error("token: tokens are minted by your identity provider (a public key is set)")
+    token = mint_token(
+        settings.jwt_secret,
+        args.sub,
+        [args.role],
+        queues,
+        args.ttl,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    print(token)
     return 0
 
 

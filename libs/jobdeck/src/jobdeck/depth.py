@@ -33,6 +33,7 @@ class LiveWorker:
     concurrency: int
     active: int
     queue_active: dict[str, int] = field(default_factory=dict)  # empty if it does not report
+    queue_concurrency: dict[str, int] = field(default_factory=dict)  # likewise
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,17 @@ def _worker_queues(info: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def per_queue_active(info: Mapping[str, Any]) -> dict[str, int]:
-    """Running jobs per queue as a worker reports them (``per_queue``; empty if it does not)."""
-    per_queue = info.get("per_queue")
-    if not isinstance(per_queue, dict):
+def per_queue(info: Mapping[str, Any], key: str) -> dict[str, int]:
+    """A figure (``active``, ``concurrency``) per queue as a worker reports it
+    (``per_queue``; empty if it does not)."""
+    reported = info.get("per_queue")
+    if not isinstance(reported, dict):
         return {}
     found: dict[str, int] = {}
-    for q, entry in per_queue.items():
-        active = entry.get("active") if isinstance(entry, dict) else None
-        if isinstance(q, str) and isinstance(active, int) and not isinstance(active, bool):
-            found[q] = max(active, 0)
+    for q, entry in reported.items():
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(q, str) and isinstance(value, int) and not isinstance(value, bool):
+            found[q] = max(value, 0)
     return found
 
 
@@ -79,7 +81,8 @@ def parse_worker(instance: str, raw: bytes | str | None) -> LiveWorker:
         queues=_worker_queues(info),
         concurrency=_int(info.get("concurrency")),
         active=_int(info.get("active")),
-        queue_active=per_queue_active(info),
+        queue_active=per_queue(info, "active"),
+        queue_concurrency=per_queue(info, "concurrency"),
     )
 
 

@@ -32,6 +32,11 @@ class EventType(StrEnum):
     # Written by the gateway when a threshold is crossed or cleared (``queue`` is "*" for
     # system-wide alerts); not a job event: the recorder ignores it.
     ALERT = "alert"
+    # Written by the exporter about one export (``queue`` is "*"; ``by`` is the requester,
+    # the only one the gateway passes them to); not job events: the recorder ignores them.
+    EXPORT_PROGRESS = "export.progress"
+    EXPORT_COMPLETED = "export.completed"
+    EXPORT_FAILED = "export.failed"
 
 
 class JobStatus(StrEnum):
@@ -75,6 +80,9 @@ REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.QUEUE_PAUSED: (),
     EventType.QUEUE_RESUMED: (),
     EventType.ALERT: ("severity", "kind", "state", "value", "threshold", "message"),
+    EventType.EXPORT_PROGRESS: ("export_id", "by", "rows_done"),
+    EventType.EXPORT_COMPLETED: ("export_id", "by", "rows", "bytes", "url"),
+    EventType.EXPORT_FAILED: ("export_id", "by", "error"),
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

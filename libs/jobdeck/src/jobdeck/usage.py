@@ -27,6 +27,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from jobdeck.settings import parse_float
 from jobdeck.streams import EVENTS
 from jobdeck.web import REDIS, SETTINGS
 
@@ -261,9 +262,10 @@ class ResourceThresholds:
         env = os.environ if env is None else env
         values: dict[str, float] = {}
         for f in fields(cls):
-            raw = env.get(f"JOBDECK_ALERT_{f.name.upper()}")
+            name = f"JOBDECK_ALERT_{f.name.upper()}"
+            raw = env.get(name)
             if raw is not None:
-                values[f.name] = float(raw)
+                values[f.name] = parse_float(name, raw, 0.0, 1e9)
         return replace(cls(), **values)
 
 

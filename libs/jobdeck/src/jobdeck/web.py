@@ -2,6 +2,11 @@
 
 Resources (the Postgres pool, the Redis client) are opened in ``cleanup_ctx`` and kept
 under typed ``AppKey``s; ``run_service`` runs the app with a graceful SIGTERM.
+
+Every error a client can see is problem JSON, including those aiohttp answers before any
+handler runs (a malformed request line, a line or header over the limit): aiohttp builds
+those in ``RequestHandler.handle_error`` with no hook, so its server module is pointed at
+``ProblemRequestHandler`` below. No response names a server version (``Server: jobdeck``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ import asyncio
 import functools
 import itertools
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
+from aiohttp.web_request import BaseRequest
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 from redis.asyncio import Redis
@@ -31,6 +38,10 @@ PG = web.AppKey("pg", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 READY_CHECKS = web.AppKey("ready_checks", dict)
 REQUEST_ID = web.RequestKey("request_id", str)
+# A client's (or the ingress's) X-Request-Id is kept only if it looks like an id.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+SERVER_HEADER = "jobdeck"
+CLIENT_GONE = 499  # nginx's code for "the client closed the connection first"
 
 PROBLEM_TYPE = "about:blank"
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -71,6 +82,10 @@ async def problem_middleware(
     started = time.perf_counter()
     try:
         response = await handler(request)
+    except ConnectionResetError:
+        # The client went away mid-request (e.g. mid-body): nothing to answer, no error.
+        log.info("client disconnected", extra={"path": request.path})
+        response = web.Response(status=CLIENT_GONE)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -110,11 +125,52 @@ _id_counter = itertools.count(1)
 
 
 def request_id(request: web.Request) -> str:
+    """This request's id (audit rows and error bodies carry it): the caller's or the
+    ingress's ``X-Request-Id`` if it looks like an id (1-64 of ``A-Za-z0-9._:-``), else
+    one of the server's own; a malformed one never reaches a log line or the audit."""
     rid = request.get(REQUEST_ID)
     if rid is None:
-        rid = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_id_counter):016x}"
-        request[REQUEST_ID] = rid
+        given = request.headers.get("X-Request-Id", "")
+        if not REQUEST_ID_PATTERN.fullmatch(given):
+            given = f"{_ID_PREFIX}{next(_id_counter):016x}"
+        rid = request[REQUEST_ID] = given
     return rid
+
+
+class ProblemRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering its own errors (400 for a malformed or
+    over-long request line or header, 500) as problem JSON rather than text or HTML."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            log.error("request failed before routing", exc_info=exc)
+        else:  # junk from a client: one line, no traceback
+            log.info("bad request", extra={"status": status, "error": str(exc or message)[:200]})
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error")
+        detail = "internal error" if status >= 500 else _client_error_text(exc, message)
+        response = problem(status, detail)
+        response.headers["Server"] = SERVER_HEADER
+        response.force_close()
+        return response
+
+
+def _client_error_text(exc: BaseException | None, message: str | None) -> str:
+    text = str(getattr(exc, "message", None) or message or exc or "bad request")
+    return text.splitlines()[0][:200] if text else "bad request"
+
+
+web_server.RequestHandler = ProblemRequestHandler  # type: ignore[attr-defined]
+
+
+async def _hide_server_version(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -151,6 +207,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[READY_CHECKS] = {}
+    app.on_response_prepare.append(_hide_server_version)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(REGISTRY))
@@ -197,10 +254,10 @@ def run_service(app: web.Application, service: str) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight requests, clean up."""
     settings = app[SETTINGS]
     log.info("starting", extra={"service": service, "settings": settings.masked()})
-    if settings.uses_dev_secret:
+    if settings.uses_dev_secret and settings.development:
         log.warning(
             "JOBDECK_JWT_SECRET is the development default: anyone can mint tokens; "
-            "set a real secret before exposing this service"
+            "allowed only because JOBDECK_ENV=development"
         )
     web.run_app(
         app,

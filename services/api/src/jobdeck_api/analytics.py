@@ -50,6 +50,7 @@ SQL = load_queries("jobdeck_api", "sql/analytics.sql")
 TOP_FINGERPRINTS = 20
 TOP_FAILING = 10
 TREND = TrendMethod()
+RETRY_SAMPLE = 500  # latest failed attempts per fingerprint the retry rules look at
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,20 @@ class Scope:
     job_name: str | None
 
     def args(self, window: Window | None = None) -> tuple[Any, ...]:
-        w = window or self.window
-        return (w.level, w.start, w.end, self.queues, self.job_name)
+        """Parameters of the range queries: the window's tiles, queues, job name."""
+        tiles = (window or self.window).tiles()
+        return (
+            [t[0] for t in tiles],
+            [t[1] for t in tiles],
+            [t[2] for t in tiles],
+            self.queues,
+            self.job_name,
+        )
+
+    def bucket_args(self) -> tuple[Any, ...]:
+        """Parameters of the per-bucket series: the interval's own level."""
+        w = self.window
+        return (w.level, w.start, w.end, self.queues, self.job_name, w.width)
 
 
 def coverage(w: Window) -> Coverage:
@@ -99,7 +112,7 @@ async def success_trends(
     pg: asyncpg.Pool, scope: Scope, freshness: Freshness, method: TrendMethod = TREND
 ) -> SuccessTrends:
     w = scope.window
-    rows = await pg.fetch(SQL["status_buckets"], *scope.args(), w.width)
+    rows = await pg.fetch(SQL["status_buckets"], *scope.bucket_args())
     starts = w.bucket_starts()
     index = {s: i for i, s in enumerate(starts)}
     per: dict[str | None, list[dict[str, int]]] = defaultdict(lambda: [{} for _ in starts])
@@ -371,6 +384,7 @@ async def _retry_outcomes(
         scope.queues,
         scope.job_name,
         [p.fingerprint for p in prints],
+        RETRY_SAMPLE,
     )
     info = {p.fingerprint: p for p in prints}
     return [
@@ -405,7 +419,7 @@ async def failures(
         grouped_totals(pg, scope, histograms=True),
         grouped_totals(pg, scope, w.previous()),
         pg.fetch(SQL["fingerprints"], *scope.args(), TOP_FINGERPRINTS),
-        pg.fetch(SQL["status_buckets"], *scope.args(), w.width),
+        pg.fetch(SQL["status_buckets"], *scope.bucket_args()),
     )
     prints = [FingerprintInfo(**dict(r)) for r in print_rows]
     per_bucket: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))

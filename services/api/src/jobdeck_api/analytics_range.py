@@ -82,8 +82,27 @@ class Window:
             self.start,
         )
 
+    def tiles(self) -> list[tuple[str, datetime, datetime]]:
+        """The window as disjoint (level, start, end) segments, each at the coarsest level
+        that fits: whole days from the day rollups, whole hours from the hour rollups, the
+        rest from the minute rollups. Totals and percentiles read these (far fewer rows);
+        the per-bucket series read the interval's own level."""
+        return tile(self.start, self.end)
+
     def bucket_starts(self) -> list[datetime]:
         return [self.start + i * self.width for i in range(self.buckets)]
+
+
+_TILE_LEVELS = (("day", timedelta(days=1)), ("hour", timedelta(hours=1)))
+
+
+def tile(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Cover [start, end) (whole minutes) with day, then hour, then minute segments."""
+    for level, width in _TILE_LEVELS:
+        lo, hi = ceil_to(start, width), floor_to(end, width)
+        if lo < hi:
+            return [*tile(start, lo), (level, lo, hi), *tile(hi, end)]
+    return [("minute", start, end)] if start < end else []
 
 
 def default_interval(span: timedelta) -> Interval:

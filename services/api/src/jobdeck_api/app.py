@@ -17,6 +17,7 @@ from jobdeck_api import (
     analytics_api,
     audit,
     cron_preview_api,
+    exports_api,
     jobs_actions,
     jobs_enqueue,
     jobs_read,
@@ -25,6 +26,7 @@ from jobdeck_api import (
     templates_api,
     workers_api,
 )
+from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -36,7 +38,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, THRESHOLDS, VERIFIER
+from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -64,7 +66,8 @@ admin_routes.route(
     summary="Read the audit log",
     description=(
         "Newest first; filter by actor, action, outcome and time range (since/until); "
-        "page with `cursor` = the previous page's `nextCursor`. Admins only."
+        "page with `cursor` = the previous page's `nextCursor`. Admins whose token covers "
+        "every queue (`*`) only: rows span all queues."
     ),
     operation_id="audit_log",
 )(audit.audit_page)
@@ -74,6 +77,7 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    exports_api.routes,
     templates_api.routes,
     cron_preview_api.routes,  # /schedules/preview before /schedules/{id}
     schedules_api.routes,
@@ -95,15 +99,22 @@ def build_app(
     settings: Settings,
     rate_limits: RateLimits | None = None,
     thresholds: ResourceThresholds | None = None,
+    *,
+    show_tracebacks: bool = True,
+    cors_origins: frozenset[str] = frozenset(),
+    export_limits: exports_api.ExportLimits | None = None,
 ) -> web.Application:
     app = create_app(
         settings,
-        middlewares=[auth_middleware, rate_limit_middleware],
+        middlewares=[cors_middleware, auth_middleware, rate_limit_middleware],
         # Long but valid query strings (100 queue names, a cursor) must not hit
-        # aiohttp's default 8 KiB request-line limit (a plain-text 400).
-        handler_args={"max_line_size": 65536, "max_field_size": 16384},
+        # aiohttp's default 8 KiB request-line limit; the ingress allows the same 64 KiB
+        # for the request line and each header (deploy/nginx).
+        handler_args={"max_line_size": 65536, "max_field_size": 65536},
     )
     app[VERIFIER] = TokenVerifier(settings)
+    app[SHOW_TRACEBACKS] = show_tracebacks
+    app[CORS_ORIGINS] = cors_origins
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
     use_postgres(app, **PG_POOL_OPTIONS)
@@ -117,6 +128,7 @@ def build_app(
 
     app.cleanup_ctx.append(queue_client)
     use_rate_limits(app, rate_limits or RateLimits())
+    app[exports_api.EXPORT_LIMITS] = export_limits or exports_api.ExportLimits()
     for group in ROUTE_GROUPS:
         group.install(app)
     install_docs(app, all_endpoints())

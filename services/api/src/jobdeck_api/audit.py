@@ -1,7 +1,11 @@
 """The audit trail: who changed what, on which targets, with which outcome.
 
-Every state-changing endpoint records one row per request (refused ones too), so an
-operator can answer "who cancelled these jobs?" from ``GET /api/v1/audit``.
+Every state-changing endpoint records one row per request (refused ones too), with the
+caller's queue scope, so an operator can answer "who cancelled these jobs?" from
+``GET /api/v1/audit``. Rows span every queue (and name jobs, queues and schedules of
+any), so reading them takes an admin whose token covers every queue (``"*"``); a
+queue-scoped admin is refused rather than shown a filtered log that would still leak
+other queues' job ids through shared rows (a bulk action over several queues).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import asyncpg
 from jobdeck.web import PG
 
-from jobdeck_api.errors import BadParameter
+from jobdeck_api.errors import BadParameter, Forbidden
 from jobdeck_api.models import AuditEntry, AuditPage, AuditQuery
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, Endpoint
@@ -47,6 +51,7 @@ async def record(
             outcome,
             detail,
             call.request_id,
+            p.scope,
         )
     except (OSError, asyncpg.PostgresError):
         log.exception("audit write failed", extra={"action": action, "actor": p.sub})
@@ -60,6 +65,10 @@ async def record_denied(call: ApiRequest[Any, Any], ep: Endpoint) -> None:
 
 
 async def audit_page(call: ApiRequest[AuditQuery, None]) -> AuditPage:
+    if call.principal.queues is not None:
+        raise Forbidden(
+            "the audit log covers every queue: reading it needs an admin token for all queues ('*')"
+        )
     q = call.query
     before: int | None = None
     if q.cursor is not None:
@@ -83,6 +92,7 @@ async def audit_page(call: ApiRequest[AuditQuery, None]) -> AuditPage:
             outcome=r["outcome"],
             detail=r["detail"],
             request_id=r["request_id"],
+            scope=r["scope"],
         )
         for r in rows
     ]

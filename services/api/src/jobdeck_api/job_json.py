@@ -11,22 +11,16 @@ from typing import Any
 
 import asyncpg
 import orjson
+from jobdeck import jobsql
+from pydantic.alias_generators import to_snake
 from pydantic_core import to_json
 
 from jobdeck_api.models import JobSummary
 
-# (row column, JobSummary field): the one mapping from the jobs table to the API.
-SUMMARY_FIELDS = (
-    ("id", "id"), ("queue", "queue"), ("name", "job_name"), ("status", "status"),
-    ("priority", "priority"), ("progress", "progress"),
-    ("progress_message", "progress_message"), ("attempts", "attempts"),
-    ("max_attempts", "max_attempts"), ("created_at", "created_at"), ("run_at", "run_at"),
-    ("started_at", "started_at"), ("finished_at", "finished_at"), ("duration_ms", "duration"),
-    ("worker", "worker"), ("error_type", "error_type"), ("error_message", "error_message"),
-    ("cancelled_by", "cancelled_by"), ("template_id", "template_id"),
-    ("schedule_id", "schedule_id"),
-)  # fmt: skip
-DATA_FIELDS = (("data", "data"), ("options", "options"), ("result", "result"))
+# (row column, JobSummary field): the mapping from the jobs table to the API, from the
+# one list of (column, public name) that exports share (``jobdeck.jobsql``).
+SUMMARY_FIELDS = tuple((column, to_snake(name)) for column, name in jobsql.SUMMARY_FIELDS)
+DATA_FIELDS = tuple((column, to_snake(name)) for column, name in jobsql.DATA_FIELDS)
 
 
 def summary(row: Mapping[str, Any], include_data: bool) -> dict[str, Any]:

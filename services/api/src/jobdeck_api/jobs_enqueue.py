@@ -143,12 +143,10 @@ async def enqueue_job(call: ApiRequest[None, EnqueueRequest]) -> EnqueuedJob:
         audit.Outcome.OK if ok else audit.Outcome.REFUSED,
         {"queue": spec.queue, "name": spec.name},
     )
-    if taken:
-        raise Conflict(
-            f"the job id {spec.job_id!r} is taken; use retry to run an existing job again"
-        )
     if not ok:
-        raise Conflict(f"a job with id {spec.job_id!r} is already queued, running or kept")
+        # One answer whatever queue holds the id, so it tells a caller scoped to other
+        # queues nothing that a GET (404) would not.
+        raise Conflict(f"the job id {spec.job_id!r} is not available; choose another id")
     return _enqueued(spec, now_ms())
 
 

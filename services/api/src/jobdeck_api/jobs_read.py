@@ -29,6 +29,7 @@ from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes
 from jobdeck_api.search import encode_cursor, plan_search
 from jobdeck_api.search_count import execute_search
+from jobdeck_api.state import SHOW_TRACEBACKS
 
 routes = ApiRoutes()
 TAG = ["jobs"]
@@ -122,7 +123,7 @@ async def job_detail(call: ApiRequest[None, None]) -> JobDetail:
     return JobDetail.model_validate(
         {
             **base,
-            "error_traceback": row["error_traceback"],
+            "error_traceback": row["error_traceback"] if call.app[SHOW_TRACEBACKS] else None,
             "updated_at": row["updated_at"],
             "attempts_left": max(0, row["max_attempts"] - row["attempts"]),
             "timing": JobTiming(

@@ -7,155 +7,53 @@ snake_case. Query models describe the query string; list fields accept repeated,
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from jobdeck.events import JobStatus
-from jobdeck.queues import MAX_PRIORITY, MIN_PRIORITY
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+
+# The shared filter types, also re-exported here for the API's other model modules.
+from jobdeck.filters import EndInstant as EndInstant
+from jobdeck.filters import JobFilters, JobSort
+from jobdeck.filters import Model as Model
+from jobdeck.filters import Priority as Priority
+from jobdeck.filters import QueueName as QueueName
+from jobdeck.filters import StartInstant as StartInstant
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
 MAX_BULK_IDS = 1000
 MAX_BULK_ENQUEUE = 1000
-QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+# Ids that name a static route under /api/v1/jobs/ (today's and the planned ones): a job
+# with one of them could never be fetched by id.
+SHADOWED_IDS = frozenset(
+    {"search", "queues", "bulk", "templates", "schedules", "export", "exports", "analytics"}
+    | {"workers", "system", "audit", "stats", "docs"}
+)
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False
-    )
+def _not_shadowed(job_id: str | None) -> str | None:
+    if job_id is not None and job_id.casefold() in SHADOWED_IDS:
+        raise ValueError(
+            f"{job_id!r} is reserved (a route under /api/v1/jobs/ has that name); choose another id"
+        )
+    return job_id
 
 
-# Instants outside this range are refused: Python cannot add a day to 9999-12-31, and a
-# year-1 date with a positive offset is before year 1 in UTC, which Postgres rejects.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 MAX_DELAY_MS = 366 * 86_400_000
 
-
-def _instant(value: Any, end: bool) -> Any:
-    """ISO 8601 date or date-time; naive means UTC. A date-only end bound covers its day."""
-    if isinstance(value, datetime):
-        parsed = value
-        date_only = False
-    elif isinstance(value, date):
-        parsed, date_only = datetime(value.year, value.month, value.day), True
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                d = date.fromisoformat(text)
-                parsed, date_only = datetime(d.year, d.month, d.day), True
-            else:
-                parsed = datetime.fromisoformat(text.replace("z", "Z"))
-                date_only = False
-        except ValueError as exc:
-            raise ValueError(
-                f"{value!r} is not an ISO 8601 date (2024-01-31) or date-time "
-                "(2024-01-31T12:00:00Z)"
-            ) from exc
-    else:
-        raise ValueError("must be an ISO 8601 date or date-time string")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        in_utc = parsed.astimezone(UTC)
-    except OverflowError:
-        in_utc = None
-    if in_utc is None or not EARLIEST <= in_utc <= LATEST:
-        raise ValueError(f"{value!r} is out of range ({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})")
-    if end:
-        parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
-    return parsed
-
-
-_DATE_SCHEMA = WithJsonSchema(
-    {
-        "type": "string",
-        "description": "ISO 8601 date or date-time (naive means UTC)",
-        "examples": ["2024-01-01", "2024-01-01T12:00:00Z"],
-    }
-)
-StartInstant = Annotated[datetime, BeforeValidator(lambda v: _instant(v, False)), _DATE_SCHEMA]
-EndInstant = Annotated[datetime, BeforeValidator(lambda v: _instant(v, True)), _DATE_SCHEMA]
 # Postgres ``real`` columns underflow on denormal floats: keep sane precision.
 Seconds = Annotated[float, Field(ge=0.001, le=7 * 86_400), AfterValidator(lambda v: round(v, 3))]
 Rate = Annotated[float, Field(ge=0, le=1), AfterValidator(lambda v: round(v, 6))]
-QueueName = Annotated[str, Field(pattern=QUEUE_PATTERN, examples=["price-file-parser"])]
 JobId = Annotated[str, Field(min_length=1, max_length=256)]
-Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 
 
-class SortField(StrEnum):
-    CREATED_AT = "createdAt"
-    STARTED_AT = "startedAt"
-    FINISHED_AT = "finishedAt"
-    DURATION = "duration"
-    PRIORITY = "priority"
-    STATUS = "status"
-    NAME = "name"
-    QUEUE = "queue"
-    ATTEMPTS = "attempts"
+class SearchQuery(JobFilters, JobSort):
+    """Query string of ``GET /api/v1/jobs/search``: the job filters, sort and paging."""
 
-
-class SortOrder(StrEnum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-class DateField(StrEnum):
-    CREATED_AT = "createdAt"
-    STARTED_AT = "startedAt"
-    FINISHED_AT = "finishedAt"
-
-
-def _date_field(value: Any) -> Any:
-    if isinstance(value, str) and value in ("created", "started", "finished"):
-        return value + "At"
-    return value
-
-
-class SearchQuery(Model):
-    """Query string of ``GET /api/v1/jobs/search``."""
-
-    search: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="substring of the job name (case-insensitive), or an exact job id",
-        examples=["price"],
-    )
-    status: list[JobStatus] | None = Field(
-        default=None, max_length=6, description="any of these statuses (also `status[]`, or a,b)"
-    )
-    queues: list[QueueName] | None = Field(
-        default=None, max_length=100, description="any of these queues (also `queues[]`, or a,b)"
-    )
-    start_date: StartInstant | None = None
-    end_date: EndInstant | None = Field(
-        default=None, description="inclusive; a date covers its whole day"
-    )
-    date_field: Annotated[DateField, BeforeValidator(_date_field)] = Field(
-        default=DateField.CREATED_AT, description="which time startDate/endDate apply to"
-    )
-    min_duration: int | None = Field(default=None, ge=0, le=10**12, description="milliseconds")
-    max_duration: int | None = Field(default=None, ge=0, le=10**12, description="milliseconds")
-    priority: Priority | None = None
-    min_priority: Priority | None = None
-    max_priority: Priority | None = None
     page: int | None = Field(default=None, ge=1, le=1_000_000, description="1-based page number")
     offset: int | None = Field(default=None, ge=0, le=10_000_000, description="rows to skip")
     limit: int = Field(
@@ -168,17 +66,6 @@ class SearchQuery(Model):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="`nextCursor` of the previous page",
     )
-    sort_by: str = Field(
-        default="createdAt",
-        max_length=200,
-        description="a field or comma list of: " + ", ".join(f.value for f in SortField),
-        examples=["duration", "status,createdAt"],
-    )
-    sort_order: str = Field(
-        default="desc",
-        max_length=100,
-        description="asc or desc, one for all or one per sortBy field",
-    )
     include_data: bool = Field(default=False, description="include job data, options and result")
     exact_total: bool = Field(
         default=False, description="count every match even past the cap (slower on large results)"
@@ -190,57 +77,7 @@ class SearchQuery(Model):
             raise ValueError("page and offset: give one of them, not both")
         if self.cursor is not None and (self.page is not None or self.offset is not None):
             raise ValueError("cursor: cannot be combined with page or offset")
-        if (
-            self.min_duration is not None
-            and self.max_duration is not None
-            and self.min_duration > self.max_duration
-        ):
-            raise ValueError("minDuration: must not exceed maxDuration")
-        if (
-            self.min_priority is not None
-            and self.max_priority is not None
-            and self.min_priority > self.max_priority
-        ):
-            raise ValueError("minPriority: must not exceed maxPriority")
-        if self.start_date and self.end_date and self.start_date >= self.end_date:
-            raise ValueError("startDate: must be before endDate")
-        self.sort_keys()
         return self
-
-    def sort_keys(self) -> list[tuple[SortField, SortOrder]]:
-        """The validated sort: fields with one order each (stable tie-break added later)."""
-        return list(parse_sort(self.sort_by, self.sort_order))
-
-
-@functools.lru_cache(maxsize=512)
-def parse_sort(sort_by: str, sort_order: str) -> tuple[tuple[SortField, SortOrder], ...]:
-    """``sortBy``/``sortOrder`` as (field, order) pairs; ValueError says what is wrong.
-
-    Cached: a dashboard sends the same few sorts over and over, and each request reads its
-    sort twice (validation, then the query plan)."""
-    names = [n.strip() for n in sort_by.split(",") if n.strip()]
-    orders = [o.strip().lower() for o in sort_order.split(",") if o.strip()]
-    if not names:
-        raise ValueError("sortBy: must name at least one field")
-    fields: list[SortField] = []
-    for n in names:
-        try:
-            f = SortField(n)
-        except ValueError:
-            valid = ", ".join(f.value for f in SortField)
-            raise ValueError(f"sortBy: {n!r} is not one of {valid}") from None
-        if f in fields:
-            raise ValueError(f"sortBy: {n!r} is listed twice")
-        fields.append(f)
-    if len(orders) not in (1, len(fields)):
-        raise ValueError("sortOrder: give one order, or one per sortBy field")
-    try:
-        parsed = [SortOrder(o) for o in orders]
-    except ValueError:
-        raise ValueError("sortOrder: each must be asc or desc") from None
-    if len(parsed) == 1:
-        parsed = parsed * len(fields)
-    return tuple(zip(fields, parsed, strict=True))
 
 
 class JobSummary(Model):
@@ -352,8 +189,11 @@ class EnqueueRequest(Model):
         default=None, min_length=1, max_length=200, examples=["price-file-parser"]
     )
     template_id: str | None = Field(default=None, min_length=1, max_length=200)
-    job_id: str | None = Field(
-        default=None, pattern=JOB_ID_PATTERN, description="defaults to a new id"
+    job_id: Annotated[str | None, AfterValidator(_not_shadowed)] = Field(
+        default=None,
+        pattern=JOB_ID_PATTERN,
+        description="defaults to a new id; not one of the reserved route names "
+        + ", ".join(sorted(SHADOWED_IDS)),
     )
     data: Any = Field(default=None, examples=[{"path": "/data/prices.csv"}])
     priority: Priority | None = None
@@ -503,6 +343,9 @@ class AuditEntry(Model):
     outcome: str
     detail: Any = None
     request_id: str | None = None
+    scope: list[str] | None = Field(
+        default=None, description="the caller's queues (['*'] for all); null on older rows"
+    )
 
 
 class AuditPage(Model):

@@ -140,6 +140,8 @@ def build_openapi(endpoints: Iterable[Endpoint], version: str = "1.0.0") -> dict
                 media["example"] = ep.response_example
             ok["content"] = {"application/json": media}
         responses[str(ep.status)] = ok
+        for code in ep.also:
+            responses[str(code)] = {**ok, "description": HTTPStatus(code).phrase}
         codes = set(COMMON_ERRORS) | set(ep.errors)
         if ep.role is not None and ep.role.value > 1:
             codes.add(403)
@@ -182,6 +184,19 @@ def swagger_assets() -> Path:
     return Path(str(swagger_ui_bundle.swagger_ui_path))
 
 
+# Swagger UI's defaults, changed deliberately: ``validatorUrl: null`` (else the browser
+# sends the spec's URL to validator.swagger.io on any host but localhost) and
+# ``persistAuthorization: false`` (else the bearer token stays in localStorage, readable
+# by any script on the origin and left behind on shared machines; a reload asks again).
+# The page's CSP allows nothing but this origin.
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -199,7 +214,8 @@ INDEX_HTML = """<!DOCTYPE html>
       url: "{spec}",
       dom_id: "#swagger-ui",
       deepLinking: true,
-      persistAuthorization: true,
+      validatorUrl: null,
+      persistAuthorization: false,
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       layout: "StandaloneLayout"
     }});
@@ -219,7 +235,7 @@ def install_docs(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
         return web.json_response(request.app[OPENAPI_DOC])
 
     async def ui(request: web.Request) -> web.Response:
-        return web.Response(text=index, content_type="text/html")
+        return web.Response(text=index, content_type="text/html", headers=DOCS_HEADERS)
 
     app.router.add_get(SPEC_PATH, spec)
     app.router.add_get(DOCS_PATH, ui)

@@ -15,13 +15,13 @@ from typing import Any
 from jobdeck.auth import Role
 from jobdeck.depth import live_workers, queue_depths, workers_per_queue
 from jobdeck.events import now_ms
+from jobdeck.filters import QUEUE_PATTERN
 from jobdeck.sql import SHARED
 from jobdeck.web import PG, REDIS
 
 from jobdeck_api import audit
 from jobdeck_api.errors import BadParameter, Forbidden, NotFound
 from jobdeck_api.models import (
-    QUEUE_PATTERN,
     QueueConfig,
     QueueConfigInput,
     QueueCounts,

@@ -6,7 +6,8 @@ reader can judge it; the thresholds are the fields of ``Rules``.
 - ``timeouts_near_limit``: most failures of a task are timeouts and its p95 duration is
   close to its timeout — raise the timeout or make the task faster;
 - ``non_retryable_fingerprint``: failures with this fingerprint were retried and never
-  succeeded — mark the error non-retryable and save the attempts;
+  succeeded — mark the error non-retryable and save the attempts (both retry rules look at
+  the latest 500 failed attempts of a fingerprint in the window);
 - ``transient_fingerprint``: retries of this fingerprint mostly succeed — the error is
   transient; keep (or add) attempts;
 - ``failure_rate_jump``: a queue's failure rate jumped against the previous window of the

@@ -33,7 +33,11 @@ Q = TypeVar("Q", bound=BaseModel | None)
 B = TypeVar("B", bound=BaseModel | None)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
-MAX_BODY_BYTES = 4 * 1024 * 1024
+# Bounds on what a body may be, checked before anything is stored: every document the API
+# accepts can be served back (pydantic refuses to serialize past ~255 levels) and fits
+# Postgres jsonb. The ingress has the same body limit (deploy/nginx).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
 PATH_PARAM = re.compile(r"{(\w+)}")
 
 
@@ -80,6 +84,7 @@ class Endpoint:
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses answering the same response model
     bucket: str = Bucket.DEFAULT
     errors: tuple[int, ...] = ()
     description: str = ""
@@ -178,6 +183,41 @@ def _unstorable(where: str, name: str) -> BadParameter:
     )
 
 
+def too_deep(value: Any, limit: int) -> str | None:
+    """The path of the first value nested deeper than ``limit`` levels, or None.
+
+    Iterative: the document may be as deep as the parser allowed."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return path or "body"
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                stack.append((child, depth + 1, f"{path}.{key}" if path else str(key)))
+    return None
+
+
+def _too_deep(path: str) -> BadParameter:
+    name = ".".join(path.split(".")[:4])
+    return BadParameter(
+        f"{name}: nested more than {MAX_JSON_DEPTH} levels deep",
+        [{"in": "body", "name": name, "reason": f"at most {MAX_JSON_DEPTH} levels of nesting"}],
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
     if len(raw) > MAX_BODY_BYTES:
@@ -187,11 +227,16 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
             "a JSON body is required", [{"in": "body", "name": "body", "reason": "missing"}]
         )
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _too_deep("body") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadParameter(
             f"body is not valid JSON: {exc}", [{"in": "body", "name": "body", "reason": "not JSON"}]
         ) from exc
+    deep = too_deep(data, MAX_JSON_DEPTH)
+    if deep is not None:
+        raise _too_deep(deep)
     if _SUSPECT_ESCAPE.search(raw) and not _storable_json(data):
         raise _unstorable("body", "body")
     try:

@@ -1,11 +1,7 @@
-"""Job search as SQL: built only from whitelisted columns, every value a bound parameter.
+"""Job search as SQL: the shared filters of ``jobdeck.jobsql``, plus paging and counts.
 
 Paging is by page/offset or by an opaque keyset cursor (base64 of the last row's sort
 values and id) that stays fast however deep it goes. Pure functions: tested without a database.
-
-NULL in a sort column (not started, not finished) counts as the lowest value: last when
-descending, first when ascending. That is what one index per column (migration 0003)
-serves in both directions.
 """
 
 from __future__ import annotations
@@ -16,39 +12,26 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from jobdeck.filters import EARLIEST, LATEST, SortOrder
+from jobdeck.jobsql import (
+    DATA_COLUMNS,
+    SUMMARY_COLUMNS,
+    SortKey,
+    Sql,
+    filter_jobs,
+    order_by,
+    sort_spec,
+)
 
 from jobdeck_api.errors import BadParameter
-from jobdeck_api.models import EARLIEST, LATEST, DateField, SearchQuery, SortField, SortOrder
+from jobdeck_api.models import SearchQuery
 from jobdeck_api.routing import storable
 
-# Public sort name -> (column, nullable, kind). Only these ever reach SQL.
-SORT_COLUMNS: dict[SortField, tuple[str, bool, str]] = {
-    SortField.CREATED_AT: ("created_at", False, "ts"),
-    SortField.STARTED_AT: ("started_at", True, "ts"),
-    SortField.FINISHED_AT: ("finished_at", True, "ts"),
-    SortField.DURATION: ("duration_ms", True, "int"),
-    SortField.PRIORITY: ("priority", False, "int"),
-    SortField.STATUS: ("status", False, "text"),
-    SortField.NAME: ("name", False, "text"),
-    SortField.QUEUE: ("queue", False, "text"),
-    SortField.ATTEMPTS: ("attempts", False, "int"),
-}
-DATE_COLUMNS = {
-    DateField.CREATED_AT: "created_at",
-    DateField.STARTED_AT: "started_at",
-    DateField.FINISHED_AT: "finished_at",
-}
-SUMMARY_COLUMNS = (
-    "id, queue, name, status, priority, progress, progress_message, attempts, max_attempts,"
-    " created_at, run_at, started_at, finished_at, duration_ms, worker, error_type,"
-    " error_message, cancelled_by, template_id, schedule_id"
-)
-DATA_COLUMNS = ", data, options, result"
 COUNT_CAP = 10_000
 # Past this many estimated matches the capped count is skipped: the estimate is the answer.
 ESTIMATE_TRUSTED = 4 * COUNT_CAP
@@ -59,21 +42,6 @@ COUNT_BUDGET_S = 0.025
 COUNT_COST_LIMIT = 10_000.0
 
 
-@dataclass
-class Sql:
-    """A WHERE clause and its bound arguments, grown one condition at a time."""
-
-    conditions: list[str] = field(default_factory=list)
-    args: list[Any] = field(default_factory=list)
-
-    def bind(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def where(self) -> str:
-        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
-
-
 @dataclass(frozen=True)
 class SearchPlan:
     sql: str
@@ -82,7 +50,7 @@ class SearchPlan:
     count_args: list[Any]
     estimate_sql: str
     estimate_args: list[Any]
-    sort: list[tuple[str, SortOrder, bool, str]]  # column, order, nullable, kind
+    sort: list[SortKey]  # column, order, nullable, kind
     offset: int
     limit: int
     count_cap: int = COUNT_CAP
@@ -92,13 +60,7 @@ class SearchPlan:
     empty: bool = False  # the caller may see none of the requested queues
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with its own wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def sort_fingerprint(sort: Sequence[tuple[str, SortOrder, bool, str]]) -> str:
+def sort_fingerprint(sort: Sequence[SortKey]) -> str:
     return _fingerprint(",".join(f"{c}:{o.value}" for c, o, _, _ in sort))
 
 
@@ -107,7 +69,7 @@ def _fingerprint(spec: str) -> str:
     return hashlib.sha1(spec.encode()).hexdigest()[:8]
 
 
-def encode_cursor(sort: Sequence[tuple[str, SortOrder, bool, str]], row: Mapping[str, Any]) -> str:
+def encode_cursor(sort: Sequence[SortKey], row: Mapping[str, Any]) -> str:
     values = []
     for column, _, _, kind in sort:
         v = row[column]
@@ -116,9 +78,7 @@ def encode_cursor(sort: Sequence[tuple[str, SortOrder, bool, str]], row: Mapping
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
 
-def decode_cursor(
-    cursor: str, sort: Sequence[tuple[str, SortOrder, bool, str]]
-) -> tuple[list[Any], str]:
+def decode_cursor(cursor: str, sort: Sequence[SortKey]) -> tuple[list[Any], str]:
     """The sort values and id a cursor resumes after; 422 if it is not one of ours."""
     bad = BadParameter(
         "cursor: not a cursor from this search (use nextCursor with the same sortBy/sortOrder)",
@@ -127,8 +87,8 @@ def decode_cursor(
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise bad from None  # RecursionError: a forged cursor of deeply nested arrays
     if (
         not isinstance(payload, dict)
         or payload.get("s") != sort_fingerprint(sort)
@@ -168,30 +128,7 @@ def decode_cursor(
 _INT_LIMIT = {"duration_ms": 2**63, "priority": 2**31, "attempts": 2**31}
 
 
-def sort_spec(q: SearchQuery) -> list[tuple[str, SortOrder, bool, str]]:
-    """(column, order, nullable, kind) per sort key, from the whitelist only."""
-    spec = []
-    for f, order in q.sort_keys():
-        column, nullable, kind = SORT_COLUMNS[f]
-        spec.append((column, order, nullable, kind))
-    return spec
-
-
-def order_by(sort: Sequence[tuple[str, SortOrder, bool, str]]) -> str:
-    parts = []
-    for column, order, nullable, _ in sort:
-        if order is SortOrder.ASC:
-            parts.append(f"{column} ASC" + (" NULLS FIRST" if nullable else ""))
-        else:
-            parts.append(f"{column} DESC" + (" NULLS LAST" if nullable else ""))
-    tie = "ASC" if sort[-1][1] is SortOrder.ASC else "DESC"
-    parts.append(f"id {tie}")
-    return " ORDER BY " + ", ".join(parts)
-
-
-def keyset_condition(
-    sql: Sql, sort: Sequence[tuple[str, SortOrder, bool, str]], values: list[Any], last_id: str
-) -> str:
+def keyset_condition(sql: Sql, sort: Sequence[SortKey], values: list[Any], last_id: str) -> str:
     """Rows strictly after (values, last_id) in the ORDER BY of ``order_by``."""
     tie_op = ">" if sort[-1][1] is SortOrder.ASC else "<"
     directions = {o for _, o, _, _ in sort}
@@ -223,34 +160,7 @@ def plan_search(q: SearchQuery, visible_queues: frozenset[str] | None) -> Search
     """The page query and the count query for ``q``, limited to the caller's queues."""
     sql = Sql()
     cond = sql.conditions
-    empty = False
-    queues: set[str] | None = set(q.queues) if q.queues else None
-    if visible_queues is not None:
-        queues = set(visible_queues) if queues is None else queues & visible_queues
-        empty = not queues
-    if queues is not None:
-        cond.append(f"queue = ANY({sql.bind(sorted(queues))}::text[])")
-    if q.status:
-        cond.append(f"status = ANY({sql.bind(sorted({s.value for s in q.status}))}::text[])")
-    if q.search:
-        term = q.search.strip() or q.search
-        cond.append(f"(name ILIKE {sql.bind(like_pattern(term))} OR id = {sql.bind(term)})")
-    date_col = DATE_COLUMNS[q.date_field]
-    if q.start_date is not None:
-        cond.append(f"{date_col} >= {sql.bind(q.start_date)}")
-    if q.end_date is not None:
-        cond.append(f"{date_col} < {sql.bind(q.end_date)}")
-    if q.min_duration is not None:
-        cond.append(f"duration_ms >= {sql.bind(q.min_duration)}")
-    if q.max_duration is not None:
-        cond.append(f"duration_ms <= {sql.bind(q.max_duration)}")
-    if q.priority is not None:
-        cond.append(f"priority = {sql.bind(q.priority)}")
-    if q.min_priority is not None:
-        cond.append(f"priority >= {sql.bind(q.min_priority)}")
-    if q.max_priority is not None:
-        cond.append(f"priority <= {sql.bind(q.max_priority)}")
-
+    empty = filter_jobs(sql, q, visible_queues)
     count_where, count_args = sql.where(), list(sql.args)
     estimate_args = list(sql.args)
     sort = sort_spec(q)

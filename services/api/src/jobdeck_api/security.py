@@ -16,12 +16,12 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-import jwt
 from aiohttp import web
 from jobdeck.auth import InvalidToken, Principal, TokenVerifier
+from jobdeck.settings import ConfigError
 from jobdeck.web import REDIS, SETTINGS, problem, request_id
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
@@ -61,7 +61,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        request[PRINCIPAL_KEY] = request.app[TOKEN_CACHE].verify(token)
+        request[PRINCIPAL_KEY] = await request.app[TOKEN_CACHE].verify(token)
     except InvalidToken as exc:
         return unauthorized(request, str(exc), missing=token is None)
     return await handler(request)
@@ -77,46 +77,85 @@ class VerifiedTokens:
         self.size = size
         self._known: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    def verify(self, token: str | None) -> Principal:
+    async def verify(self, token: str | None) -> Principal:
         if token is not None:
             hit = self._known.get(token)
             if hit is not None and hit[1] > time.time():
                 return hit[0]
-        principal = self.verifier.verify(token)
-        assert token is not None
-        self._known[token] = (principal, _expiry(token))
+        principal = await self.verifier.verify(token)
+        assert token is not None and principal.expires_at is not None
+        # Forgotten a little before its ``exp`` (already checked to be a bounded number).
+        self._known[token] = (principal, principal.expires_at - 5)
         if len(self._known) > self.size:
             self._known.popitem(last=False)
         return principal
 
 
-def _expiry(token: str) -> float:
-    """When to forget a verified token: its ``exp`` (already checked) less a margin."""
-    claims = jwt.decode(token, options={"verify_signature": False})
-    return float(claims["exp"]) - 5
-
-
 TOKEN_CACHE = web.AppKey("token_cache", VerifiedTokens)
+
+
+OFF = "off"
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Per-caller limits, in the ``limits`` notation ("600/minute")."""
+    """Per-caller limits, in the ``limits`` notation ("600/minute"); None turns a bucket off.
 
-    default: str = "1200/minute"
-    bulk: str = "60/minute"
+    ``JOBDECK_API_RATE_LIMIT`` and ``JOBDECK_API_BULK_RATE_LIMIT`` set them (``off``
+    disables one); ``enabled=False`` disables both.
+    """
+
+    default: str | None = "1200/minute"
+    bulk: str | None = "60/minute"
     enabled: bool = True
-    items: dict[str, RateLimitItem] = field(default_factory=dict, compare=False)
+    items: dict[str, RateLimitItem | None] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         # A malformed limit fails at startup, not as a 500 on the first request.
-        for bucket in (Bucket.DEFAULT, Bucket.BULK):
-            self.item(bucket)
+        for name, text in (("default", self.default), ("bulk", self.bulk)):
+            if text is not None:
+                parse_limit(f"{name} rate limit", text)
 
-    def item(self, bucket: str) -> RateLimitItem:
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimits:
+        values: dict[str, str | None] = {}
+        for name, var in (
+            ("default", "JOBDECK_API_RATE_LIMIT"),
+            ("bulk", "JOBDECK_API_BULK_RATE_LIMIT"),
+        ):
+            raw = env.get(var)
+            if raw is None:
+                continue
+            values[name] = None if raw.strip().lower() == OFF else raw.strip()
+            if values[name] is not None:
+                parse_limit(var, raw.strip())
+        return cls(**values)  # type: ignore[arg-type]
+
+    def item(self, bucket: str) -> RateLimitItem | None:
+        """The bucket's limit, None when it is off."""
+        if not self.enabled:
+            return None
         if bucket not in self.items:
-            self.items[bucket] = parse(self.bulk if bucket == Bucket.BULK else self.default)
+            text = self.bulk if bucket == Bucket.BULK else self.default
+            self.items[bucket] = None if text is None else parse(text)
         return self.items[bucket]
+
+
+def parse_limit(name: str, text: str) -> RateLimitItem:
+    """One ``limits`` item of at least one hit, or a ConfigError naming ``name``."""
+    accepts = (
+        f"{name}={text!r}: accepts a limit such as 1200/minute "
+        "(N per second, minute, hour or day), or off"
+    )
+    if any(sep in text for sep in ";,|"):
+        raise ConfigError(accepts)
+    try:
+        item = parse(text)
+    except ValueError:
+        raise ConfigError(accepts) from None
+    if item.amount < 1:
+        raise ConfigError(accepts)
+    return item
 
 
 @dataclass
@@ -240,9 +279,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     limits = request.app[RATE_LIMITS]
     principal = request.get(PRINCIPAL_KEY)
     ep = endpoint_of(request)
-    if not limits.enabled or principal is None or ep is None:
+    item = limits.item(ep.bucket) if ep is not None else None
+    if item is None or principal is None or ep is None:
         return await handler(request)
-    item = limits.item(ep.bucket)
     limiter = request.app[LIMITER]
     try:
         allowed = await limiter.hit(item, ep.bucket, principal.sub)

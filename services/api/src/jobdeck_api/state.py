@@ -9,4 +9,7 @@ from jobdeck.usage import ResourceThresholds
 
 QUEUES = web.AppKey("queue_client", QueueClient)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+# Whether job detail shows failed jobs' tracebacks (they carry the workers' file paths):
+# ``JOBDECK_API_JOB_TRACEBACKS=hide`` strips them from every response.
+SHOW_TRACEBACKS = web.AppKey("show_tracebacks", bool)
 THRESHOLDS = web.AppKey("resource_thresholds", ResourceThresholds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings
+from jobdeck.settings import Settings, exit_on_config_error
 from jobdeck.web import run_service
 
 from jobdeck_gateway.app import build_app
@@ -25,10 +25,12 @@ def tune_gc() -> None:
 
 
 def main() -> None:
-    settings = Settings.from_env("gateway")
+    settings, config = exit_on_config_error(
+        "gateway", lambda: (Settings.from_env("gateway"), GatewayConfig.from_env())
+    )
     setup_logging("gateway", settings.log_level)
     tune_gc()
-    run_service(build_app(settings, GatewayConfig.from_env()), "gateway")
+    run_service(build_app(settings, config), "gateway")
 
 
 if __name__ == "__main__":

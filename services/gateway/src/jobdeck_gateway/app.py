@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import socketio
@@ -16,29 +17,42 @@ from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 from jobdeck_gateway import wire
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.guard import GuardedServer, SessionGuard, origin_policy
 from jobdeck_gateway.monitor import Monitor
 from jobdeck_gateway.namespace import JobsNamespace
 from jobdeck_gateway.rooms import Subscriptions
 
 SOCKETIO_PATH = "/socket.io"
+MAX_CLIENT_PACKET = 64 * 1024
 SIO = web.AppKey("sio", socketio.AsyncServer)
 FANOUT = web.AppKey("fanout", Fanout)
 MONITOR = web.AppKey("monitor", Monitor)
 SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
 
 
+def quiet_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
 def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Application:
     config = config or GatewayConfig()
-    app = create_app(settings)
+    guard = SessionGuard(config)
+    app = create_app(settings, middlewares=[guard.middleware])
     use_postgres(app, min_size=1, max_size=4)
     use_redis(app)
     use_usage_sampler(app, "gateway")
-    origins = "*" if config.cors_origins.strip() == "*" else config.cors_origins.split(",")
-    sio = socketio.AsyncServer(
+    sio = GuardedServer(
+        guard,
         async_mode="aiohttp",
-        cors_allowed_origins=origins,
-        logger=False,
-        engineio_logger=False,
+        # Client messages are small (a queue name, a job id): no megabyte packets.
+        max_http_buffer_size=MAX_CLIENT_PACKET,
+        ping_interval=config.ping_interval_s,
+        cors_allowed_origins=origin_policy(config),
+        # Our loggers (JSON, flood-gated), not the libraries' extra plain-text handlers.
+        logger=quiet_logger("socketio.server"),
+        engineio_logger=quiet_logger("engineio.server"),
     )
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     wire.install(sio)
@@ -59,7 +73,12 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         )
         await fanout.start_position()
         namespace = JobsNamespace(
-            TokenVerifier(settings), subs, fanout, settings.instance, settings.jwt_leeway_s
+            TokenVerifier(settings),
+            subs,
+            fanout,
+            settings.instance,
+            settings.jwt_leeway_s,
+            config,
         )
         namespace.pg = app[PG]
         sio.register_namespace(namespace)
@@ -78,9 +97,12 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
                 await task
 
     async def disconnect_clients(app: web.Application) -> None:
-        """Close every socket first: open websockets would hold aiohttp's shutdown."""
-        if sio.eio.sockets:  # close every engine.io socket, which ends their handlers
-            await sio.eio.disconnect()
+        """Close every socket first: open websockets would hold aiohttp's shutdown. Not
+        engine.io's own ``disconnect()``: it waits for each CLOSE packet to be collected,
+        forever for a polling client that has gone."""
+        for eio_sid in list(sio.eio.sockets):
+            guard.drop(eio_sid)
+        await guard.drain()
         await sio.shutdown()
 
     app.cleanup_ctx.append(loops)

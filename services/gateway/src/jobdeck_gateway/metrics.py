@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTED_CLIENTS = Gauge("jobdeck_gateway_connected_clients", "Sockets connected to /jobs")
+ENGINE_SESSIONS = Gauge(
+    "jobdeck_gateway_engine_sessions", "engine.io sessions open (joined /jobs or not yet)"
+)
 SUBSCRIPTIONS = Gauge(
     "jobdeck_gateway_subscriptions", "Room subscriptions on this replica", ["kind"]
 )

@@ -4,6 +4,12 @@ Every client message is answered by an acknowledgement: ``{"ok": true, ...}`` or
 ``{"ok": false, "error": <why>, "code": <machine code>}``; a malformed or unknown message
 gets an error ack, never a crash or silence.
 
+Each caller is bounded (``GatewayConfig``): sessions per token ``sub``, room changes and
+``subscribeJob`` lookups (each a Postgres query) per session, refilled over time; past a
+bound the connect is refused (``too_many_connections``) or the message gets an error ack
+with code ``rate_limited``. A job outside the caller's queues looks exactly like a job
+that does not exist (``not_found``).
+
 A session lives as long as its token: the JWT is verified once, at connect, and one timer
 per client (``loop.call_later`` at ``exp`` + the verifier's leeway) ends the session when
 the token does: the client leaves every room at once, gets ``tokenExpired`` and is
@@ -15,16 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
-import jwt
 import socketio
 from jobdeck.auth import InvalidToken, Principal, Role, TokenVerifier
 
 from jobdeck_gateway import metrics
+from jobdeck_gateway.config import GatewayConfig
 from jobdeck_gateway.fanout import Fanout
+from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.monitor import active_alerts
 from jobdeck_gateway.protocol import (
     ALL_ROOM,
@@ -36,6 +44,7 @@ from jobdeck_gateway.protocol import (
     parse_event_id,
     queue_room,
     stats_room,
+    user_room,
 )
 from jobdeck_gateway.queries import QUERIES
 from jobdeck_gateway.rooms import Client, Subscriptions
@@ -53,17 +62,6 @@ class BadMessage(Exception):
     def __init__(self, detail: str, code: str = "bad_request") -> None:
         super().__init__(detail)
         self.code = code
-
-
-def _refusal_reason(exc: InvalidToken, token: object) -> str:
-    if not token:
-        return "missing_token"
-    cause = exc.__cause__
-    if isinstance(cause, jwt.ExpiredSignatureError):
-        return "token_expired"
-    if isinstance(cause, jwt.InvalidSignatureError):
-        return "bad_signature"
-    return "invalid_token"
 
 
 def _text(data: Any, key: str, required: bool = True) -> str | None:
@@ -99,8 +97,11 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         fanout: Fanout,
         instance: str,
         leeway_s: float = 0.0,
+        config: GatewayConfig | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self.config = config or GatewayConfig()
+        self._sessions_of: Counter[str] = Counter()  # token sub -> sessions on this replica
         self.verifier = verifier
         self.leeway_s = leeway_s  # the verifier's: a token is good until exp + leeway
         self._expiring: set[str] = set()  # sids whose token ran out, until they are gone
@@ -135,6 +136,11 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if handler is None:
             return error(f"unknown message {event!r}; see proto/socketio.schema.json", "unknown")
         client = self.subs.clients.get(sid)
+        if client is not None and event != "resume" and not client.room_changes.take():
+            return error(
+                f"too many subscription changes; at most {self.config.subscribes_per_s:g}/s",
+                "rate_limited",
+            )
         if client is None:
             if sid in self._expiring:
                 return error(TOKEN_EXPIRED_TEXT, "token_expired")
@@ -157,11 +163,17 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if header.lower().startswith("bearer "):
                 token = header[7:].strip()
         try:
-            principal = self.verifier.verify(token if isinstance(token, str) else None)
+            principal = await self.verifier.verify(token if isinstance(token, str) else None)
         except InvalidToken as exc:
-            reason = _refusal_reason(exc, token)
+            reason = exc.reason
             metrics.REFUSED.labels(reason).inc()
             raise socketio.exceptions.ConnectionRefusedError(str(exc), {"reason": reason}) from None
+        if self._sessions_of[principal.sub] >= self.config.max_connections_per_token:
+            metrics.REFUSED.labels("too_many_connections").inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"at most {self.config.max_connections_per_token} connections per token",
+                {"reason": "too_many_connections"},
+            )
         last = auth.get("lastEventId") if isinstance(auth, dict) else None
         if last is not None and parse_event_id(last) is None:
             metrics.REFUSED.labels("bad_last_event_id").inc()
@@ -184,8 +196,12 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             socket=self.server.eio.sockets.get(eio_sid),
             held=last is not None,
             resume_from=last,
+            room_changes=TokenBucket(self.config.subscribes_per_s, self.config.subscribe_burst),
+            job_lookups=TokenBucket(self.config.job_lookups_per_s, self.config.job_lookup_burst),
         )
         self.subs.add(client)
+        self.subs.join(client, user_room(principal.sub))  # its own exports' events
+        self._sessions_of[principal.sub] += 1
         metrics.CONNECTED_CLIENTS.inc()
         self._arm_expiry(client)
         self._spawn(self._greet(client))
@@ -264,6 +280,9 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Drop ``sid`` from every room and index (once: a second call finds nothing)."""
         client = self.subs.remove(sid)
         if client is not None:
+            self._sessions_of[client.principal.sub] -= 1
+            if self._sessions_of[client.principal.sub] <= 0:
+                del self._sessions_of[client.principal.sub]
             if client.expiry is not None:
                 client.expiry.cancel()
                 client.expiry = None
@@ -334,16 +353,26 @@ class JobsNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         job_id = _text(data, "jobId")
         hint = _text(data, "queue", required=False)
         assert job_id is not None
+        principal = client.principal
+        if hint is not None and not principal.can_see(hint):
+            return error(f"queue {hint!r} is not in your token", "forbidden")
+        if principal.queues is None or hint is not None:
+            # Sees every queue, or names a visible one: joined without a lookup. The job
+            # may not be recorded yet, or be of another queue: the room only ever delivers
+            # events of the caller's queues, so joining leaks nothing either way.
+            return self._joined(client, job_room(job_id))
+        if not client.job_lookups.take():
+            return error(
+                f"too many job lookups; at most {self.config.job_lookups_per_s:g}/s",
+                "rate_limited",
+            )
         queue = await self._job_queue(job_id)
-        if queue is None:
-            # Not recorded yet (the recorder is a moment behind): trust a visible hint.
-            if hint is not None and not client.principal.can_see(hint):
-                return error(f"queue {hint!r} is not in your token", "forbidden")
-            if hint is None and client.principal.queues is not None:
-                return error(f"job {job_id!r} is not known yet; pass its 'queue' too", "not_found")
-        elif not client.principal.can_see(queue):
-            return error(f"job {job_id!r} belongs to a queue not in your token", "forbidden")
-        return self._joined(client, job_room(job_id))
+        if queue is not None and principal.can_see(queue):
+            return self._joined(client, job_room(job_id))
+        return error(
+            f"job {job_id!r} not found (if it was just enqueued, pass its 'queue' too)",
+            "not_found",
+        )
 
     async def _job_queue(self, job_id: str) -> str | None:
         if self.pg is None:

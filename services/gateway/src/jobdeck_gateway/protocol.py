@@ -34,6 +34,9 @@ class SocketEvent(StrEnum):
     ALERT = "alert"
     EVENTS_DROPPED = "eventsDropped"
     TOKEN_EXPIRED = "tokenExpired"
+    EXPORT_PROGRESS = "exportProgress"
+    EXPORT_COMPLETED = "exportCompleted"
+    EXPORT_FAILED = "exportFailed"
 
 
 class RoomKind(StrEnum):
@@ -41,6 +44,7 @@ class RoomKind(StrEnum):
     STATS = "stats"
     JOB = "job"
     ALL = "all"
+    USER = "user"
 
 
 ALL_ROOM = "all"
@@ -58,6 +62,11 @@ def stats_room(queue: str) -> str:
 
 def job_room(job_id: str) -> str:
     return f"job:{job_id}"
+
+
+def user_room(sub: str) -> str:
+    """Every socket of one user (token ``sub``), joined at connect: their exports' events."""
+    return f"user:{sub}"
 
 
 def room_kind(room: str) -> RoomKind:
@@ -218,12 +227,40 @@ def alert(event: Event, event_id: str) -> dict[str, Any]:
 
 _JOB_ROOMS_ONLY = {EventType.LOG}
 
+_EXPORT_EVENTS = {
+    EventType.EXPORT_PROGRESS: SocketEvent.EXPORT_PROGRESS,
+    EventType.EXPORT_COMPLETED: SocketEvent.EXPORT_COMPLETED,
+    EventType.EXPORT_FAILED: SocketEvent.EXPORT_FAILED,
+}
+
+
+def export_payload(event: Event, event_id: str) -> dict[str, Any]:
+    """An ``export.*`` event for its requester: progress, the download URL, or the reason."""
+    f = event.fields
+    payload: dict[str, Any] = {"eventId": event_id, "ts": event.ts, "exportId": f.get("export_id")}
+    if event.type is EventType.EXPORT_PROGRESS:
+        done = f.get("rows_done") if isinstance(f.get("rows_done"), int) else 0
+        estimated = f.get("rows_estimated") if isinstance(f.get("rows_estimated"), int) else None
+        payload["rowsDone"], payload["rowsEstimated"] = done, estimated
+        payload["progress"] = min(1.0, done / estimated) if estimated else None
+    elif event.type is EventType.EXPORT_COMPLETED:
+        for src, dst in (("url", "url"), ("rows", "rows"), ("bytes", "bytes"), ("format", "format"),
+                         ("filename", "filename"), ("expires_at", "expiresAt")):  # fmt: skip
+            payload[dst] = _scalar(f.get(src))
+    else:
+        payload["error"] = _clip(f.get("error"), MAX_ERROR_MESSAGE) or ""
+    return payload
+
 
 def outgoing(event: Event, event_id: str) -> Outgoing:
     """Map one stream event to what clients receive and which rooms may receive it."""
     t = event.type
     if t is EventType.ALERT:
         return Outgoing(((SocketEvent.ALERT, alert(event, event_id)),), (), event.queue, True)
+    if t in _EXPORT_EVENTS:
+        by = event.fields.get("by")
+        msg = (_EXPORT_EVENTS[t], export_payload(event, event_id))
+        return Outgoing((msg,), (user_room(str(by)),) if by else (), event.queue)
     if t in (EventType.QUEUE_PAUSED, EventType.QUEUE_RESUMED):
         msg = (SocketEvent.QUEUE_STATE_CHANGE, queue_state_change(event, event_id))
         rooms = (queue_room(event.queue), stats_room(event.queue), ALL_ROOM)

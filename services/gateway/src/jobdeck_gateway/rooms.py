@@ -17,10 +17,11 @@ from typing import Any
 
 from jobdeck.auth import Principal
 
+from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.protocol import ALL_ROOM, RoomKind, room_kind
 
 # Rooms named after a queue, joined only by clients whose token covers that queue.
-VETTED_PREFIXES = ("queue:", "stats:")
+VETTED_PREFIXES = ("queue:", "stats:", "user:")
 
 
 @dataclass(eq=False)
@@ -47,6 +48,9 @@ class Client:
     dropped_from: str | None = None
     dropped_to: str | None = None
     expiry: asyncio.TimerHandle | None = None
+    # What the session may still do (see GatewayConfig): room changes, job lookups.
+    room_changes: TokenBucket = field(default_factory=lambda: TokenBucket(20.0, 200))
+    job_lookups: TokenBucket = field(default_factory=lambda: TokenBucket(10.0, 100))
 
 
 class Subscriptions:
@@ -93,7 +97,7 @@ class Subscriptions:
             if not members:
                 continue
             if room.startswith(VETTED_PREFIXES):
-                found |= members  # vetted for this queue when they joined
+                found |= members  # vetted for this queue when they joined; the user's own
             else:
                 found.update(c for c in members if c.principal.can_see(queue))
         return found
@@ -106,6 +110,8 @@ class Subscriptions:
 
     def matches(self, client: Client, rooms: Iterable[str], queue: str) -> bool:
         """Would ``client`` receive an event sent to ``rooms`` about ``queue``? (replay)"""
+        if any(r.startswith("user:") and r in client.rooms for r in rooms):
+            return True  # the user's own events (exports), about no queue
         if not client.principal.can_see(queue):
             return False
         return any(r in client.rooms for r in rooms)

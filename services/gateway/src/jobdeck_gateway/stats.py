@@ -164,10 +164,24 @@ def queue_stats_payload(
     }
 
 
+def _share(worker: dict[str, Any], visible: frozenset[str]) -> dict[str, Any]:
+    active = worker.get("queue_active") or {}
+    concurrency = worker.get("queue_concurrency") or {}
+    return {
+        **worker,
+        "active": sum(n for q, n in active.items() if q in visible),
+        "concurrency": sum(n for q, n in concurrency.items() if q in visible),
+    }
+
+
 def system_stats_payload(snap: Snapshot, visible: frozenset[str] | None) -> dict[str, Any]:
     """System totals over the queues one token may see (None = every queue)."""
     queues = {q: s for q, s in snap.queues.items() if visible is None or q in visible}
     workers = [w for w in snap.workers if visible is None or any(q in visible for q in w["queues"])]
+    if visible is not None:
+        # A scoped client sees the share of each worker that serves its queues, not the
+        # jobs a shared worker runs for queues outside its token.
+        workers = [_share(w, visible) for w in workers]
     totals = {
         key: sum(getattr(s, key) for s in queues.values())
         for key in ("waiting", "active", "delayed", "completed", "failed")

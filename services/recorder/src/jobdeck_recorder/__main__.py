@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings
+from jobdeck.settings import Settings, exit_on_config_error
 from jobdeck.web import run_service
 
 from jobdeck_recorder.app import build_app
@@ -11,9 +11,12 @@ from jobdeck_recorder.config import RecorderConfig
 
 
 def main() -> None:
-    settings = Settings.from_env("recorder")
+    # The recorder never verifies or mints tokens: the JWT secret policy does not apply.
+    settings, config = exit_on_config_error(
+        "recorder",
+        lambda: (Settings.from_env("recorder", signs_tokens=False), RecorderConfig.from_env()),
+    )
     setup_logging("recorder", settings.log_level)
-    config = RecorderConfig.from_env()
     run_service(build_app(settings, config), "recorder")
 
 

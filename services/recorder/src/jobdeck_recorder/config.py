@@ -10,7 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from jobdeck.settings import ConfigError, parse_int
+
 GROUP = "recorder"
+POSITIVE = frozenset({"batch_size", "pg_pool_size", "janitor_batch", "block_ms", "lag_ttl_s"})
+MAX_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -46,20 +50,19 @@ class RecorderConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecorderConfig:
-        """``JOBDECK_RECORDER_BATCH_SIZE`` etc.; a malformed value fails loudly at start-up."""
+        """``JOBDECK_RECORDER_BATCH_SIZE`` etc.; a bad value raises ConfigError naming it."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"JOBDECK_RECORDER_{f.name.upper()}")
             if raw is None:
                 continue
+            name = f"JOBDECK_RECORDER_{f.name.upper()}"
             if f.type == "int":
-                value = int(raw)
-                if value < 0 or (
-                    f.name in ("batch_size", "pg_pool_size", "janitor_batch") and value < 1
-                ):
-                    raise ValueError(f"JOBDECK_RECORDER_{f.name.upper()} must be positive")
-                values[f.name] = value
+                low = 1 if f.name in POSITIVE else 0
+                values[f.name] = parse_int(name, raw, low, MAX_INT)
+            elif raw.strip():
+                values[f.name] = raw.strip()
             else:
-                values[f.name] = raw
+                raise ConfigError(f"{name}: accepts a non-empty name")
         return replace(cls(), **values)  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings
+from jobdeck.settings import Settings, exit_on_config_error
 from jobdeck.web import run_service
 
 from jobdeck_scheduler.app import build_app
@@ -11,9 +11,12 @@ from jobdeck_scheduler.config import SchedulerConfig
 
 
 def main() -> None:
-    settings = Settings.from_env("scheduler")
+    # The scheduler never verifies or mints tokens: the JWT secret policy does not apply.
+    settings, config = exit_on_config_error(
+        "scheduler",
+        lambda: (Settings.from_env("scheduler", signs_tokens=False), SchedulerConfig.from_env()),
+    )
     setup_logging("scheduler", settings.log_level)
-    config = SchedulerConfig.from_env()
     run_service(build_app(settings, config), "scheduler")
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import PG, READY_CHECKS, REDIS, SETTINGS, create_app, use_postgres, use_redis
 
 from jobdeck_scheduler.config import SchedulerConfig
@@ -23,6 +24,7 @@ def build_app(settings: Settings, config: SchedulerConfig) -> web.Application:
     app = create_app(settings)
     app[CONFIG] = config
     use_redis(app)
+    use_usage_sampler(app, "scheduler")
     # A replica stuck inside a transaction (stopped, partitioned) must not keep its claimed
     # rows: Postgres ends such a session, and the other replicas take the rows over.
     use_postgres(

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from jobdeck.settings import parse_int
+
 
 @dataclass(frozen=True)
 class SchedulerConfig:
@@ -32,8 +34,5 @@ class SchedulerConfig:
             raw = env.get(f"JOBDECK_SCHEDULER_{f.name.upper()}")
             if raw is None:
                 continue
-            value = int(raw)
-            if value < 1:
-                raise ValueError(f"JOBDECK_SCHEDULER_{f.name.upper()} must be positive")
-            values[f.name] = value
+            values[f.name] = parse_int(f"JOBDECK_SCHEDULER_{f.name.upper()}", raw, 1, 2**31 - 1)
         return replace(cls(), **values)

@@ -14,7 +14,6 @@ Exactly once by construction, with any number of replicas:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -76,7 +75,7 @@ class _Rows:
     """Run rows and schedule updates of one tick, as column arrays for ``unnest``."""
 
     runs: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(11)])
-    updates: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(8)])
+    updates: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(9)])
 
     def run(self, *values: Any) -> None:
         for column, value in zip(self.runs, values, strict=True):
@@ -147,7 +146,7 @@ class Firer:
                 plans[row["id"]] = planned
                 for d in planned.fires():
                     fires.append(_Fire(row, d, slot_job_id(row["id"], d.slot)))
-            await asyncio.gather(*(self._enqueue(f) for f in fires))
+            await self._enqueue(fires)
             by_schedule: dict[str, list[_Fire]] = defaultdict(list)
             for f in fires:
                 by_schedule[f.row["id"]].append(f)
@@ -161,9 +160,21 @@ class Firer:
             if rows_out.runs[0]:
                 await conn.execute(Q["insert_runs"], *rows_out.runs)
             if rows_out.updates[0]:
-                await conn.execute(Q["advance"], *rows_out.updates)
+                for state in await conn.fetch(Q["advance"], *rows_out.updates):
+                    await self._failure_limit(conn, state)
         metrics.TICK_SECONDS.observe(time.perf_counter() - started)
         return result
+
+    async def _failure_limit(self, conn: asyncpg.Connection, state: Mapping[str, Any]) -> None:
+        """A schedule whose slots could not be queued reaches its failure limit too."""
+        limit = state["max_consecutive_failures"]
+        if state["failed"] and limit > 0 and state["consecutive_failures"] >= limit:
+            await disable(
+                conn,
+                state["id"],
+                f"{state['consecutive_failures']} consecutive failed runs (limit {limit}); "
+                f"last error: {state['last_error']}",
+            )
 
     async def _in_flight(
         self, conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]
@@ -175,18 +186,31 @@ class Firer:
                 found[r["schedule_id"]].append(r["status"])
         return found
 
-    async def _enqueue(self, fire: _Fire) -> None:
-        run_at = fire.decision.run_at
-        spec = scheduled_job(
-            fire.row, fire.job_id, int(run_at.timestamp() * 1000) if run_at else None
-        )
+    async def _enqueue(self, fires: list[_Fire]) -> None:
+        """Queue the slots' jobs, pipelined; on a Redis error every fire of the tick fails."""
+        if not fires:
+            return
+        items = []
+        for f in fires:
+            run_at = f.decision.run_at
+            spec = scheduled_job(
+                f.row, f.job_id, int(run_at.timestamp() * 1000) if run_at else None
+            )
+            items.append((spec, claim_key(f.job_id)))
         try:
-            fire.outcome = await self.queues.enqueue_claimed(
-                spec, claim_key(fire.job_id), by=ACTOR, claim_ttl_ms=CLAIM_TTL_MS
+            outcomes = await self.queues.enqueue_claimed_many(
+                items, by=ACTOR, claim_ttl_ms=CLAIM_TTL_MS
             )
         except (RedisError, OSError) as exc:
-            fire.error = f"{exc.__class__.__name__}: {exc}"
-        fire.at = self.clock()
+            error = f"{exc.__class__.__name__}: {exc}"
+            for f in fires:
+                f.error = error
+        else:
+            for f, outcome in zip(fires, outcomes, strict=True):
+                f.outcome = outcome
+        at = self.clock()
+        for f in fires:
+            f.at = at
 
     def _record(self, row: Mapping[str, Any], planned: Any, fires: list[_Fire], out: _Rows) -> int:
         """Add one schedule's runs and counters to ``out``; 1 if it must be retried instead."""
@@ -199,6 +223,7 @@ class Firer:
         counts = {o: 0 for o in Outcome}
         last_run_at: datetime | None = None
         last_job: str | None = None
+        last_error: str | None = None
         for d in planned.decisions:
             f = fired.get(d.slot) if d.action is Action.FIRE else None
             if f is not None and f.error is None:
@@ -219,7 +244,7 @@ class Firer:
                     row["id"], d.slot, None, 1, str(d.trigger), str(Outcome.FAILED_TO_ENQUEUE),
                     reason, None, None, f.job_id, self.instance,
                 )  # fmt: skip
-                outcome = Outcome.FAILED_TO_ENQUEUE
+                outcome, last_error = Outcome.FAILED_TO_ENQUEUE, reason
             else:
                 outcome = (
                     Outcome.SKIPPED_OVERLAP if d.action is Action.SKIP_OVERLAP else Outcome.MISSED
@@ -239,5 +264,6 @@ class Firer:
             counts[Outcome.SKIPPED_OVERLAP],
             counts[Outcome.MISSED],
             counts[Outcome.FAILED_TO_ENQUEUE],
+            last_error,
         )
         return 0

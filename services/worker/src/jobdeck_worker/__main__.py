@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings
+from jobdeck.settings import ConfigError, Settings, exit_on_config_error
 
 from jobdeck_worker.app import build_app
 from jobdeck_worker.options import WorkerOptions
@@ -81,15 +81,23 @@ def parse_args(argv: Sequence[str], env: dict[str, str]) -> argparse.Namespace:
         try:
             args.queue = [QueueSpec.parse(q) for q in raw.split(",") if q.strip()]
         except ValueError as exc:
-            parser.error(f"JOBDECK_WORKER_QUEUES: {exc}")
+            raise ConfigError(
+                f"JOBDECK_WORKER_QUEUES={raw!r}: accepts NAME[:CONCURRENCY],... ({exc})"
+            ) from None
+        if not args.queue:
+            raise ConfigError(f"JOBDECK_WORKER_QUEUES={raw!r}: accepts NAME[:CONCURRENCY],...")
     return args
 
 
 def load_registry(module_path: str) -> TaskRegistry:
-    module = importlib.import_module(module_path)
+    accepts = f"JOBDECK_WORKER_TASKS (or --tasks)={module_path!r}: accepts an importable module"
+    try:
+        module = importlib.import_module(module_path)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{accepts} ({exc})") from None
     registry = getattr(module, "registry", None)
     if not isinstance(registry, TaskRegistry):
-        raise SystemExit(f"{module_path} has no TaskRegistry named `registry`")
+        raise ConfigError(f"{accepts} with a TaskRegistry named `registry`")
     return registry
 
 
@@ -124,10 +132,21 @@ async def serve(settings: Settings, runtime: WorkerRuntime) -> int:
     return 1 if runtime.crashed.is_set() else 0
 
 
+def configure(
+    argv: Sequence[str], env: dict[str, str]
+) -> tuple[argparse.Namespace, Settings, TaskRegistry]:
+    """Arguments, settings and tasks; ConfigError on a bad value. The worker never verifies
+    or mints tokens, so it needs no JWT secret and the secret policy does not apply."""
+    args = parse_args(argv, env)
+    settings = Settings.from_env("worker", env, signs_tokens=False)
+    return args, settings, load_registry(args.tasks)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     env = dict(os.environ)
-    args = parse_args(sys.argv[1:] if argv is None else argv, env)
-    settings = Settings.from_env("worker", env)
+    args, settings, registry = exit_on_config_error(
+        "worker", lambda: configure(sys.argv[1:] if argv is None else argv, env)
+    )
     setup_logging("worker", settings.log_level)
     log.info("starting", extra={"service": "worker", "settings": settings.masked()})
     options = WorkerOptions(
@@ -137,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fallback_poll_s=args.fallback_poll,
         loop_lag_warn_s=args.loop_lag_warn,
     )
-    runtime = WorkerRuntime(settings, load_registry(args.tasks), args.queue, options)
+    runtime = WorkerRuntime(settings, registry, args.queue, options)
     sys.exit(asyncio.run(serve(settings, runtime)))
 
 

@@ -63,6 +63,7 @@ class Run:
     deadline_s: float
     envelope: dict[str, Any] | None = None
     begun: bool = False  # its task is running (a task cancelled before it starts never runs)
+    ended: bool = False  # the task returned: only its finish is left, nothing to stop
     stop: str | None = None
     stopped_by: str | None = None
 

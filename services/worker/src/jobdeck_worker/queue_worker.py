@@ -140,8 +140,8 @@ class QueueWorker:
 
     def _stop(self, job_id: str, reason: str, by: str | None = None) -> bool:
         run, task = self.runs.get(job_id), self.tasks.get(job_id)
-        if run is None or task is None or run.stop is not None:
-            return False
+        if run is None or task is None or run.stop is not None or run.ended:
+            return False  # gone, already stopping, or finishing (a renewal raced its finish)
         run.stop, run.stopped_by = reason, by
         if run.begun:  # else it sees ``stop`` as it begins
             task.cancel()
@@ -217,6 +217,7 @@ class QueueWorker:
 
     async def _run(self, run: Run) -> None:
         final = await self.execution.run(run)
+        run.ended = True
         claimed = run.claimed
         if not await self.finisher.finish(claimed.job_id, claimed.token, final):
             log.warning(

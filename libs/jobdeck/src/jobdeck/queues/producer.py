@@ -132,6 +132,24 @@ class QueueClient:
         result = await self._enqueue(keys=[*keys, claim_key], args=[*args, claim_ttl_ms])
         return _ENQUEUE_OUTCOMES[int(result)]
 
+    async def enqueue_claimed_many(
+        self,
+        items: Sequence[tuple[JobSpec, str]],
+        by: str | None = None,
+        claim_ttl_ms: int = RETRY_CLAIM_TTL_MS,
+    ) -> list[EnqueueOutcome]:
+        """``enqueue_claimed`` for many (spec, claim key) pairs in one pipelined round trip
+        (the scheduler's burst of due slots); one outcome per pair, in order."""
+        now = now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for spec, claim_key in items:
+                keys, args = self._enqueue_args(spec, now, by, False)
+                await self._enqueue(
+                    keys=[*keys, claim_key], args=[*args, claim_ttl_ms], client=pipe
+                )
+            results = await pipe.execute()
+        return [_ENQUEUE_OUTCOMES[int(r)] for r in results]
+
     async def enqueue_many(self, specs: Sequence[JobSpec], by: str | None = None) -> list[bool]:
         """Queue many jobs in one pipelined round trip; one bool per spec, as ``enqueue``."""
         now = now_ms()
@@ -206,10 +224,6 @@ class QueueClient:
                 pipe.hset(CONCURRENCY, queue, str(concurrency))
             pipe.publish(CONTROL_CHANNEL, f"config:{queue}")
             await pipe.execute()
-
-    async def queue_length(self, queue: str) -> int:
-        """Jobs ready to run now (not delayed, not running)."""
-        return int(await self.redis.zcard(queue_key(queue)))
 
     async def counts(self, queues: Sequence[str]) -> dict[str, QueueCounts]:
         return await queue_counts(self.redis, queues)

@@ -1,10 +1,14 @@
 -- Analytics reads: rollup rows only (see migrations/0008_analytics.sql), never `jobs`.
--- Common parameters: $1 level, $2 start, $3 end (exclusive), $4 queues (NULL: all),
--- $5 job name (NULL: all). Every query is one range scan of the rollups' primary key.
+-- Range queries take the window's tiles ($1 levels, $2 starts, $3 ends: whole days from
+-- the day rows, whole hours from the hour rows, the rest from the minute rows; see
+-- analytics_range.tile), then $4 queues (NULL: all) and $5 job name (NULL: all). Each tile
+-- is one range scan of the rollups' primary key: a LATERAL subquery per tile, with OFFSET 0
+-- so that the planner does not flatten it into a hash join over the whole table.
 
 -- name: status_buckets
--- Finished jobs per bucket ($6: the interval, for 15-minute buckets of minute rows),
--- queue and status.
+-- Finished jobs per bucket, queue and status, from the interval's own level: $1 level,
+-- $2 start, $3 end, $4 queues, $5 job name, $6 the interval (15-minute buckets of minute
+-- rows).
 SELECT date_bin($6::interval, bucket, '1970-01-01T00:00:00Z'::timestamptz) AS start,
        queue, status, sum(jobs)::bigint AS jobs
 FROM job_rollups
@@ -21,10 +25,14 @@ SELECT queue, name, status,
        sum(timed)::bigint AS timed, sum(duration_sum)::bigint AS duration_sum,
        min(duration_min) AS duration_min, max(duration_max) AS duration_max,
        sum(waited)::bigint AS waited, sum(wait_sum)::bigint AS wait_sum
-FROM job_rollups
-WHERE level = $1 AND bucket >= $2 AND bucket < $3
-  AND ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY 1, 2, 3;
 
 -- name: histograms
@@ -33,17 +41,27 @@ GROUP BY 1, 2, 3;
 SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
 FROM (
     SELECT r.queue, r.name, 'd' AS kind, h.key AS idx, sum(h.value::text::bigint) AS n
-    FROM job_rollups r, jsonb_each(r.duration_hist) h
-    WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
-      AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-      AND ($5::text IS NULL OR r.name = $5::text)
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT * FROM job_rollups x
+        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+          AND ($5::text IS NULL OR x.name = $5::text)
+        OFFSET 0
+    ) AS r
+    CROSS JOIN jsonb_each(r.duration_hist) h
     GROUP BY 1, 2, 4
     UNION ALL
     SELECT r.queue, r.name, 'w', h.key, sum(h.value::text::bigint)
-    FROM job_rollups r, jsonb_each(r.wait_hist) h
-    WHERE r.level = $1 AND r.bucket >= $2 AND r.bucket < $3
-      AND ($4::text[] IS NULL OR r.queue = ANY($4::text[]))
-      AND ($5::text IS NULL OR r.name = $5::text)
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT * FROM job_rollups x
+        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+          AND ($5::text IS NULL OR x.name = $5::text)
+        OFFSET 0
+    ) AS r
+    CROSS JOIN jsonb_each(r.wait_hist) h
     GROUP BY 1, 2, 4
 ) AS summed
 GROUP BY queue, name, kind;
@@ -60,10 +78,14 @@ SELECT fingerprint,
        array_agg(DISTINCT name ORDER BY name) AS job_names,
        (array_agg(sample_job_id ORDER BY last_seen DESC))[1] AS sample_job_id,
        (array_agg(sample_message ORDER BY last_seen DESC))[1] AS sample_message
-FROM job_failure_rollups
-WHERE level = $1 AND bucket >= $2 AND bucket < $3
-  AND ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_failure_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY fingerprint
 HAVING sum(failures) > 0
 ORDER BY count DESC, fingerprint
@@ -73,27 +95,39 @@ LIMIT $6;
 -- Failures per (queue, job name, error type) over the range: what the timeout rule reads.
 SELECT queue, name, error_type, sum(failures)::bigint AS failures,
        (array_agg(sample_job_id ORDER BY last_seen DESC))[1] AS sample_job_id
-FROM job_failure_rollups
-WHERE level = $1 AND bucket >= $2 AND bucket < $3
-  AND ($4::text[] IS NULL OR queue = ANY($4::text[]))
-  AND ($5::text IS NULL OR name = $5::text)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT * FROM job_failure_rollups x
+    WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+      AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+      AND ($5::text IS NULL OR x.name = $5::text)
+    OFFSET 0
+) AS r
 GROUP BY 1, 2, 3
 HAVING sum(failures) > 0;
 
 -- name: retry_outcomes
--- For fingerprints $5: failed attempts in [$1, $2) that were followed by another attempt,
--- and how many of those jobs completed in the end ($3 queues, $4 job name as above).
-SELECT f.fingerprint,
-       count(*) FILTER (WHERE j.attempts > f.attempt)::bigint AS retried,
-       count(*) FILTER (WHERE j.attempts > f.attempt AND j.status = 'completed')::bigint
+-- For each fingerprint of $5: of its latest $6 failed attempts in [$1, $2), those followed
+-- by another attempt, and how many of those jobs completed in the end ($3 queues, $4 job
+-- name as above). The cap keeps this a few index probes per fingerprint however long the
+-- window (job_attempt_failures_fp_idx, newest first).
+SELECT p.fingerprint,
+       count(*) FILTER (WHERE a.attempts > a.attempt)::bigint AS retried,
+       count(*) FILTER (WHERE a.attempts > a.attempt AND a.status = 'completed')::bigint
            AS recovered
-FROM job_attempt_failures f
-JOIN jobs j ON j.id = f.job_id
-WHERE f.fingerprint = ANY($5::text[])
-  AND f.failed_at >= $1 AND f.failed_at < $2
-  AND ($3::text[] IS NULL OR f.queue = ANY($3::text[]))
-  AND ($4::text IS NULL OR f.name = $4::text)
-GROUP BY f.fingerprint;
+FROM unnest($5::text[]) AS p(fingerprint)
+CROSS JOIN LATERAL (
+    SELECT f.attempt, j.attempts, j.status
+    FROM job_attempt_failures f
+    JOIN jobs j ON j.id = f.job_id
+    WHERE f.fingerprint = p.fingerprint
+      AND f.failed_at >= $1 AND f.failed_at < $2
+      AND ($3::text[] IS NULL OR f.queue = ANY($3::text[]))
+      AND ($4::text IS NULL OR f.name = $4::text)
+    ORDER BY f.failed_at DESC
+    LIMIT $6
+) AS a
+GROUP BY p.fingerprint;
 
 -- name: job_timeouts
 -- The timeout the sample jobs ran with (seconds, from their options), by job id.

@@ -74,8 +74,8 @@ ORDER BY s.next_run_at NULLS LAST, s.name;
 SELECT DISTINCT t.queue FROM job_schedules s JOIN job_templates t ON t.id = s.template_id;
 
 -- name: insert_audit
-INSERT INTO audit_log (actor, roles, action, targets, outcome, detail, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+INSERT INTO audit_log (actor, roles, action, targets, outcome, detail, request_id, scope)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: audit_page
 SELECT * FROM audit_log

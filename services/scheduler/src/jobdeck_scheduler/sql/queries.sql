@@ -38,12 +38,16 @@ UPDATE job_schedules s SET
     runs_fired = s.runs_fired + u.fired,
     runs_skipped = s.runs_skipped + u.skipped,
     runs_missed = s.runs_missed + u.missed,
-    runs_failed_to_enqueue = s.runs_failed_to_enqueue + u.failed
+    runs_failed_to_enqueue = s.runs_failed_to_enqueue + u.failed,
+    -- a slot that could not be queued is a failed run for the failure policy
+    consecutive_failures = s.consecutive_failures + u.failed,
+    last_error = CASE WHEN u.failed > 0 THEN u.error ELSE s.last_error END
 FROM unnest(
     $1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[],
-    $7::bigint[], $8::bigint[]
-) AS u(id, next_run_at, last_run_at, last_job_id, fired, skipped, missed, failed)
-WHERE s.id = u.id;
+    $7::bigint[], $8::bigint[], $9::text[]
+) AS u(id, next_run_at, last_run_at, last_job_id, fired, skipped, missed, failed, error)
+WHERE s.id = u.id
+RETURNING s.id, u.failed, s.consecutive_failures, s.max_consecutive_failures, s.last_error;
 
 -- name: next_due
 SELECT min(next_run_at) FROM job_schedules WHERE is_enabled;

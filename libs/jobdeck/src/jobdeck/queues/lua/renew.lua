@@ -2,8 +2,10 @@
 -- to stop.
 -- KEYS: active set
 -- ARGV: new deadline ms, job key prefix, then id, token for each run
--- Returns {lost ids (another owner, or finished), missing ids (Redis lost the job: restore
---          it), {id, who asked ('' = nobody named), ...} of the runs asked to stop}.
+-- Returns {lost ids (the token is no longer this run's: another run owns the job, or its
+--          lease expired and it was requeued or failed; also a run's own finish racing the
+--          renewal, which its worker knows to ignore), missing ids (Redis lost the job:
+--          restore it), {id, who asked ('' = nobody named), ...} of the runs asked to stop}.
 local lost, missing, abort = {}, {}, {}
 for i = 3, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]

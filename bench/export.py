@@ -1,0 +1,211 @@
+"""Export benchmark: CSV, NDJSON, JSON and Excel of N jobs (1,000,000 by default) through a
+real exporter process, against Postgres ``COPY (SELECT ...) TO STDOUT WITH CSV`` of the same
+rows (the same select list, the same order) as the floor, in one run.
+
+Seeds a scratch database ``jobdeck_bench_issue10`` in SQL (kept between runs when it already
+holds N jobs), starts ``python -m jobdeck_exporter`` afresh for each format (so each peak
+RSS, VmHWM, is that format's own), hands it an export the way the API does (a row and a
+stream entry) and times it to the exporter's "done" signal. Prints one line per format and
+one summary line. Targets (issue 10): CSV <= 2 x COPY and <= 5 s, Excel <= 60 s, peak RSS
+<= 300 MB for every format.
+
+    .venv/bin/python bench/export.py [--jobs 1000000] [--formats csv,ndjson,json,excel]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from jobdeck.db import ensure_database, migrate
+from jobdeck.exports import ExportFormat, done_key, request_export
+from jobdeck_exporter.columns import layout, select_list
+from redis.asyncio import Redis
+
+PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+DB_URL = f"{PG_BASE}/jobdeck_bench_issue10"
+REDIS_BASE = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379")
+ROOT = Path(__file__).resolve().parents[1]
+
+SEED_SQL = """
+INSERT INTO jobs (id, queue, name, status, priority, data, options, result, error_type,
+                  error_message, progress, attempts, max_attempts, worker, created_at,
+                  started_at, finished_at, duration_ms, version, added_attempt)
+SELECT 'job-' || lpad(i::text, 8, '0'),
+       (ARRAY['emails', 'reports', 'price-file-parser', 'images'])[1 + i % 4],
+       (ARRAY['send-email', 'build-report', 'parse-prices', 'resize'])[1 + i % 4],
+       CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'completed' END,
+       i % 11,
+       jsonb_build_object('file', '/data/' || i || '.csv', 'rows', i % 1000),
+       '{"backoff_ms": 1000, "timeout_s": 300}'::jsonb,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE '{"ok": true}'::jsonb END,
+       CASE WHEN i % 10 = 0 THEN 'ValueError' END,
+       CASE WHEN i % 10 = 0 THEN '=bad row ' || i % 17 END,
+       100, 1, 3, 'worker-' || i % 8,
+       timestamptz '2026-09-01' + i * interval '7 seconds',
+       timestamptz '2026-09-01' + i * interval '7 seconds' + interval '1 second',
+       timestamptz '2026-09-01' + i * interval '7 seconds' + interval '1 second'
+         + (i % 5000) * interval '1 millisecond',
+       i % 5000, 19, 1
+  FROM generate_series(1, $1) AS i
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(n: int) -> None:
+    await ensure_database(DB_URL)
+    await migrate(DB_URL)
+    conn = await asyncpg.connect(DB_URL)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM jobs") == n:
+            return
+        started = time.perf_counter()
+        await conn.execute("TRUNCATE jobs, job_logs, exports")
+        await conn.execute(SEED_SQL, n)
+        await conn.execute("VACUUM ANALYZE jobs")
+        print(f"seeded {n:,} jobs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    finally:
+        await conn.close()
+
+
+async def lease_redis_db() -> tuple[Redis, int]:
+    """A Redis database of our own, leased like the tests' (never flushes one in use)."""
+    admin = Redis.from_url(f"{REDIS_BASE}/0")
+    for db in range(15, 0, -1):
+        if await admin.set(f"jobdeck:test-db-lease:{db}", f"bench-{os.getpid()}", nx=True, ex=3600):
+            return admin, db
+    raise RuntimeError("no free Redis database")
+
+
+async def copy_floor(out: Path) -> tuple[float, int]:
+    """Postgres alone: COPY of the same select list (cells formatted by SQL) to a file."""
+    query = (
+        f"SELECT {select_list(ExportFormat.CSV, layout(None, False, False))} FROM jobs"
+        " ORDER BY created_at DESC, id DESC"
+    )
+    conn = await asyncpg.connect(DB_URL)
+    try:
+        started = time.perf_counter()
+        await conn.copy_from_query(query, output=str(out), format="csv", header=True)
+        elapsed = time.perf_counter() - started
+        return elapsed, (await asyncio.to_thread(out.stat)).st_size
+    finally:
+        await conn.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[float, float, int, int]:
+    """(seconds, peak RSS MB, rows, bytes) of one export by a fresh exporter process."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        JOBDECK_DATABASE_URL=DB_URL,
+        JOBDECK_REDIS_URL=redis_url,
+        JOBDECK_EXPORTER_PORT=str(port),
+        JOBDECK_STORAGE_URL=f"file://{tmp / 'store'}",
+        JOBDECK_EXPORTER_SPOOL_DIR=str(tmp / "spool"),
+        JOBDECK_LOG_LEVEL="WARNING",
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "jobdeck_exporter"], env=env)  # noqa: ASYNC220
+    redis = Redis.from_url(redis_url)
+    conn = await asyncpg.connect(DB_URL)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(400):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        export_id = uuid.uuid4().hex
+        await conn.execute(
+            "INSERT INTO exports (id, requested_by, format, filename) VALUES ($1, 'bench', $2, $3)",
+            export_id,
+            fmt.value,
+            f"bench.{fmt.extension}",
+        )
+        started = time.perf_counter()
+        await request_export(redis, export_id)
+        ended = await redis.blpop([done_key(export_id)], timeout=900)  # type: ignore[misc]
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mb(proc.pid)
+        row = await conn.fetchrow(
+            "SELECT status, error, row_count, size_bytes FROM exports WHERE id = $1", export_id
+        )
+        if ended is None or row is None or row["status"] != "done":
+            raise RuntimeError(f"{fmt} export did not finish: {dict(row or {})}")
+        await conn.execute("DELETE FROM exports WHERE id = $1", export_id)
+        return elapsed, rss, row["row_count"], row["size_bytes"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        await redis.aclose()
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--jobs", type=int, default=int(os.environ.get("BENCH_EXPORT_JOBS", 1_000_000))
+    )
+    parser.add_argument("--formats", default="csv,ndjson,json,excel")
+    args = parser.parse_args()
+    await seed(args.jobs)
+    admin, db = await lease_redis_db()
+    redis_url = f"{REDIS_BASE}/{db}"
+    try:
+        flush = Redis.from_url(redis_url)
+        await flush.flushdb()
+        await flush.aclose()
+        with tempfile.TemporaryDirectory(prefix="jobdeck-bench-export-") as tmpdir:
+            tmp = Path(tmpdir)
+            copy_s, copy_bytes = await copy_floor(tmp / "copy.csv")
+            print(
+                f"COPY (SELECT ...) TO STDOUT WITH CSV: {copy_s:.2f} s, {copy_bytes / 1e6:.0f} MB"
+            )
+            results = {}
+            for name in args.formats.split(","):
+                fmt = ExportFormat(name)
+                seconds, rss, rows, size = await run_export(fmt, redis_url, tmp)
+                results[fmt] = (seconds, rss)
+                print(
+                    f"{fmt.value:7s} {rows:,} rows in {seconds:.2f} s"
+                    f" ({rows / seconds:,.0f} rows/s), {size / 1e6:.0f} MB,"
+                    f" exporter peak RSS {rss:.0f} MB"
+                )
+    finally:
+        await admin.delete(f"jobdeck:test-db-lease:{db}")
+        await admin.aclose()
+    parts = [f"jobs={args.jobs:,}", f"COPY={copy_s:.2f}s"]
+    for fmt, (seconds, rss) in results.items():
+        parts.append(f"{fmt.value}={seconds:.2f}s/{rss:.0f}MB")
+    if ExportFormat.CSV in results:
+        parts.append(f"csv/COPY={results[ExportFormat.CSV][0] / copy_s:.2f}")
+    print("export bench: " + " ".join(parts))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

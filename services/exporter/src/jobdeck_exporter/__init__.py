@@ -1,0 +1,1 @@
+"""jobdeck exporter service."""

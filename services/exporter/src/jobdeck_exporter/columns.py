@@ -1,0 +1,137 @@
+"""Which columns an export selects, and the SQL expression each becomes per format.
+
+Postgres formats the cells (in C, in the snapshot's transaction): timestamps as ISO 8601
+UTC with milliseconds, JSON columns as text, CSV cells neutralised against formula
+injection, JSON documents built whole. Python then only joins and writes: that is what
+keeps a million-row CSV near the speed of ``COPY``. Column names come from a whitelist
+only (``jobdeck.exports``); nothing a caller sends reaches SQL except as a bound value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from jobdeck.exports import DATA_COLUMN_OF, SUMMARY_COLUMN_OF, ExportFormat
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    INT = "int"
+    FLOAT = "float"
+    TIME = "time"
+    JSON = "json"
+
+
+KIND_OF_COLUMN: dict[str, Kind] = {
+    "priority": Kind.INT,
+    "attempts": Kind.INT,
+    "max_attempts": Kind.INT,
+    "duration_ms": Kind.INT,
+    "progress": Kind.FLOAT,
+    "created_at": Kind.TIME,
+    "run_at": Kind.TIME,
+    "started_at": Kind.TIME,
+    "finished_at": Kind.TIME,
+    "data": Kind.JSON,
+    "options": Kind.JSON,
+    "result": Kind.JSON,
+}
+
+# OWASP CSV injection: a cell starting with one of these would run as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FORMULA_SQL = ", ".join(
+    "E'\\t'" if c == "\t" else "E'\\r'" if c == "\r" else "E'\\n'" if c == "\n" else f"'{c}'"
+    for c in FORMULA_STARTS
+)
+ISO_UTC = '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\''
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the public (search item) name, e.g. ``jobName``
+    column: str  # the jobs column, e.g. ``name``
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of one export, in order, and whether each job carries its logs."""
+
+    columns: tuple[Column, ...]
+    include_logs: bool
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns] + (["logs"] if self.include_logs else [])
+
+
+def layout(fields: Sequence[str] | None, include_data: bool, include_logs: bool) -> Layout:
+    """The export's columns: the requested fields (validated by the API), else all summary
+    fields; the data fields too with ``includeData``."""
+    names = list(fields) if fields else list(SUMMARY_COLUMN_OF)
+    if include_data:
+        names += [n for n in DATA_COLUMN_OF if n not in names]
+    columns = []
+    for name in names:
+        column = SUMMARY_COLUMN_OF.get(name) or DATA_COLUMN_OF[name]
+        columns.append(Column(name, column, KIND_OF_COLUMN.get(column, Kind.TEXT)))
+    return Layout(tuple(columns), include_logs)
+
+
+def neutralised(expr: str) -> str:
+    """``expr`` (text) with a ``'`` prefixed when a spreadsheet would run it as a formula."""
+    return f"(CASE WHEN left({expr}, 1) IN ({_FORMULA_SQL}) THEN '''' || {expr} ELSE {expr} END)"
+
+
+def iso(expr: str) -> str:
+    return f"to_char({expr} AT TIME ZONE 'UTC', {ISO_UTC})"
+
+
+LOGS_JSON = (
+    "(SELECT coalesce(json_agg(json_build_object('attempt', l.attempt, 'seq', l.seq,"
+    f" 'ts', {iso('l.ts')}, 'level', l.level, 'message', l.message)"
+    " ORDER BY l.attempt, l.seq), '[]'::json) FROM job_logs l WHERE l.job_id = jobs.id)"
+)
+
+
+def csv_select(lay: Layout) -> str:
+    parts = []
+    for c in lay.columns:
+        if c.kind is Kind.TIME:
+            parts.append(iso(c.column))
+        elif c.kind is Kind.JSON:
+            parts.append(neutralised(f"{c.column}::text"))
+        elif c.kind is Kind.TEXT:
+            parts.append(neutralised(c.column))
+        else:
+            parts.append(c.column)
+    if lay.include_logs:
+        parts.append(neutralised(f"{LOGS_JSON}::text"))
+    return ", ".join(parts)
+
+
+def json_select(lay: Layout) -> str:
+    """One JSON object (as text) per job, keys in the layout's order."""
+    pairs = []
+    for c in lay.columns:
+        value = iso(c.column) if c.kind is Kind.TIME else c.column
+        pairs.append(f"'{c.name}', {value}")
+    if lay.include_logs:
+        pairs.append(f"'logs', {LOGS_JSON}")
+    return f"json_build_object({', '.join(pairs)})::text"
+
+
+def excel_select(lay: Layout) -> str:
+    """Native values (real date cells), JSON columns as text; ``id`` last, for the logs."""
+    parts = [f"{c.column}::text" if c.kind is Kind.JSON else c.column for c in lay.columns]
+    return ", ".join([*parts, "id"])
+
+
+def select_list(fmt: ExportFormat, lay: Layout) -> str:
+    if fmt is ExportFormat.CSV:
+        return csv_select(lay)
+    if fmt is ExportFormat.EXCEL:
+        return excel_select(lay)
+    return json_select(lay)

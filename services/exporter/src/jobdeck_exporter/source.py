@@ -1,0 +1,157 @@
+"""An export's rows, read from one Postgres snapshot in chunks through a server-side cursor.
+
+The whole export (count, rows, logs, summary figures) reads one REPEATABLE READ, READ ONLY
+transaction: it holds exactly what a search with the same filters and token showed when
+the export started, whatever the recorder writes meanwhile. The WHERE clause and ORDER BY
+are the search's own (``jobdeck.jobsql``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from jobdeck.exports import ExportFormat
+from jobdeck.filters import JobFilters, JobSort
+from jobdeck.jobsql import Sql, filter_jobs, order_by, sort_spec
+
+from jobdeck_exporter.columns import Layout, layout, select_list
+from jobdeck_exporter.queries import Q
+from jobdeck_exporter.summary import Summary
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """A claimed export: what to select, for whom, in which format."""
+
+    id: str
+    requested_by: str
+    format: ExportFormat
+    filters: JobFilters
+    raw_filters: dict[str, Any]  # as the caller sent them, for the Summary sheet
+    fields: list[str]
+    include_data: bool
+    include_logs: bool
+    scope: frozenset[str] | None
+    sort: JobSort
+    filename: str
+    attempt: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ExportJob:
+        scope = row["scope"]
+        return cls(
+            id=row["id"],
+            requested_by=row["requested_by"],
+            format=ExportFormat(row["format"]),
+            filters=JobFilters.model_validate(row["filters"] or {}),
+            raw_filters=dict(row["filters"] or {}),
+            fields=list(row["fields"] or []),
+            include_data=row["include_data"],
+            include_logs=row["include_logs"],
+            scope=None if scope is None else frozenset(scope),
+            sort=JobSort(sort_by=row["sort_by"], sort_order=row["sort_order"]),
+            filename=row["filename"],
+            attempt=row["attempts"],
+            created_at=row["created_at"],
+        )
+
+    @property
+    def layout(self) -> Layout:
+        return layout(self.fields, self.include_data, self.include_logs)
+
+    def storage_key(self) -> str:
+        """Per attempt: a replica that lost its lease never overwrites its successor's file."""
+        return f"{self.id}/{self.attempt}/{self.filename}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    where: str
+    args: list[Any]
+    empty: bool  # the token sees none of the queues asked for
+    order: str
+
+
+def selection(job: ExportJob) -> Selection:
+    sql = Sql()
+    empty = filter_jobs(sql, job.filters, job.scope)
+    return Selection(sql.where(), sql.args, empty, order_by(sort_spec(job.sort)))
+
+
+class SnapshotReader:
+    """Reads one export's rows inside a transaction the caller opened on ``conn``."""
+
+    def __init__(self, conn: asyncpg.Connection, job: ExportJob, chunk_rows: int) -> None:
+        self.conn = conn
+        self.job = job
+        self.chunk_rows = chunk_rows
+        self.sel = selection(job)
+
+    async def count(self) -> int:
+        if self.sel.empty:
+            return 0
+        query = f"SELECT count(*) FROM jobs{self.sel.where}"
+        return int(await self.conn.fetchval(query, *self.sel.args))
+
+    async def copy_csv(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
+        """The CSV rows (no header) as Postgres's COPY writes them; returns how many."""
+        if self.sel.empty:
+            return 0
+        lay = self.job.layout
+        query = (
+            f"SELECT {select_list(ExportFormat.CSV, lay)} FROM jobs{self.sel.where}{self.sel.order}"
+        )
+        status = await self.conn.copy_from_query(query, *self.sel.args, output=sink, format="csv")
+        return int(str(status).rsplit(" ", 1)[-1])
+
+    async def chunks(self) -> AsyncIterator[tuple[list[asyncpg.Record], list[asyncpg.Record]]]:
+        """(rows, their log lines) per chunk; log lines only for Excel's Logs sheet."""
+        if self.sel.empty:
+            return
+        lay = self.job.layout
+        query = (
+            f"SELECT {select_list(self.job.format, lay)} FROM jobs{self.sel.where}{self.sel.order}"
+        )
+        cursor = await self.conn.cursor(query, *self.sel.args)
+        separate_logs = self.job.format is ExportFormat.EXCEL and lay.include_logs
+        while True:
+            rows = await cursor.fetch(self.chunk_rows)
+            if not rows:
+                return
+            logs: list[asyncpg.Record] = []
+            if separate_logs:
+                logs = await self.conn.fetch(Q["logs_of"], [r[-1] for r in rows])
+            yield rows, logs
+            if len(rows) < self.chunk_rows:
+                return
+
+    async def summary(self, generated_at: datetime, rows: int) -> Summary:
+        job = self.job
+        summary = Summary(
+            export_id=job.id,
+            requested_by=job.requested_by,
+            generated_at=generated_at,
+            format=job.format.value,
+            filters=job.raw_filters,
+            fields=job.layout.names,
+            sort=f"{job.sort.sort_by} {job.sort.sort_order}",
+            rows=rows,
+        )
+        if job.format is not ExportFormat.EXCEL or self.sel.empty:
+            return summary
+        args, where = self.sel.args, self.sel.where
+        by_status = await self.conn.fetch(Q["count_by_status"].format(where=where), *args)
+        by_queue = await self.conn.fetch(Q["count_by_queue"].format(where=where), *args)
+        summary.by_status, summary.by_queue = _pairs(by_status), _pairs(by_queue)
+        stats = await self.conn.fetchrow(Q["duration_stats"].format(where=where), *args)
+        summary.durations = dict(stats) if stats is not None else {}
+        return summary
+
+
+def _pairs(rows: Sequence[asyncpg.Record]) -> list[tuple[str, int]]:
+    return [(str(r[0]), int(r[1])) for r in rows]
