@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lint fmt test test-fast migrate run bench services browser clean
+.PHONY: install lint fmt test test-fast migrate run bench services browser clean fuzz
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -30,6 +30,7 @@ fmt: install
 
 services:
 	@bash deploy/local/ensure-services.sh
+	@bash deploy/local/ensure-promtool.sh >/dev/null || echo "promtool unavailable: the alert-rule test skips" >&2
 
 browser:
 	@bash deploy/local/ensure-browser.sh
@@ -42,6 +43,12 @@ migrate: install services
 
 run: install services migrate
 	@bash deploy/local/run.sh
+
+# A long schemathesis run against the live API (rate limits off): >= 5,000 cases, no 5xx,
+# every response as documented. `make test` runs the same test with 25 examples per operation.
+fuzz: install services
+	JOBDECK_FUZZ_EXAMPLES=$${JOBDECK_FUZZ_EXAMPLES:-400} JOBDECK_FUZZ_MIN_CASES=$${JOBDECK_FUZZ_MIN_CASES:-5000} \
+		$(VENV)/bin/pytest -q -s -p no:cacheprovider tests/e2e/test_api_openapi.py -k fuzz
 
 bench: install services
 	@bash bench/run.sh

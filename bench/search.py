@@ -13,6 +13,11 @@ client, which would take CPU from the server on this 2-core machine), and API an
 rounds alternate so that load from other processes falls on both alike.
 
     .venv/bin/python bench/search.py [--jobs 1000000] [--requests 200] [--reseed]
+    JOBDECK_BENCH_DB=jobdeck_bench_10m .venv/bin/python bench/search.py --jobs 10000000
+
+Then the untypical searches (``worst_cases``), over HTTP only: each is either served
+within the API's cost limits or refused with a 422 up front; the line reports which,
+with p50/p95.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from jobdeck_api.search import encode_cursor, plan_search
 from jobdeck_api.search_count import execute_search
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-DB_URL = f"{PG_BASE}/jobdeck_bench_search"
+# A database of the bench's own (JOBDECK_BENCH_DB), so that runs at different scales can coexist.
+DB_URL = f"{PG_BASE}/{os.environ.get('JOBDECK_BENCH_DB', 'jobdeck_bench_search')}"
 REDIS_URL = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 SECRET = "jobdeck-bench-secret-0123456789abcdef0123"
 CONCURRENCY = 8
@@ -198,6 +204,45 @@ def queries(cursor: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def worst_cases() -> dict[str, dict[str, Any]]:
+    """The untypical searches, each served within its budget or refused (422) with advice."""
+    return {
+        "small queue by attempts": {"queues": "cleanup", "sortBy": "attempts", "limit": 20},
+        "page 5,000 by duration": {"page": 5000, "sortBy": "duration", "limit": 20},
+        "exactTotal on everything": {"exactTotal": "true", "limit": 20},
+        "exactTotal on a small queue's failures": {
+            "queues": "cleanup",
+            "status": "failed",
+            "exactTotal": "true",
+            "limit": 20,
+        },
+        "failed by startedAt asc": {
+            "status": "failed",
+            "sortBy": "startedAt",
+            "sortOrder": "asc",
+            "limit": 20,
+        },
+        "2 queues 2 statuses by finishedAt asc": {
+            "queues[]": ["ml", "cleanup"],
+            "status[]": ["failed", "cancelled"],
+            "sortBy": "finishedAt",
+            "sortOrder": "asc",
+            "limit": 20,
+        },
+        "rare name by duration": {"search": "train-model", "sortBy": "duration", "limit": 20},
+        "small queue, a week, slow, by attempts": {
+            "queues": "cleanup",
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "minDuration": 5000,
+            "sortBy": "attempts",
+            "limit": 20,
+        },
+        "everything by status": {"sortBy": "status", "limit": 20},
+        "two-letter substring": {"search": "ab", "limit": 20},
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -254,6 +299,18 @@ def as_multidict(params: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def search_query(params: dict[str, Any]) -> SearchQuery:
+    """The query the API parses from ``params`` (lists as ``key[]`` or repeated keys)."""
+    raw: dict[str, Any] = {}
+    for k, v in as_multidict(params):
+        key = k.removesuffix("[]")
+        if key in ("status", "queues"):
+            raw.setdefault(key, []).append(v)
+        else:
+            raw[key] = v
+    return SearchQuery.model_validate(raw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -285,6 +342,9 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="per query and side")
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument(
+        "--worst-requests", type=int, default=40, help="per untypical query (API only)"
+    )
     args = parser.parse_args()
 
     seeded_s = await seed(args.jobs, args.reseed)
@@ -304,6 +364,7 @@ async def main() -> None:
     pool = await create_pool(DB_URL, **PG_POOL_OPTIONS)
     lanes = [HttpConnection("127.0.0.1", port, headers) for _ in range(CONCURRENCY)]
     results: dict[str, tuple[float, float, float, float]] = {}
+    worst: dict[str, tuple[float, float, str]] = {}
     floor_ms: list[float] = []
     try:
         await wait_ready(f"http://127.0.0.1:{port}/readyz")
@@ -318,14 +379,7 @@ async def main() -> None:
         per_round = max(1, args.requests // ROUNDS)
         for name, params in queries(cursor).items():
             target = "/api/v1/jobs/search?" + urlencode(as_multidict(params))
-            raw: dict[str, Any] = {}
-            for k, v in as_multidict(params):
-                key = k.removesuffix("[]")
-                if key in ("status", "queues"):
-                    raw.setdefault(key, []).append(v)
-                else:
-                    raw[key] = v
-            q = SearchQuery.model_validate(raw)
+            q = search_query(params)
             plan = plan_search(q, None)
 
             async def api_once(lane: int, target: str = target) -> None:
@@ -350,6 +404,19 @@ async def main() -> None:
                 pct(sql_ms, 50),
                 pct(sql_ms, 95),
             )
+        for name, params in worst_cases().items():
+            target = "/api/v1/jobs/search?" + urlencode(as_multidict(params))
+            codes: dict[int, int] = {}
+
+            async def worst_once(lane: int, target: str = target, codes: Any = codes) -> None:
+                status, body = await lanes[lane].get(target)
+                assert status in (200, 422), body
+                codes[status] = codes.get(status, 0) + 1
+
+            await run_concurrently(CONCURRENCY, worst_once)
+            worst_ms = await run_concurrently(args.worst_requests, worst_once)
+            outcome = "/".join(f"{code}x{n}" for code, n in sorted(codes.items()))
+            worst[name] = (pct(worst_ms, 50), pct(worst_ms, 95), outcome)
     finally:
         for lane in lanes:
             await lane.close()
@@ -366,6 +433,10 @@ async def main() -> None:
         f"search bench ({args.jobs:,} jobs, concurrency {CONCURRENCY}, {args.requests} req/query;"
         f" {seeded}median API/SQL p50 ratio {statistics.median(ratios):.2f}; HTTP floor"
         f" (GET /healthz) p50 {pct(floor_ms, 50):.1f} ms): " + "; ".join(parts)
+    )
+    print(
+        "untypical searches (API, answered 200 or refused 422; p50/p95 ms): "
+        + "; ".join(f"{n}: {o} p50 {a:.1f}/p95 {b:.1f}" for n, (a, b, o) in worst.items())
     )
 
 

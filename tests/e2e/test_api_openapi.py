@@ -5,6 +5,7 @@ against the real service process: no 5xx, every response matches its documented 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -12,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from jobdeck.settings import Settings
 
 from tests.support.api import SECRET, job_row, seed, token
 from tests.support.processes import ServiceProcess, free_port, settings_env
 
+# CI runs a short fuzz; `make fuzz` a long one (JOBDECK_FUZZ_EXAMPLES per operation, and
+# JOBDECK_FUZZ_MIN_CASES the test cases it must reach in all).
+FUZZ_EXAMPLES = int(os.environ.get("JOBDECK_FUZZ_EXAMPLES", "25"))
+FUZZ_MIN_CASES = int(os.environ.get("JOBDECK_FUZZ_MIN_CASES", "0"))
+FUZZ_TIMEOUT_S = max(110, FUZZ_EXAMPLES * 6)
 FUZZ_CHECKS = (
     "not_a_server_error,response_schema_conformance,status_code_conformance,"
     "content_type_conformance,response_headers_conformance"
@@ -55,6 +62,11 @@ async def test_openapi_document_and_offline_swagger_ui(
         assert "422" in enqueue["responses"] and "401" in enqueue["responses"]
         assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
+        async with http.get(api.url + "/api/docs/asyncapi.json") as resp:
+            asyncapi: dict[str, Any] = await resp.json()
+        assert resp.status == 200 and asyncapi["asyncapi"] == "3.0.0"
+        assert asyncapi["channels"]["jobs"]["address"] == "/jobs"
+
         async with http.get(api.url + "/api/docs") as resp:
             html = await resp.text()
         assert resp.status == 200 and "swagger-ui-bundle.js" in html
@@ -66,6 +78,7 @@ async def test_openapi_document_and_offline_swagger_ui(
                 assert len(await resp.read()) > 0
 
 
+@pytest.mark.timeout(FUZZ_TIMEOUT_S + 60)
 async def test_schemathesis_fuzz(
     settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path, pg: Any
 ) -> None:
@@ -85,7 +98,7 @@ async def test_schemathesis_fuzz(
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",
-        "25",
+        str(FUZZ_EXAMPLES),
         "--seed",
         "20261129",
         # One worker: CPython 3.11's ast.parse is not thread-safe, and hypothesis calls it
@@ -94,6 +107,17 @@ async def test_schemathesis_fuzz(
         "1",
         "--no-color",
     ]
-    proc = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=110)
+    proc = await asyncio.to_thread(
+        subprocess.run, cmd, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_S
+    )
     out = proc.stdout[-6000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, out + "\n--- api log ---\n" + api.log_tail()
+    cases = fuzz_cases(proc.stdout)
+    assert cases >= FUZZ_MIN_CASES, f"{cases} test cases, fewer than {FUZZ_MIN_CASES}:\n{out}"
+    print(f"schemathesis: {cases} test cases, 0 failures")
+
+
+def fuzz_cases(stdout: str) -> int:
+    """The test cases schemathesis ran (its summary line: "Test cases: N generated, ...")."""
+    found = re.search(r"Test cases:\s*([\d,]+) generated", stdout)
+    return int(found.group(1).replace(",", "")) if found else 0

@@ -147,3 +147,13 @@ async def test_audit_log_filters_and_pages(api: TestClient) -> None:
         await api.get("/api/v1/audit", params={"action": "queues.pause"}, headers=auth())
     ).json()
     assert mine["items"][0]["requestId"] == "trace-123"
+
+
+async def test_queue_retention_is_part_of_its_config(api: TestClient) -> None:
+    url = "/api/v1/jobs/queues/imports/config"
+    put = await api.put(url, json={"keepCompletedDays": 7, "keepLogsDays": 0}, headers=auth())
+    body = await put.json()
+    assert put.status == 200, body
+    assert (body["keepCompletedDays"], body["keepFailedDays"], body["keepLogsDays"]) == (7, None, 0)
+    bad = await api.put(url, json={"keepFailedDays": -1}, headers=auth())
+    assert bad.status == 422 and "keepFailedDays" in (await bad.json())["detail"]

@@ -398,3 +398,25 @@ def test_principals_carry_the_token_expiry_for_long_sessions() -> None:
         with pytest.raises(InvalidToken, match="exp"):
             check_claims({**claims, **bad}, 1763999000)
     assert Principal("u", Role.VIEWER, None).expires_at is None  # built by hand: no expiry
+
+
+def test_removed_jobs_reach_their_queue_their_own_rooms_and_all() -> None:
+    event = Event(
+        type=EventType.REMOVED,
+        queue="mail",
+        ts=1_700_000_000_000,
+        fields={"job_ids": ["a", "b"], "by": "olga", "reason": "cleaned"},
+    )
+    out = outgoing(event, "1700000000000-0")
+    ((name, payload),) = out.messages
+    assert name is SocketEvent.JOB_REMOVED
+    assert payload == {
+        "eventId": "1700000000000-0",
+        "ts": 1_700_000_000_000,
+        "queue": "mail",
+        "jobIds": ["a", "b"],
+        "by": "olga",
+        "reason": "cleaned",
+    }
+    validate("jobRemoved", payload)
+    assert set(out.rooms) == {"queue:mail", "all", "job:a", "job:b"}

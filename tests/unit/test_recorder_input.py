@@ -127,6 +127,13 @@ def test_queries_are_loaded_by_name() -> None:
         "insert_logs",
         "unfinished_stale_first",
         "unfinished_stale_after",
+        "retention_configs",
+        "prune_jobs",
+        "logs_pruned_until",
+        "prune_logs",
+        "save_logs_pruned_until",
+        "tombstones",
+        "prune_tombstones",
     }
 
 

@@ -3,10 +3,17 @@
 Migrations are the numbered ``migrations/NNNN_name.sql`` files, applied in order, each
 in its own transaction, under an advisory lock so that two processes applying them at
 once take turns and the second finds nothing left to do.
+
+A file whose first line is ``-- jobdeck: no-transaction`` runs outside a transaction, one
+statement at a time: ``CREATE INDEX CONCURRENTLY`` (the way to index a big table without
+blocking its writers) refuses to run inside one. Such a file is recorded as applied only
+once every statement succeeded; written to be re-run from the top after a failure (drop
+an index a failed concurrent build left invalid before building it again).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,6 +27,8 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_ID = 0x6A6F6264  # "jobd"
+NO_TRANSACTION = "-- jobdeck: no-transaction"
+MIGRATION_LOCK_POLL_S = 0.2
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -43,12 +52,39 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def statements(sql: str) -> list[str]:
+    """The statements of a no-transaction migration: each ends with ``;`` at a line's end
+    (such files hold plain DDL, no function bodies); comment lines are dropped."""
+    found: list[str] = []
+    current: list[str] = []
+    for line in sql.splitlines():
+        if line.lstrip().startswith("--") or not line.strip():
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            found.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if current:
+        found.append("\n".join(current))
+    return found
+
+
+async def _take_migration_lock(conn: asyncpg.Connection) -> None:
+    """Wait for the migration lock by polling, not in a blocked statement: a waiting
+    session must hold no transaction open, or the holder's ``CREATE INDEX CONCURRENTLY``
+    (which waits for every open transaction) would wait for it: a deadlock."""
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID):
+            return
+        await asyncio.sleep(MIGRATION_LOCK_POLL_S)
+
+
 async def migrate(dsn: str) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     conn = await asyncpg.connect(dsn)
     applied: list[str] = []
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await _take_migration_lock(conn)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"
@@ -58,11 +94,20 @@ async def migrate(dsn: str) -> list[str]:
         for version, name, sql in migration_files():
             if version in done:
                 continue
-            async with conn.transaction():
-                await conn.execute(sql)
+            if sql.startswith(NO_TRANSACTION):
+                for statement in statements(sql):
+                    await conn.execute(statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
                 )
+            else:
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version,
+                        name,
+                    )
             log.info("migration applied", extra={"migration": name})
             applied.append(name)
     finally:

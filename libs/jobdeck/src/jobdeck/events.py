@@ -32,6 +32,10 @@ class EventType(StrEnum):
     # Written by the gateway when a threshold is crossed or cleared (``queue`` is "*" for
     # system-wide alerts); not a job event: the recorder ignores it.
     ALERT = "alert"
+    # Written by the API when finished jobs are deleted (``job_ids``, ``by``, ``reason``);
+    # not a job event: the recorder ignores it (the API deleted the rows), the gateway
+    # sends it as ``jobRemoved``.
+    REMOVED = "removed"
     # Written by the exporter about one export (``queue`` is "*"; ``by`` is the requester,
     # the only one the gateway passes them to); not job events: the recorder ignores them.
     EXPORT_PROGRESS = "export.progress"
@@ -80,6 +84,7 @@ REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.QUEUE_PAUSED: (),
     EventType.QUEUE_RESUMED: (),
     EventType.ALERT: ("severity", "kind", "state", "value", "threshold", "message"),
+    EventType.REMOVED: ("job_ids",),
     EventType.EXPORT_PROGRESS: ("export_id", "by", "rows_done"),
     EventType.EXPORT_COMPLETED: ("export_id", "by", "rows", "bytes", "url"),
     EventType.EXPORT_FAILED: ("export_id", "by", "error"),

@@ -185,7 +185,9 @@ async def _readyz(request: web.Request) -> web.Response:
             await asyncio.wait_for(check(), timeout=2.0)
             results[name] = "ok"
         except Exception as exc:
-            results[name] = f"failing: {exc.__class__.__name__}"
+            # The reason too (which loop died, and how): what an operator reads first.
+            reason = f": {str(exc)[:300]}" if str(exc) else ""
+            results[name] = f"failing: {exc.__class__.__name__}{reason}"
     ok = all(v == "ok" for v in results.values())
     return web.json_response(
         {"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503

@@ -6,6 +6,8 @@ job detail. Rate limits may be tuned with ``JOBDECK_API_RATE_LIMIT`` /
 ``JOBDECK_API_BULK_RATE_LIMIT`` (``limits`` notation, e.g. ``1200/minute``); ``off``
 disables one. A bad value of any setting stops the service at start with one line saying
 what the variable accepts.
+Cost limits (statement timeout, heavy-search lane, refusal threshold): ``limits.CostLimits``
+(``JOBDECK_API_*``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from jobdeck.web import run_service
 from jobdeck_api.app import build_app
 from jobdeck_api.cors import origins_from_env
 from jobdeck_api.exports_api import ExportLimits
+from jobdeck_api.limits import CostLimits
 from jobdeck_api.security import RateLimits
 
 TRACEBACKS = ("show", "hide")
@@ -56,6 +59,7 @@ def main() -> None:
         settings,
         limits,
         thresholds,
+        CostLimits.from_env(),
         show_tracebacks=tracebacks,
         cors_origins=origins,
         export_limits=ExportLimits.from_env(os.environ),

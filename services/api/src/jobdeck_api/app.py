@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from jobdeck.auth import Role, TokenVerifier
+from jobdeck.instances import use_presence
 from jobdeck.queues import QueueClient
+from jobdeck.queues.admin import QueueAdmin
 from jobdeck.settings import Settings
 from jobdeck.usage import ResourceThresholds, use_usage_sampler
 from jobdeck.web import REDIS, SETTINGS, create_app, use_postgres, use_redis
@@ -21,12 +23,18 @@ from jobdeck_api import (
     jobs_actions,
     jobs_enqueue,
     jobs_read,
+    jobs_remove,
+    jobs_reorder,
+    queues_admin_api,
     queues_api,
     schedules_api,
+    system_api,
     templates_api,
     workers_api,
 )
+from jobdeck_api.asyncapi import install_asyncapi
 from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
+from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
@@ -38,7 +46,7 @@ from jobdeck_api.security import (
     rate_limit_middleware,
     use_rate_limits,
 )
-from jobdeck_api.state import QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
+from jobdeck_api.state import ADMIN, QUEUES, SHOW_TRACEBACKS, THRESHOLDS, VERIFIER
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -77,6 +85,7 @@ admin_routes.route(
 # before the ``/jobs/{id}`` ones that would shadow them.
 ROUTE_GROUPS = (
     queues_api.routes,
+    queues_admin_api.routes,
     exports_api.routes,
     templates_api.routes,
     cron_preview_api.routes,  # /schedules/preview before /schedules/{id}
@@ -86,7 +95,10 @@ ROUTE_GROUPS = (
     jobs_read.routes,
     jobs_enqueue.routes,
     jobs_actions.routes,
+    jobs_remove.routes,
+    jobs_reorder.routes,
     admin_routes,
+    system_api.routes,
 )
 
 
@@ -99,6 +111,7 @@ def build_app(
     settings: Settings,
     rate_limits: RateLimits | None = None,
     thresholds: ResourceThresholds | None = None,
+    limits: CostLimits | None = None,
     *,
     show_tracebacks: bool = True,
     cors_origins: frozenset[str] = frozenset(),
@@ -117,13 +130,17 @@ def build_app(
     app[CORS_ORIGINS] = cors_origins
     app[TOKEN_CACHE] = VerifiedTokens(app[VERIFIER])
     app[DENIED_HOOK] = audit.record_denied
-    use_postgres(app, **PG_POOL_OPTIONS)
+    app[LIMITS] = limits = limits or CostLimits()
+    app[HEAVY_LANE] = HeavyLane(limits)
+    use_postgres(app, **PG_POOL_OPTIONS, server_settings=limits.server_settings())
     use_redis(app)
+    use_presence(app, "api")
     use_usage_sampler(app, "api")
     app[THRESHOLDS] = thresholds or ResourceThresholds()
 
     async def queue_client(app: web.Application) -> AsyncIterator[None]:
         app[QUEUES] = QueueClient(app[REDIS], app[SETTINGS].stream_maxlen)
+        app[ADMIN] = QueueAdmin(app[REDIS], app[SETTINGS].stream_maxlen)
         yield
 
     app.cleanup_ctx.append(queue_client)
@@ -132,4 +149,5 @@ def build_app(
     for group in ROUTE_GROUPS:
         group.install(app)
     install_docs(app, all_endpoints())
+    install_asyncapi(app)
     return app

@@ -16,6 +16,7 @@ from jobdeck_api.models import EnqueueRequest
 
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 CANCELLABLE = frozenset({JobStatus.WAITING, JobStatus.DELAYED, JobStatus.ACTIVE})
+FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # Why a retry is skipped when Redis refuses it: the job is queued or running again, or
 # this attempt's retry was already claimed (and may have run before the recorder caught up).
@@ -48,6 +49,24 @@ def may_cancel(status: str) -> Verdict:
     if status in CANCELLABLE:
         return Verdict(True)
     return Verdict(False, f"job is {status}; only waiting, delayed or active jobs can be cancelled")
+
+
+def may_delete(status: str) -> Verdict:
+    if status in FINISHED:
+        return Verdict(True)
+    return Verdict(False, f"job is {status}; only finished jobs can be deleted (cancel it first)")
+
+
+def may_promote(status: str) -> Verdict:
+    if status == JobStatus.DELAYED:
+        return Verdict(True)
+    return Verdict(False, f"job is {status}; only a delayed job can be promoted")
+
+
+def may_reprioritize(status: str) -> Verdict:
+    if status in (JobStatus.WAITING, JobStatus.DELAYED):
+        return Verdict(True)
+    return Verdict(False, f"job is {status}; only a waiting or delayed job's priority can change")
 
 
 def retry_max_attempts(attempts: int, max_attempts: int) -> int:

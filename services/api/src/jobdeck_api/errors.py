@@ -51,9 +51,14 @@ class Conflict(ApiError):
 
 
 class Unavailable(ApiError):
-    """A backend (Redis, Postgres) is unavailable; try again."""
+    """A backend (Redis, Postgres) could not serve this request now: retry later (after
+    ``retry_after_s``), or ask for less."""
 
     status = 503
+
+    def __init__(self, detail: str, retry_after_s: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
 
 
 def parameter_errors(exc: ValidationError, location: str) -> BadParameter:

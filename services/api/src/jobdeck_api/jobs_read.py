@@ -15,6 +15,7 @@ from jobdeck.web import PG
 
 from jobdeck_api.errors import NotFound
 from jobdeck_api.job_json import search_page_json, summary
+from jobdeck_api.limits import LIMITS
 from jobdeck_api.models import (
     AttemptSummary,
     JobDetail,
@@ -28,7 +29,7 @@ from jobdeck_api.models import (
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes
 from jobdeck_api.search import encode_cursor, plan_search
-from jobdeck_api.search_count import execute_search
+from jobdeck_api.search_guard import guarded_search
 from jobdeck_api.state import SHOW_TRACEBACKS
 
 routes = ApiRoutes()
@@ -64,15 +65,24 @@ async def search_jobs(call: ApiRequest[SearchQuery, None]) -> web.StreamResponse
 
     `total` is exact (`totalExact: true`) when counting is cheap: up to 10,000 matches;
     past that, or when a count would cost more than the page, it is Postgres's estimate
-    (`totalExact: false`). `exactTotal=true` always counts. For deep pages, follow
-    `nextCursor` (as `cursor`) rather than large page numbers.
+    (`totalExact: false`). `exactTotal=true` counts up to 100,000 matches (a larger
+    match is refused with a 422). Pages end at row 10,000 (`page`/`offset`): for deeper
+    ones follow `nextCursor` (as `cursor`), which stays fast at any depth. A substring
+    `search` needs 3 characters or more.
+
+    Costly searches are priced by the planner before they run: one that would read and
+    sort a large share of its matches for one page (say a big queue sorted by attempts)
+    is refused with a 422 saying how to ask instead (sort by `createdAt`, narrow with
+    queues, status or dates); a costly one still served may wait briefly for a slot, and
+    gets a 503 with `Retry-After` when none frees up, as does any statement past the
+    API's statement timeout.
 
     The seed's example: `?search=price&status[]=completed&status[]=failed`
     `&queues[]=price-file-parser&startDate=2024-01-01&sortBy=duration&sortOrder=desc`
     `&page=1&limit=20`.
     """
     q = call.query
-    plan = plan_search(q, call.principal.queues)
+    plan = plan_search(q, call.principal.queues, call.app[LIMITS].exact_total_max)
     page = q.page
     if page is None and q.cursor is None and plan.offset % q.limit == 0:
         page = plan.offset // q.limit + 1
@@ -83,8 +93,7 @@ async def search_jobs(call: ApiRequest[SearchQuery, None]) -> web.StreamResponse
         return web.Response(
             text=empty.model_dump_json(by_alias=True), content_type="application/json"
         )
-    async with call.app[PG].acquire() as conn:
-        rows, total, exact = await execute_search(conn, plan, q)
+    rows, total, exact = await guarded_search(call.app, plan, q)
     next_cursor = encode_cursor(plan.sort, rows[-1]) if len(rows) == q.limit else None
     body = search_page_json(
         rows,

@@ -26,6 +26,14 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
 MAX_BULK_IDS = 1000
 MAX_BULK_ENQUEUE = 1000
+# Deeper pages are refused: OFFSET reads and drops every row before the page, so page 5,000
+# costs 5,000 pages of work; a cursor (keyset) page costs one page at any depth.
+MAX_OFFSET = 10_000
+# exactTotal counts at most this many matches by default (a larger planner estimate is
+# refused up front); the API's ``CostLimits.exact_total_max`` sets it.
+EXACT_TOTAL_MAX = 100_000
+# A substring shorter than a trigram cannot use the name index: it would read every job.
+MIN_SUBSTRING = 3
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 # Ids that name a static route under /api/v1/jobs/ (today's and the planned ones): a job
 # with one of them could never be fetched by id.
@@ -54,8 +62,19 @@ JobId = Annotated[str, Field(min_length=1, max_length=256)]
 class SearchQuery(JobFilters, JobSort):
     """Query string of ``GET /api/v1/jobs/search``: the job filters, sort and paging."""
 
-    page: int | None = Field(default=None, ge=1, le=1_000_000, description="1-based page number")
-    offset: int | None = Field(default=None, ge=0, le=10_000_000, description="rows to skip")
+    page: int | None = Field(
+        default=None,
+        ge=1,
+        json_schema_extra={"maximum": MAX_OFFSET + 1},
+        description=f"1-based page number; (page - 1) * limit at most {MAX_OFFSET:,}"
+        " (deeper: follow nextCursor)",
+    )
+    offset: int | None = Field(
+        default=None,
+        ge=0,
+        json_schema_extra={"maximum": MAX_OFFSET},
+        description=f"rows to skip, at most {MAX_OFFSET:,} (deeper: follow nextCursor)",
+    )
     limit: int = Field(
         default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}"
     )
@@ -68,7 +87,9 @@ class SearchQuery(JobFilters, JobSort):
     )
     include_data: bool = Field(default=False, description="include job data, options and result")
     exact_total: bool = Field(
-        default=False, description="count every match even past the cap (slower on large results)"
+        default=False,
+        description=f"count every match exactly, up to {EXACT_TOTAL_MAX:,} (a larger match is"
+        " refused with a 422: narrow the filters)",
     )
 
     @model_validator(mode="after")
@@ -77,6 +98,23 @@ class SearchQuery(JobFilters, JobSort):
             raise ValueError("page and offset: give one of them, not both")
         if self.cursor is not None and (self.page is not None or self.offset is not None):
             raise ValueError("cursor: cannot be combined with page or offset")
+        if self.offset is not None and self.offset > MAX_OFFSET:
+            raise ValueError(
+                f"offset: rows past {MAX_OFFSET:,} are not served by offset; follow nextCursor"
+                " (as cursor), which stays fast at any depth"
+            )
+        if self.page is not None and (self.page - 1) * self.limit > MAX_OFFSET:
+            raise ValueError(
+                f"page: pages past row {MAX_OFFSET:,} are not served (page {self.page} of"
+                f" {self.limit} skips {(self.page - 1) * self.limit:,} rows); follow nextCursor"
+                " (as cursor), which stays fast at any depth"
+            )
+        if self.search is not None and len(self.search.strip()) < MIN_SUBSTRING:
+            raise ValueError(
+                f"search: give at least {MIN_SUBSTRING} characters (a shorter substring cannot"
+                " use the name index and would read every job); narrow with queues, status"
+                " or dates meanwhile"
+            )
         return self
 
 
@@ -247,6 +285,9 @@ class JobOutcome(StrEnum):
     RETRIED = "retried"
     CANCELLED = "cancelled"
     CANCELLING = "cancelling"
+    REMOVED = "removed"
+    PROMOTED = "promoted"
+    REPRIORITIZED = "reprioritized"
     SKIPPED = "skipped"
     NOT_FOUND = "not_found"
 
@@ -277,6 +318,25 @@ class QueueConfigInput(Model):
     alert_waiting_backlog: int | None = Field(default=None, ge=0, le=10**9)
     alert_oldest_waiting_s: int | None = Field(default=None, ge=0, le=10**9)
     description: str | None = Field(default=None, max_length=2000)
+    keep_completed_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days completed jobs are kept (null: the recorder's default, 30; 0: forever)",
+    )
+    keep_failed_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days failed and cancelled jobs are kept (null: the default, 90; 0: forever)",
+    )
+    keep_logs_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="days the log lines of finished jobs are kept (null: the default, 30; 0:"
+        " forever)",
+    )
 
 
 class QueueConfig(QueueConfigInput):
@@ -363,3 +423,48 @@ class Problem(BaseModel):
     detail: str
     request_id: str | None = Field(default=None, alias="request_id")
     errors: list[dict[str, str]] | None = None
+
+
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+MAX_DELETE_BATCH = 10_000  # jobs a clean deletes per call at most
+
+
+def _final_only(value: list[JobStatus] | None) -> list[JobStatus] | None:
+    for status in value or ():
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"{status.value!r}: only completed, failed or cancelled jobs are deleted"
+                " (cancel a queued or running job first)"
+            )
+    return value
+
+
+FinalStatuses = Annotated[
+    list[JobStatus] | None, Field(default=None, max_length=3), AfterValidator(_final_only)
+]
+
+
+class CleanRequest(Model):
+    older_than_s: int = Field(
+        ge=0, le=20 * 366 * 86_400, description="finished at least this many seconds ago"
+    )
+    status: FinalStatuses = None
+    dry_run: bool = True
+    limit: int = Field(default=1_000, ge=1, le=MAX_DELETE_BATCH)
+
+
+class DrainRequest(Model):
+    delayed: bool = Field(default=False, description="also remove delayed jobs")
+    dry_run: bool = False
+
+
+class DrainResult(Model):
+    queue: str
+    waiting: int = Field(description="waiting jobs before the drain")
+    delayed: int = Field(description="delayed jobs before the drain")
+    drained: int
+    dry_run: bool
+
+
+class PriorityRequest(Model):
+    priority: Priority

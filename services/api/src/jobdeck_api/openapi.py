@@ -22,7 +22,8 @@ from jobdeck_api.routing import Endpoint
 REF = "#/components/schemas/{model}"
 DOCS_PATH = "/api/docs"
 SPEC_PATH = "/api/docs/openapi.json"
-COMMON_ERRORS = (401, 422, 429)
+# 503: a statement past the API's statement timeout, or no slot for a costly search.
+COMMON_ERRORS = (401, 422, 429, 503)
 
 
 class _Components:
@@ -166,6 +167,7 @@ def build_openapi(endpoints: Iterable[Endpoint], version: str = "1.0.0") -> dict
             {"name": "jobs", "description": "Search, inspect, enqueue, retry and cancel jobs"},
             {"name": "queues", "description": "Queue state, pause/resume and configs"},
             {"name": "audit", "description": "Who changed what (admins)"},
+            {"name": "system", "description": "The event pipeline's state (admins)"},
         ],
         "security": [{"bearerAuth": []}],
         "paths": paths,

@@ -39,7 +39,7 @@ TAG = ["queues"]
 _QUEUE_RE = re.compile(QUEUE_PATTERN)
 
 
-def _queue_param(call: ApiRequest[Any, Any], write: bool = False) -> str:
+def queue_param(call: ApiRequest[Any, Any], write: bool = False) -> str:
     name = call.path("name")
     if not _QUEUE_RE.match(name):
         raise BadParameter(
@@ -124,7 +124,7 @@ async def pause_queue(call: ApiRequest[None, None]) -> QueueState:
     Its workers finish what they run and take no new job until it is resumed; a
     `queue.paused` event is published.
     """
-    name = _queue_param(call, write=True)
+    name = queue_param(call, write=True)
     await call.app[QUEUES].pause(name, by=call.principal.sub)
     await audit.record(call, "queues.pause", [name], audit.Outcome.OK)
     return QueueState(queue=name, paused=True)
@@ -143,7 +143,7 @@ async def resume_queue(call: ApiRequest[None, None]) -> QueueState:
 
     Its workers pick up jobs again at once; a `queue.resumed` event is published.
     """
-    name = _queue_param(call, write=True)
+    name = queue_param(call, write=True)
     await call.app[QUEUES].resume(name, by=call.principal.sub)
     await audit.record(call, "queues.resume", [name], audit.Outcome.OK)
     return QueueState(queue=name, paused=False)
@@ -158,7 +158,7 @@ async def resume_queue(call: ApiRequest[None, None]) -> QueueState:
 )
 async def get_queue_config(call: ApiRequest[None, None]) -> QueueConfig:
     """Get a queue's config"""
-    name = _queue_param(call)
+    name = queue_param(call)
     row = await call.app[PG].fetchrow(Q["queue_config"], name)
     if row is None:
         raise NotFound(f"queue {name!r} has no config (the defaults apply)")
@@ -187,9 +187,10 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
 
     Concurrency (per worker process, applied live by every worker of the queue in place
     of its command line's), timeout, attempts and backoff (defaults for new jobs of the
-    queue), and alert thresholds. Fields left out take their defaults.
+    queue), alert thresholds, and retention (days finished jobs and their logs are kept
+    before the recorder's pruner deletes them). Fields left out take their defaults.
     """
-    name = _queue_param(call, write=True)
+    name = queue_param(call, write=True)
     b = call.body
     row = await call.app[PG].fetchrow(
         Q["upsert_queue_config"],
@@ -204,6 +205,9 @@ async def put_queue_config(call: ApiRequest[None, QueueConfigInput]) -> QueueCon
         b.alert_oldest_waiting_s,
         b.description,
         call.principal.sub,
+        b.keep_completed_days,
+        b.keep_failed_days,
+        b.keep_logs_days,
     )
     assert row is not None
     await call.app[QUEUES].set_concurrency(name, b.concurrency)
@@ -231,7 +235,7 @@ async def delete_queue_config(call: ApiRequest[None, None]) -> QueueState:
     The queue's new jobs then take the library defaults, and its workers their command
     line's concurrency.
     """
-    name = _queue_param(call, write=True)
+    name = queue_param(call, write=True)
     deleted = await call.app[PG].fetchval(Q["delete_queue_config"], name)
     if deleted is not None:
         await call.app[QUEUES].set_concurrency(name, None)

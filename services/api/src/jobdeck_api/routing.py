@@ -20,12 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 from aiohttp import web
 from jobdeck.auth import Principal, Role
 from jobdeck.web import problem, request_id
 from pydantic import BaseModel, ValidationError
 
-from jobdeck_api.errors import ApiError, BadParameter, Forbidden, parameter_errors
+from jobdeck_api.errors import ApiError, BadParameter, Forbidden, Unavailable, parameter_errors
+from jobdeck_api.limits import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +248,22 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
 
 
 def error_response(request: web.Request, exc: ApiError) -> web.Response:
-    return problem(exc.status, exc.detail, request_id=request_id(request), **exc.extra)
+    response = problem(exc.status, exc.detail, request_id=request_id(request), **exc.extra)
+    if isinstance(exc, Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+def timed_out(request: web.Request) -> Unavailable:
+    """A statement cancelled by the API's statement timeout, as a 503 that says what to do."""
+    limit = request.app[LIMITS].statement_timeout_ms
+    return Unavailable(
+        f"the database did not answer within the API's statement timeout ({limit} ms);"
+        " ask for less: narrow the filters (queues, status, a startDate/endDate range), sort by"
+        " createdAt, drop exactTotal, or page with nextCursor, then retry",
+        retry_after_s=max(1, limit // 1000),
+        hint="narrow the request",
+    )
 
 
 AuditHook = Callable[[ApiRequest[Any, Any], Endpoint], Awaitable[None]]
@@ -308,6 +325,8 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             result = await ep.handler(call)
         except ApiError as exc:
             response: web.StreamResponse = error_response(request, exc)
+        except asyncpg.QueryCanceledError:
+            response = error_response(request, timed_out(request))
         else:
             if isinstance(result, web.StreamResponse):
                 response = result

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 import socketio
 from aiohttp import web
 from jobdeck.auth import TokenVerifier
+from jobdeck.instances import use_presence
 from jobdeck.settings import Settings
+from jobdeck.supervise import supervise
 from jobdeck.usage import use_usage_sampler
 from jobdeck.web import PG, REDIS, create_app, use_postgres, use_redis
 
@@ -42,6 +42,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
     app = create_app(settings, middlewares=[guard.middleware])
     use_postgres(app, min_size=1, max_size=4)
     use_redis(app)
+    use_presence(app, "gateway")
     use_usage_sampler(app, "gateway")
     sio = GuardedServer(
         guard,
@@ -88,13 +89,13 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         namespace.latest_stats = lambda: monitor.latest
         app[FANOUT] = fanout
         app[MONITOR] = monitor
-        tasks = [asyncio.create_task(fanout.run()), asyncio.create_task(monitor.run())]
+        # The stream reader (which fans out to the sockets) and the stats monitor: /readyz
+        # fails while either is dead, and each is restarted where it left off.
+        supervisor = supervise(app)
+        supervisor.start("fanout", fanout.run)
+        supervisor.start("monitor", monitor.run)
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await supervisor.stop()
 
     async def disconnect_clients(app: web.Application) -> None:
         """Close every socket first: open websockets would hold aiohttp's shutdown. Not

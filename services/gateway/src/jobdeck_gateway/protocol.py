@@ -28,6 +28,7 @@ class SocketEvent(StrEnum):
     JOB_FAILED = "jobFailed"
     JOB_PROGRESS = "jobProgress"
     JOB_LOG = "jobLog"
+    JOB_REMOVED = "jobRemoved"
     QUEUE_STATS = "queueStats"
     QUEUE_STATE_CHANGE = "queueStateChange"
     SYSTEM_STATS = "systemStats"
@@ -225,6 +226,18 @@ def alert(event: Event, event_id: str) -> dict[str, Any]:
     }
 
 
+def job_removed(event: Event, event_id: str, job_ids: list[str]) -> dict[str, Any]:
+    reason = event.fields.get("reason")
+    return {
+        "eventId": event_id,
+        "ts": event.ts,
+        "queue": event.queue,
+        "jobIds": job_ids,
+        "by": _scalar(event.fields.get("by")),
+        "reason": reason if reason in ("deleted", "cleaned") else "deleted",
+    }
+
+
 _JOB_ROOMS_ONLY = {EventType.LOG}
 
 _EXPORT_EVENTS = {
@@ -265,6 +278,11 @@ def outgoing(event: Event, event_id: str) -> Outgoing:
         msg = (SocketEvent.QUEUE_STATE_CHANGE, queue_state_change(event, event_id))
         rooms = (queue_room(event.queue), stats_room(event.queue), ALL_ROOM)
         return Outgoing((msg,), rooms, event.queue)
+    if t is EventType.REMOVED:
+        ids = [i for i in event.fields.get("job_ids") or () if isinstance(i, str)]
+        msg = (SocketEvent.JOB_REMOVED, job_removed(event, event_id, ids))
+        removed_rooms = (queue_room(event.queue), ALL_ROOM, *(job_room(i) for i in ids))
+        return Outgoing((msg,), removed_rooms, event.queue)
     assert event.job_id is not None  # decode() guarantees it for job events
     if t in _JOB_ROOMS_ONLY:
         msg = (SocketEvent.JOB_LOG, job_log(event, event_id))

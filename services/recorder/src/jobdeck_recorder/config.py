@@ -13,7 +13,9 @@ from dataclasses import dataclass, fields, replace
 from jobdeck.settings import ConfigError, parse_int
 
 GROUP = "recorder"
-POSITIVE = frozenset({"batch_size", "pg_pool_size", "janitor_batch", "block_ms", "lag_ttl_s"})
+POSITIVE = frozenset(
+    {"batch_size", "pg_pool_size", "janitor_batch", "block_ms", "lag_ttl_s", "retention_batch"}
+)
 MAX_INT = 2**31 - 1
 
 
@@ -38,6 +40,18 @@ class RecorderConfig:
     lost_after_ms: int = 300_000
     lost_confirm_ms: int = 15_000
     janitor_batch: int = 1_000
+    # Retention (see pruner.py): every ``retention_interval_ms`` (0: never) one replica
+    # deletes finished jobs and their logs past each queue's retention, in batches of
+    # ``retention_batch`` rows with ``retention_pause_ms`` between them, at most
+    # ``retention_max_batches`` a pass. A queue config's keep_*_days override the defaults
+    # below; 0 keeps forever.
+    retention_interval_ms: int = 60_000
+    retention_batch: int = 1_000
+    retention_pause_ms: int = 20
+    retention_max_batches: int = 500
+    retention_completed_days: int = 30
+    retention_failed_days: int = 90
+    retention_logs_days: int = 30
     # Analytics rollups, kept in each batch's transaction (0 turns them off: the bench's
     # comparison; the analytics endpoints then miss what was recorded meanwhile).
     rollups: int = 1

@@ -21,7 +21,7 @@ import asyncpg
 import msgpack
 from jobdeck.events import Event, MalformedEvent, decode, now_ms
 from jobdeck.lag import RECORDER_LAG_KEY, RecorderLag
-from jobdeck.streams import EVENT_FIELD, EVENTS, dead_letter
+from jobdeck.streams import DEAD_LETTERS, EVENT_FIELD, EVENTS, dead_letter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -400,6 +400,8 @@ class Recorder:
         metrics.LAG.set(float("nan") if lag.lag is None else lag.lag)
         metrics.PENDING.set(lag.pending)
         metrics.EVENTS_PER_SECOND.set(lag.events_per_s)
+        metrics.STREAM_LENGTH.set(lag.stream_length)
+        metrics.DEAD_LETTERS.set(await self.redis.xlen(DEAD_LETTERS))
         await self.redis.set(RECORDER_LAG_KEY, lag.to_json(), ex=self.config.lag_ttl_s)
         return lag
 

@@ -41,6 +41,10 @@ LAG = Gauge(
 PENDING = Gauge(
     "jobdeck_recorder_pending", "Entries delivered to the recorder group but not yet acked"
 )
+STREAM_LENGTH = Gauge("jobdeck_stream_length", "Entries in the event stream jobdeck:events")
+DEAD_LETTERS = Gauge(
+    "jobdeck_dead_letters", "Entries in the dead-letter stream (refused by the recorder)"
+)
 EVENTS_PER_SECOND = Gauge(
     "jobdeck_recorder_events_per_second", "Events recorded per second by this instance, recently"
 )
@@ -51,4 +55,16 @@ JANITOR_CHECKED = Counter(
 JANITOR_LOST = Counter(
     "jobdeck_recorder_janitor_lost_total",
     "Jobs gone from Redis while unfinished in Postgres, failed by the janitor (JobLost)",
+)
+PRUNED = Counter(
+    "jobdeck_pruner_rows_deleted_total", "Rows deleted past their queue's retention", ["table"]
+)
+PRUNER_BATCHES = Counter("jobdeck_pruner_batches_total", "Delete batches run by the pruner")
+PRUNER_PASS_SECONDS = Histogram(
+    "jobdeck_pruner_pass_seconds",
+    "Time of one retention pass (batches and pauses)",
+    buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300),
+)
+PRUNER_LAST_PASS = Gauge(
+    "jobdeck_pruner_last_pass_timestamp_seconds", "When this instance last finished a pass"
 )

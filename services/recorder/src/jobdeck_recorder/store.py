@@ -116,6 +116,16 @@ class JobStore:
                 for record in await conn.fetch(QUERIES["attempts_of"], job_ids):
                     attempt = attempt_from_record(record)
                     attempts[(attempt.job_id, attempt.attempt)] = attempt
+            unknown = sorted({e.job_id for e in events if e.job_id} - existing.keys())
+            if unknown:
+                removed = {
+                    r["id"]: r["removed_ms"]
+                    for r in await conn.fetch(QUERIES["tombstones"], unknown)
+                }
+                if removed:  # a deleted job's events from before its deletion: dropped
+                    keep = [i for i, e in enumerate(events) if not removed_before(e, removed)]
+                    events = [events[i] for i in keep]
+                    entries = [entries[i] for i in keep] if entries is not None else None
             plan = plan_batch(events, existing, entries, attempts)
             if plan.updates:
                 docs = [row_doc(r) for r in plan.updates]
@@ -136,6 +146,13 @@ class JobStore:
                 status = await conn.execute(QUERIES["insert_logs"], json_param(docs))
                 logs = int(status.rsplit(" ", 1)[-1])
         return WriteResult(len(plan.updates), len(plan.inserts), logs, len(plan.conflicts))
+
+
+def removed_before(event: Event, removed: dict[str, int]) -> bool:
+    """An event of a job deleted after it happened (delivered again): it must not bring the
+    row back. A job enqueued under the same id after the removal is a new job."""
+    removed_ms = removed.get(event.job_id or "")
+    return removed_ms is not None and event.ts <= removed_ms
 
 
 def row_from_record(r: asyncpg.Record) -> JobRow:

@@ -48,8 +48,9 @@ SELECT * FROM job_templates WHERE id = ANY($1::text[]);
 -- name: upsert_queue_config
 INSERT INTO job_queue_configs AS c (
     queue, concurrency, timeout_s, max_attempts, backoff_ms, alert_failure_rate,
-    alert_failure_window_s, alert_waiting_backlog, alert_oldest_waiting_s, description, updated_by
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    alert_failure_window_s, alert_waiting_backlog, alert_oldest_waiting_s, description, updated_by,
+    keep_completed_days, keep_failed_days, keep_logs_days
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (queue) DO UPDATE SET
     concurrency = EXCLUDED.concurrency, timeout_s = EXCLUDED.timeout_s,
     max_attempts = EXCLUDED.max_attempts, backoff_ms = EXCLUDED.backoff_ms,
@@ -57,7 +58,9 @@ ON CONFLICT (queue) DO UPDATE SET
     alert_failure_window_s = EXCLUDED.alert_failure_window_s,
     alert_waiting_backlog = EXCLUDED.alert_waiting_backlog,
     alert_oldest_waiting_s = EXCLUDED.alert_oldest_waiting_s,
-    description = EXCLUDED.description, updated_by = EXCLUDED.updated_by, updated_at = now()
+    description = EXCLUDED.description, updated_by = EXCLUDED.updated_by, updated_at = now(),
+    keep_completed_days = EXCLUDED.keep_completed_days,
+    keep_failed_days = EXCLUDED.keep_failed_days, keep_logs_days = EXCLUDED.keep_logs_days
 RETURNING *, (xmax = 0) AS inserted;
 
 -- name: delete_queue_config
@@ -86,3 +89,25 @@ WHERE ($1::text IS NULL OR actor = $1)
   AND ($5::timestamptz IS NULL OR at < $5)
   AND ($6::bigint IS NULL OR id < $6)
 ORDER BY id DESC LIMIT $7;
+
+-- name: delete_jobs
+-- Deletes the finished jobs of $1 (rows and log lines) and leaves a tombstone for each (the
+-- recorder drops their late events); returns the ids deleted. A job no longer finished
+-- (a retry recorded meanwhile) is left alone.
+WITH doomed AS (
+    SELECT id, queue FROM jobs
+    WHERE id = ANY($1::text[]) AND status IN ('completed', 'failed', 'cancelled')
+    FOR UPDATE
+), tomb AS (
+    INSERT INTO job_tombstones AS t (id, queue, removed_by)
+    SELECT id, queue, $2 FROM doomed
+    ON CONFLICT (id) DO UPDATE
+    SET queue = EXCLUDED.queue, removed_at = now(), removed_by = EXCLUDED.removed_by
+), logs AS (
+    DELETE FROM job_logs l USING doomed d WHERE l.job_id = d.id
+)
+DELETE FROM jobs j USING doomed d WHERE j.id = d.id RETURNING j.id;
+
+-- name: set_priority
+UPDATE jobs SET priority = $2, updated_at = now()
+WHERE id = $1 AND status IN ('waiting', 'delayed');

@@ -128,3 +128,57 @@ WHERE status IN ('waiting', 'delayed', 'active')
   AND (updated_at, id) > ($3::timestamptz, $4::text)
 ORDER BY updated_at, id
 LIMIT $2;
+
+-- name: retention_configs
+-- Each configured queue's retention (NULL: the recorder's default; 0: keep forever).
+SELECT queue, keep_completed_days, keep_failed_days, keep_logs_days FROM job_queue_configs;
+
+-- name: prune_jobs
+-- One batch of the pruner: up to $4 jobs of queue $1 with final status $2 that finished
+-- before $3, oldest first (jobs_retention_idx), and their log lines, in one statement. SKIP
+-- LOCKED: a row the recorder is writing right now waits for the next batch.
+WITH doomed AS (
+    SELECT id FROM jobs
+    WHERE queue = $1 AND status = $2 AND finished_at < $3
+    ORDER BY finished_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM jobs j USING doomed d WHERE j.id = d.id RETURNING j.id
+), logs AS (
+    DELETE FROM job_logs l USING gone g WHERE l.job_id = g.id RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM logs) AS logs;
+
+-- name: logs_pruned_until
+SELECT logs_pruned_until FROM job_retention_state WHERE queue = $1 AND status = $2;
+
+-- name: prune_logs
+-- One batch of log pruning: the log lines of up to $5 jobs of queue $1, status $2, that
+-- finished after $3 (where the last batch stopped) and before $4; returns how far it got.
+WITH done AS (
+    SELECT id, finished_at FROM jobs
+    WHERE queue = $1 AND status = $2 AND finished_at > $3 AND finished_at < $4
+    ORDER BY finished_at
+    LIMIT $5
+), logs AS (
+    DELETE FROM job_logs l USING done d WHERE l.job_id = d.id RETURNING 1
+)
+SELECT (SELECT max(finished_at) FROM done) AS until,
+       (SELECT count(*) FROM done) AS jobs,
+       (SELECT count(*) FROM logs) AS logs;
+
+-- name: save_logs_pruned_until
+INSERT INTO job_retention_state (queue, status, logs_pruned_until) VALUES ($1, $2, $3)
+ON CONFLICT (queue, status) DO UPDATE
+SET logs_pruned_until = EXCLUDED.logs_pruned_until, updated_at = now();
+
+-- name: tombstones
+-- When each of these jobs was removed (only removed ones are returned), epoch ms.
+SELECT id, (extract(epoch FROM removed_at) * 1000)::bigint AS removed_ms
+FROM job_tombstones WHERE id = ANY($1::text[]);
+
+-- name: prune_tombstones
+-- Tombstones older than $1 (past the stream's horizon: no event of theirs comes any more).
+DELETE FROM job_tombstones
+WHERE id IN (SELECT id FROM job_tombstones WHERE removed_at < $1 ORDER BY removed_at LIMIT $2);

@@ -12,6 +12,7 @@ const FLUSH_MS = 200;
 const EVENTS = [
   'jobAdded', 'jobUpdate', 'jobCompleted', 'jobFailed', 'jobProgress', 'jobLog',
   'queueStats', 'queueStateChange', 'systemStats', 'alert',
+  'exportProgress', 'exportCompleted', 'exportFailed',
 ];
 const LATENCY_SAMPLES = 8192;
 

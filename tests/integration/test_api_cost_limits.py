@@ -1,0 +1,252 @@
+"""Cost limits of the API on real Postgres: no request may pin the pool.
+
+Deep pages and short substrings are refused before any SQL runs; a search the planner
+prices too high is refused with advice; exactTotal is bounded; costly searches share a
+few slots; every statement runs under a timeout answered with a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from jobdeck.settings import Settings
+from jobdeck_api.app import build_app
+from jobdeck_api.limits import CostLimits
+from jobdeck_api.security import RateLimits
+
+from tests.support.api import auth
+from tests.support.processes import wait_for
+
+SEARCH = "/api/v1/jobs/search"
+# One job in 100 is on the queue "small"; the rest spread over q0, q1, q2.
+SEED = """
+INSERT INTO jobs (id, queue, name, status, priority, attempts, max_attempts, created_at,
+                  started_at, finished_at, duration_ms)
+SELECT 'j' || n, CASE WHEN n % 100 = 0 THEN 'small' ELSE 'q' || (n % 3) END,
+       'task-' || (n % 50), (ARRAY['completed', 'failed', 'cancelled', 'waiting'])[1 + n % 4],
+       n % 10, n % 4, 3, now() - make_interval(secs => n),
+       now() - make_interval(secs => n) + interval '1 second',
+       now() - make_interval(secs => n) + interval '2 seconds', n % 1000
+FROM generate_series(1, $1::int) n
+"""
+
+
+async def seed_jobs(pg: asyncpg.Pool, n: int) -> None:
+    await pg.execute(SEED, n)
+    await pg.execute("ANALYZE jobs")
+
+
+@pytest.fixture
+def limits() -> CostLimits:
+    return CostLimits()
+
+
+@pytest.fixture
+async def api(settings: Settings, limits: CostLimits) -> AsyncIterator[TestClient]:
+    from tests.support.api import SECRET
+
+    app = build_app(replace(settings, jwt_secret=SECRET), RateLimits(enabled=False), limits=limits)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def search(api: TestClient, params: dict[str, Any]) -> tuple[int, Any, Any]:
+    resp = await api.get(SEARCH, params=params, headers=auth("viewer"))
+    return resp.status, await resp.json(), resp.headers
+
+
+async def test_deep_pages_and_short_substrings_are_refused_pointing_to_what_works(
+    api: TestClient,
+) -> None:
+    for params, name in [
+        ({"offset": "10001"}, "offset"),
+        ({"page": "502", "limit": "20"}, "page"),
+        ({"page": "10002", "limit": "1"}, "page"),
+        ({"search": "ab"}, "search"),
+        ({"search": "  x  "}, "search"),
+    ]:
+        status, body, _ = await search(api, params)
+        assert status == 422, (params, body)
+        assert body["detail"].count(f"{name}:") >= 1, body
+        assert ("nextCursor" in body["detail"]) == (name != "search"), body
+    assert (await search(api, {"page": "501", "limit": "20"}))[0] == 200  # row 10,000: served
+    assert (await search(api, {"search": "abc"}))[0] == 200
+
+
+@pytest.mark.parametrize("limits", [CostLimits(refuse_cost=100)])
+async def test_a_search_that_must_sort_its_matches_is_refused_and_the_advice_works(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await seed_jobs(pg, 3_000)
+    status, body, _ = await search(api, {"sortBy": "attempts"})
+    assert status == 422, body
+    assert body["errors"][0]["name"] == "sortBy"
+    assert "sort by createdAt" in body["detail"] and "narrow it with queues" in body["detail"]
+    # Both ways out the refusal names are served: by creation time, or a narrower match.
+    assert (await search(api, {"sortBy": "createdAt"}))[0] == 200
+    status, body, _ = await search(api, {"sortBy": "attempts", "queues": "small"})
+    assert status == 200, body
+    attempts = [j["attempts"] for j in body["items"]]
+    assert attempts == sorted(attempts, reverse=True) and len(attempts) == 20
+
+
+@pytest.mark.parametrize("limits", [CostLimits(exact_total_max=500)])
+async def test_exact_total_is_refused_past_its_bound_and_exact_below_it(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await seed_jobs(pg, 3_000)
+    status, body, _ = await search(api, {"exactTotal": "true"})
+    assert status == 422 and body["errors"][0]["name"] == "exactTotal", body
+    assert "about 3,000 jobs match" in body["detail"] and "500" in body["detail"]
+    status, body, _ = await search(api, {"exactTotal": "true", "queues": "small", "limit": "5"})
+    assert status == 200, body
+    assert (body["total"], body["totalExact"]) == (30, True)
+
+
+@pytest.mark.parametrize("limits", [CostLimits(statement_timeout_ms=300)])
+async def test_a_statement_past_the_timeout_is_a_503_with_a_hint_and_frees_its_connection(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await seed_jobs(pg, 100)
+    async with pg.acquire() as blocker, blocker.transaction():
+        # Whatever holds the table (a long migration, a runaway query) stalls every read.
+        await blocker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        for path in (SEARCH + "?sortBy=duration", SEARCH, "/api/v1/jobs/j1"):
+            resp = await api.get(path, headers=auth("viewer"))
+            body = await resp.json()
+            assert resp.status == 503, (path, body)
+            assert resp.content_type == "application/problem+json"
+            assert "statement timeout (300 ms)" in body["detail"]
+            assert "narrow the filters" in body["detail"]
+            assert resp.headers["Retry-After"] == "1"
+        health = await api.get("/healthz")
+        assert health.status == 200
+    # Nothing of the API is left waiting in Postgres, and its pool serves again.
+    stuck = await pg.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'active' AND pid <> pg_backend_pid()"
+    )
+    assert stuck == 0
+    status, body, _ = await search(api, {"sortBy": "duration"})
+    assert status == 200 and len(body["items"]) == 20
+
+
+@pytest.mark.parametrize(
+    "limits", [CostLimits(heavy_slots=1, heavy_wait_ms=100, statement_timeout_ms=10_000)]
+)
+async def test_costly_searches_wait_for_a_slot_then_get_a_503_while_cheap_ones_pass(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await seed_jobs(pg, 100)
+    async with pg.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        # The first exact count takes the only slot and waits for the table.
+        first = asyncio.create_task(search(api, {"exactTotal": "true"}))
+        await wait_for(lambda: _waiting_on_lock(pg), timeout=10, what="the count to be blocked")
+        status, body, headers = await search(api, {"exactTotal": "true", "queues": "q1"})
+        assert status == 503, body
+        assert "costly searches are already running" in body["detail"]
+        assert headers["Retry-After"] == "1"
+        assert (await api.get("/healthz")).status == 200
+        await tx.rollback()
+    status, body, _ = await first
+    assert status == 200 and body["totalExact"] is True and body["total"] == 100
+
+
+async def _waiting_on_lock(pg: asyncpg.Pool) -> bool:
+    waiting = await pg.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
+# Worst cases of every kind: counting everything, sorting everything by an unindexed field,
+# a common substring sorted by name, the deepest page allowed sorted by priority.
+WORST = [
+    {"exactTotal": "true", "sortBy": "attempts"},
+    {"sortBy": "name", "sortOrder": "asc", "search": "task"},
+    {"offset": "10000", "sortBy": "priority"},
+    {"sortBy": "status,attempts", "exactTotal": "true", "search": "ask-1"},
+]
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [CostLimits(heavy_slots=3, heavy_wait_ms=30_000, heavy_cost=0, statement_timeout_ms=30_000)],
+)
+async def test_twenty_worst_case_searches_at_once_leave_health_and_cheap_searches_answering(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await seed_jobs(pg, 30_000)
+    running: list[int] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        # Statements of the costly searches running at once (EXPLAIN is their cheap pricing).
+        while not done.is_set():
+            running.append(
+                await pg.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'active' AND pid <> pg_backend_pid()"
+                    " AND query NOT LIKE 'EXPLAIN%' AND query NOT LIKE '%ORDER BY created_at%'"
+                )
+            )
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    storm = [asyncio.create_task(search(api, WORST[i % len(WORST)])) for i in range(20)]
+    await wait_for(
+        lambda: _storm_on(running, storm), timeout=10, what="the storm to reach Postgres"
+    )
+    started = time.monotonic()
+    health = await api.get("/healthz")
+    # One queue, one status, by creation time: an index range; its last page tells its total.
+    cheap_status, cheap, _ = await search(
+        api, {"queues": "small", "status": "completed", "offset": "200", "limit": "200"}
+    )
+    elapsed = time.monotonic() - started
+    results = await asyncio.gather(*storm)
+    done.set()
+    await sampler
+    assert health.status == 200 and cheap_status == 200 and len(cheap["items"]) == 100
+    assert elapsed < 1.0, f"health and a cheap search took {elapsed:.2f}s during the storm"
+    assert [status for status, _, _ in results] == [200] * 20, [b for _, b, _ in results]
+    assert max(running) <= 3  # never more costly statements at once than the lane's slots
+
+
+async def _storm_on(running: list[int], storm: list[asyncio.Task[Any]]) -> bool:
+    return any(running) or all(t.done() for t in storm)
+
+
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=1)])
+async def test_a_page_the_planner_misjudged_is_cancelled_at_its_budget_and_refused(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    # Half the jobs never started (NULL start time, first in ascending order); the planner
+    # expects failed jobs evenly along the start-time index and prices the page at nothing.
+    await pg.execute(
+        "INSERT INTO jobs (id, queue, name, status, created_at, started_at)"
+        " SELECT 'j' || n, 'q', 't', CASE WHEN n % 2 = 0 THEN 'failed' ELSE 'waiting' END,"
+        " now() - make_interval(secs => n),"
+        " CASE WHEN n % 2 = 0 THEN now() - make_interval(secs => n) END"
+        " FROM generate_series(1, 40000) n"
+    )
+    await pg.execute("ANALYZE jobs")
+    status, body, _ = await search(
+        api, {"status": "failed", "sortBy": "startedAt", "sortOrder": "asc"}
+    )
+    assert status == 422, body
+    assert body["errors"][0]["name"] == "sortBy"
+    assert "not found within 1 ms" in body["detail"] and "sort by createdAt" in body["detail"]
+    status, body, _ = await search(api, {"status": "failed", "sortOrder": "asc"})
+    assert status == 200 and len(body["items"]) == 20
