@@ -15,6 +15,7 @@ from aiohttp import web
 from jobdeck.exports import ExportFormat
 from jobdeck.settings import Settings
 from jobdeck.streams import EventStream
+from jobdeck.usage import use_usage_sampler
 from jobdeck.web import (
     PG,
     READY_CHECKS,
@@ -49,6 +50,7 @@ def build_app(settings: Settings, config: ExporterConfig) -> web.Application:
         config.s3_region,
     )
     use_redis(app)
+    use_usage_sampler(app, "exporter")
     use_postgres(app, min_size=1, max_size=config.concurrency + 4)
     app.cleanup_ctx.append(_workers)
     app.router.add_get("/exports/{key:.+}", download)
