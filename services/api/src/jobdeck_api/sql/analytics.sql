@@ -40,7 +40,7 @@ GROUP BY 1, 2, 3;
 -- each as one jsonb object {bucket: count}.
 SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
 FROM (
-    SELECT r.queue, r.name, 'd' AS kind, h.key AS idx, sum(h.value::text::bigint) AS n
+    SELECT r.queue, r.name, k.kind, h.key AS idx, sum(h.value::text::bigint) AS n
     FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
     CROSS JOIN LATERAL (
         SELECT * FROM job_rollups x
@@ -49,20 +49,9 @@ FROM (
           AND ($5::text IS NULL OR x.name = $5::text)
         OFFSET 0
     ) AS r
-    CROSS JOIN jsonb_each(r.duration_hist) h
-    GROUP BY 1, 2, 4
-    UNION ALL
-    SELECT r.queue, r.name, 'w', h.key, sum(h.value::text::bigint)
-    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    CROSS JOIN LATERAL (
-        SELECT * FROM job_rollups x
-        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
-          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
-          AND ($5::text IS NULL OR x.name = $5::text)
-        OFFSET 0
-    ) AS r
-    CROSS JOIN jsonb_each(r.wait_hist) h
-    GROUP BY 1, 2, 4
+    CROSS JOIN LATERAL (VALUES ('d', r.duration_hist), ('w', r.wait_hist)) AS k(kind, hist)
+    CROSS JOIN jsonb_each(k.hist) h
+    GROUP BY 1, 2, 3, 4
 ) AS summed
 GROUP BY queue, name, kind;
 
