@@ -225,9 +225,14 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')
 ORDER BY pg_total_relation_size(c.oid) DESC
 LIMIT $1
 """
+# A partitioned table's rows are its partitions' (job_logs: migration 0014).
 _PG_ROWS = """
-SELECT relname, greatest(reltuples, 0)::bigint AS n
-FROM pg_class WHERE relname IN ('jobs', 'job_logs') AND relkind = 'r'
+SELECT t.relname, coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS n
+FROM pg_class t
+LEFT JOIN pg_inherits i ON i.inhparent = t.oid
+JOIN pg_class c ON c.oid = coalesce(i.inhrelid, t.oid)
+WHERE t.relname IN ('jobs', 'job_logs') AND t.relkind IN ('r', 'p')
+GROUP BY t.relname
 """
 
 
