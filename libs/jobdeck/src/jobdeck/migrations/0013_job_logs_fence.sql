@@ -10,6 +10,10 @@
 --    scan of its own.
 DROP INDEX CONCURRENTLY IF EXISTS job_logs_line_idx;
 CREATE UNIQUE INDEX CONCURRENTLY job_logs_line_idx ON job_logs (job_id, attempt, seq, ts);
+-- The brief exclusive locks give up after 10 s rather than queue behind a long query (and
+-- hold up everyone queued behind them); `make migrate` again then.
+SET lock_timeout = '10s';
 ALTER TABLE job_logs DROP CONSTRAINT IF EXISTS job_logs_before_partitions;
 DO $$ BEGIN EXECUTE format('ALTER TABLE job_logs ADD CONSTRAINT job_logs_before_partitions CHECK (ts < %L) NOT VALID', date_trunc('month', now(), 'UTC') + interval '2 months'); END $$;
+RESET lock_timeout;
 ALTER TABLE job_logs VALIDATE CONSTRAINT job_logs_before_partitions;
