@@ -43,9 +43,9 @@ import asyncpg
 from jobdeck.auth import mint_token
 from jobdeck.db import create_pool, ensure_database, migrate
 from jobdeck_api.app import PG_POOL_OPTIONS
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import encode_cursor, plan_search
 from jobdeck_api.search_count import execute_search
+from jobdeck_api.search_models import SearchQuery
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 # A database of the bench's own (JOBDECK_BENCH_DB), so that runs at different scales can coexist.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from jobdeck.events import JobStatus
 from jobdeck_api.decisions import Verdict, may_cancel
 from jobdeck_api.job_batch import Row, triage
-from jobdeck_api.models import JobActionResult, JobOutcome
+from jobdeck_api.job_command_models import JobActionResult, JobOutcome
 
 
 def row(job_id: str, status: str, queue: str = "emails") -> Row:

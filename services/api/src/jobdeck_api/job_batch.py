@@ -14,7 +14,7 @@ from typing import Any
 from jobdeck.web import PG
 
 from jobdeck_api.decisions import Verdict
-from jobdeck_api.models import JobActionResult, JobOutcome
+from jobdeck_api.job_command_models import JobActionResult, JobOutcome
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest
 

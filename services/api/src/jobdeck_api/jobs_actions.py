@@ -26,7 +26,7 @@ from jobdeck_api.decisions import (
 )
 from jobdeck_api.errors import Conflict, NotFound
 from jobdeck_api.job_batch import Row, act_on_jobs, one_by_one, skipped
-from jobdeck_api.models import (
+from jobdeck_api.job_command_models import (
     MAX_BULK_IDS,
     BulkActionResponse,
     JobActionResult,

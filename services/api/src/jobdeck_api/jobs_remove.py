@@ -25,6 +25,7 @@ from jobdeck.web import PG, REDIS, SETTINGS
 from jobdeck_api.bulk_filter import BulkRequest, BulkResponse
 from jobdeck_api.decisions import may_delete
 from jobdeck_api.job_batch import Row, act_on_jobs, skipped
+from jobdeck_api.job_command_models import BulkActionResponse, JobActionResult, JobOutcome
 from jobdeck_api.jobs_actions import (
     BULK_FILTER_NOTE,
     BULK_IDS_EXAMPLE,
@@ -32,7 +33,6 @@ from jobdeck_api.jobs_actions import (
     act_on_many,
     act_on_one,
 )
-from jobdeck_api.models import BulkActionResponse, JobActionResult, JobOutcome
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes, Bucket
 from jobdeck_api.state import ADMIN

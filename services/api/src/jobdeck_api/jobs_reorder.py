@@ -18,8 +18,8 @@ from jobdeck.web import PG
 
 from jobdeck_api.decisions import may_promote, may_reprioritize
 from jobdeck_api.job_batch import Row, act_on_jobs, one_by_one, skipped
+from jobdeck_api.job_command_models import JobActionResult, JobOutcome, PriorityRequest
 from jobdeck_api.jobs_actions import act_on_one
-from jobdeck_api.models import JobActionResult, JobOutcome, PriorityRequest
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes
 from jobdeck_api.state import ADMIN
