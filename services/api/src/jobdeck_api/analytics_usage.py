@@ -24,8 +24,10 @@ from jobdeck.usage import (
 from pydantic import Field
 from redis.asyncio import Redis
 
-from jobdeck_api.analytics import Scope, coverage, grouped_totals, live_queue_counts
+from jobdeck_api.analytics_live import live_queue_counts
 from jobdeck_api.analytics_models import Coverage, Freshness
+from jobdeck_api.analytics_scope import Scope, coverage
+from jobdeck_api.analytics_totals import grouped_totals
 from jobdeck_api.models import Model
 
 

@@ -1,0 +1,85 @@
+"""Totals of a window from the rollups: per (queue, job name), per queue and overall.
+
+``grouped_totals`` sums the rollup rows of the window's tiles (``Scope.args``) into one
+``Group`` per (queue, name), per (queue, None) and for (None, None), with the duration and
+wait histograms when a report needs percentiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import asyncpg
+from jobdeck.histogram import Histogram, merge, percentile
+
+from jobdeck_api.analytics_range import Window
+from jobdeck_api.analytics_scope import SQL, Scope
+
+
+@dataclass
+class Group:
+    """Totals of one (queue, name) group, or of a queue, or of everything."""
+
+    by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    retried: int = 0
+    timed: int = 0
+    duration_sum: int = 0
+    duration_min: int | None = None
+    duration_max: int | None = None
+    waited: int = 0
+    wait_sum: int = 0
+    duration_hist: list[Histogram] = field(default_factory=list)
+    wait_hist: list[Histogram] = field(default_factory=list)
+
+    def add(self, r: asyncpg.Record) -> None:
+        self.by_status[r["status"]] += int(r["jobs"])
+        self.retried += int(r["retried"])
+        self.timed += int(r["timed"])
+        self.duration_sum += int(r["duration_sum"])
+        self.waited += int(r["waited"])
+        self.wait_sum += int(r["wait_sum"])
+        for attr, value, pick in (
+            ("duration_min", r["duration_min"], min),
+            ("duration_max", r["duration_max"], max),
+        ):
+            if value is not None:
+                current = getattr(self, attr)
+                setattr(self, attr, value if current is None else pick(current, value))
+
+    def p95_duration(self) -> float | None:
+        return percentile(merge(self.duration_hist), 0.95, self.duration_min, self.duration_max)
+
+
+@dataclass
+class Totals:
+    groups: dict[tuple[str | None, str | None], Group]
+
+    def queues(self) -> list[str]:
+        return sorted({q for q, n in self.groups if q is not None and n is None})
+
+    def names(self) -> list[tuple[str, str]]:
+        return sorted((q, n) for q, n in self.groups if q is not None and n is not None)
+
+
+async def grouped_totals(
+    pg: asyncpg.Pool, scope: Scope, window: Window | None = None, histograms: bool = False
+) -> Totals:
+    """Totals per (queue, name), per queue and overall; with their histograms if asked."""
+    queries = [pg.fetch(SQL["totals"], *scope.args(window))]
+    if histograms:
+        queries.append(pg.fetch(SQL["histograms"], *scope.args(window)))
+    results = await asyncio.gather(*queries)
+    groups: dict[tuple[str | None, str | None], Group] = defaultdict(Group)
+    groups[(None, None)] = Group()
+    for r in results[0]:
+        for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
+            groups[key].add(r)
+    totals = Totals(groups)
+    for r in results[1] if histograms else ():
+        hist = {int(k): int(v) for k, v in r["hist"].items()}
+        for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
+            group = totals.groups[key]
+            (group.duration_hist if r["kind"] == "d" else group.wait_hist).append(hist)
+    return totals
