@@ -50,6 +50,10 @@ async def test_each_level_is_kept_for_its_own_retention(pg: asyncpg.Pool) -> Non
         "SELECT level, count(*) AS n FROM job_failure_rollups GROUP BY level ORDER BY level"
     )
     assert [(r["level"], r["n"]) for r in failures] == [("day", 3), ("hour", 2), ("minute", 1)]
+    histograms = await pg.fetch(
+        "SELECT level, count(*) AS n FROM job_histograms GROUP BY level ORDER BY level"
+    )
+    assert [(r["level"], r["n"]) for r in histograms] == [("day", 3), ("hour", 2), ("minute", 1)]
     assert await pg.fetchval("SELECT count(*) FROM job_attempt_failures") == 2
-    assert deleted == 6 + 6 + 2
+    assert deleted == 6 + 6 + 6 + 2
     assert await retention.prune(pg, config, NOW) == 0

@@ -24,7 +24,7 @@ from jobdeck_api.analytics_models import (
     Recommendation,
 )
 from jobdeck_api.analytics_scope import SQL, Scope, counts, coverage, rate
-from jobdeck_api.analytics_totals import Group, Totals, grouped_totals
+from jobdeck_api.analytics_totals import Group, Totals, add_histograms, grouped_totals
 
 TOP_FINGERPRINTS = 20
 TOP_FAILING = 10
@@ -53,6 +53,7 @@ async def _task_timeouts(pg: asyncpg.Pool, scope: Scope, totals: Totals) -> list
     candidates = {k: v for k, v in per.items() if v["timeouts"]}
     if not candidates:
         return []
+    await add_histograms(pg, scope, totals, sorted(candidates))
     samples = [v["sample"] for v in candidates.values()]
     job_timeout = {
         r["id"]: float(r["timeout_s"]) for r in await pg.fetch(SQL["job_timeouts"], samples)
@@ -125,7 +126,7 @@ async def failures(
 ) -> FailureReport:
     w = scope.window
     totals, previous, print_rows, trend_rows = await asyncio.gather(
-        grouped_totals(pg, scope, histograms=True),
+        grouped_totals(pg, scope),
         grouped_totals(pg, scope, w.previous()),
         pg.fetch(SQL["fingerprints"], *scope.args(), TOP_FINGERPRINTS),
         pg.fetch(SQL["status_buckets"], *scope.bucket_args()),

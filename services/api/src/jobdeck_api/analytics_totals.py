@@ -1,8 +1,8 @@
 """Totals of a window from the rollups: per (queue, job name), per queue and overall.
 
 ``grouped_totals`` sums the rollup rows of the window's tiles (``Scope.args``) into one
-``Group`` per (queue, name), per (queue, None) and for (None, None), with the duration and
-wait histograms when a report needs percentiles.
+``Group`` per (queue, name), per (queue, None) and for (None, None); ``add_histograms``
+adds the duration and wait histograms where a report needs percentiles.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ class Totals:
 async def grouped_totals(
     pg: asyncpg.Pool, scope: Scope, window: Window | None = None, histograms: bool = False
 ) -> Totals:
-    """Totals per (queue, name), per queue and overall; with their histograms if asked."""
+    """Totals per (queue, name), per queue and overall; with all their histograms if asked
+    (both queries at once, on two connections)."""
     queries = [pg.fetch(SQL["totals"], *scope.args(window))]
     if histograms:
-        queries.append(pg.fetch(SQL["histograms"], *scope.args(window)))
+        queries.append(pg.fetch(SQL["histograms"], *scope.args(window), None, None))
     results = await asyncio.gather(*queries)
     groups: dict[tuple[str | None, str | None], Group] = defaultdict(Group)
     groups[(None, None)] = Group()
@@ -77,9 +78,28 @@ async def grouped_totals(
         for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
             groups[key].add(r)
     totals = Totals(groups)
-    for r in results[1] if histograms else ():
+    if histograms:
+        _add_histograms(totals, results[1], rollup=True)
+    return totals
+
+
+async def add_histograms(
+    pg: asyncpg.Pool, scope: Scope, totals: Totals, pairs: list[tuple[str, str]]
+) -> None:
+    """The histograms of these (queue, name) groups only, into their groups."""
+    if pairs:
+        rows = await pg.fetch(
+            SQL["histograms"], *scope.args(), [q for q, _ in pairs], [n for _, n in pairs]
+        )
+        _add_histograms(totals, rows, rollup=False)
+
+
+def _add_histograms(totals: Totals, rows: list[asyncpg.Record], rollup: bool) -> None:
+    """Each (queue, name) histogram into its group; also into its queue's and the overall
+    group when ``rollup``."""
+    for r in rows:
         hist = {int(k): int(v) for k, v in r["hist"].items()}
-        for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
+        keys = ((None, None), (r["queue"], None)) if rollup else ()
+        for key in (*keys, (r["queue"], r["name"])):
             group = totals.groups[key]
             (group.duration_hist if r["kind"] == "d" else group.wait_hist).append(hist)
-    return totals
