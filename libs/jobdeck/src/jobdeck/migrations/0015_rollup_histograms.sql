@@ -24,3 +24,19 @@ ON CONFLICT DO NOTHING;
 DROP AGGREGATE jobdeck_hist_sum(jsonb);
 
 ALTER TABLE job_rollups DROP COLUMN duration_hist, DROP COLUMN wait_hist;
+
+-- The recorder adds a batch's (small) histogram delta to a stored row on every conflict:
+-- work in proportion to the delta's buckets, not to both histograms' (the version of 0008
+-- expanded and regrouped both). Buckets that reach zero are dropped, as before.
+CREATE OR REPLACE FUNCTION jobdeck_hist_add(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (a || coalesce(s.merged, '{}'::jsonb)) - coalesce(s.zeros, '{}'::text[])
+    FROM (
+        SELECT jsonb_object_agg(key, n) FILTER (WHERE n <> 0) AS merged,
+               array_agg(key) FILTER (WHERE n = 0) AS zeros
+        FROM (
+            SELECT key, coalesce((a ->> key)::bigint, 0) + value::bigint AS n
+            FROM jsonb_each_text(b)
+        ) AS d
+    ) AS s
+$$;
