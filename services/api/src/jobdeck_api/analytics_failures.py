@@ -14,7 +14,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from jobdeck_api import recommendations as rec
-from jobdeck_api.analytics_live import live_queue_counts
+from jobdeck_api.analytics_live import live_queue_counts, live_sources
 from jobdeck_api.analytics_models import (
     FailureBucket,
     FailureCount,
@@ -42,26 +42,32 @@ def _failure_count(g: Group, queue: str | None, name: str | None) -> FailureCoun
     )
 
 
-async def _task_timeouts(pg: asyncpg.Pool, scope: Scope, totals: Totals) -> list[rec.TaskFailures]:
+def _timeout_candidates(rows: list[asyncpg.Record]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (queue, name) with timeouts among its failures: failures, timeouts, a sample job."""
     per: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in await pg.fetch(SQL["fingerprint_by_task"], *scope.args()):
+    for r in rows:
         entry = per.setdefault((r["queue"], r["name"]), {"failures": 0, "timeouts": 0})
         entry["failures"] += int(r["failures"])
         if rec.is_timeout(r["error_type"]):
             entry["timeouts"] += int(r["failures"])
             entry["sample"] = r["sample_job_id"]
-    candidates = {k: v for k, v in per.items() if v["timeouts"]}
+    return {k: v for k, v in per.items() if v["timeouts"]}
+
+
+async def _task_timeouts(
+    pg: asyncpg.Pool, scope: Scope, totals: Totals, candidates: dict[tuple[str, str], Any]
+) -> list[rec.TaskFailures]:
+    """The timeout rule's inputs: each candidate's p95 duration and the timeout it ran with
+    (the sample job's options, else its queue's config); the three reads at once."""
     if not candidates:
         return []
-    await add_histograms(pg, scope, totals, sorted(candidates))
-    samples = [v["sample"] for v in candidates.values()]
-    job_timeout = {
-        r["id"]: float(r["timeout_s"]) for r in await pg.fetch(SQL["job_timeouts"], samples)
-    }
-    queue_timeout = {
-        r["queue"]: float(r["timeout_s"])
-        for r in await pg.fetch(SQL["queue_timeouts"], sorted({q for q, _ in candidates}))
-    }
+    _, job_rows, queue_rows = await asyncio.gather(
+        add_histograms(pg, scope, totals, sorted(candidates)),
+        pg.fetch(SQL["job_timeouts"], [v["sample"] for v in candidates.values()]),
+        pg.fetch(SQL["queue_timeouts"], sorted({q for q, _ in candidates})),
+    )
+    job_timeout = {r["id"]: float(r["timeout_s"]) for r in job_rows}
+    queue_timeout = {r["queue"]: float(r["timeout_s"]) for r in queue_rows}
     found = []
     for (queue, name), v in sorted(candidates.items()):
         timeout_s, source = job_timeout.get(v["sample"]), f"options of job {v['sample']}"
@@ -125,11 +131,14 @@ async def failures(
     pg: asyncpg.Pool, redis: Redis, scope: Scope, freshness: Freshness, now_ms: int
 ) -> FailureReport:
     w = scope.window
-    totals, previous, print_rows, trend_rows = await asyncio.gather(
+    # Two rounds of reads, each all at once: the rollups, then what they point at.
+    totals, previous, print_rows, trend_rows, task_rows, sources = await asyncio.gather(
         grouped_totals(pg, scope),
         grouped_totals(pg, scope, w.previous()),
         pg.fetch(SQL["fingerprints"], *scope.args(), TOP_FINGERPRINTS),
         pg.fetch(SQL["status_buckets"], *scope.bucket_args()),
+        pg.fetch(SQL["fingerprint_by_task"], *scope.args()),
+        live_sources(redis, pg, now_ms),
     )
     prints = [FingerprintInfo(**dict(r)) for r in print_rows]
     per_bucket: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -137,8 +146,8 @@ async def failures(
         per_bucket[r["start"]][r["status"]] += int(r["jobs"])
     by_name = [_failure_count(totals.groups[k], *k) for k in totals.names()]
     live, tasks, retries = await asyncio.gather(
-        live_queue_counts(redis, pg, scope, totals.queues(), now_ms),
-        _task_timeouts(pg, scope, totals),
+        live_queue_counts(redis, sources, scope, totals.queues(), now_ms),
+        _task_timeouts(pg, scope, totals, _timeout_candidates(task_rows)),
         _retry_outcomes(pg, scope, prints),
     )
     inputs = rec.Inputs(

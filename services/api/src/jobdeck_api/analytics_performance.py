@@ -3,11 +3,13 @@ retry rates per queue, per job name and overall, with the queues' live counts.""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from jobdeck.histogram import RELATIVE_ERROR, merge, percentile
 from redis.asyncio import Redis
 
-from jobdeck_api.analytics_live import live_queue_counts
+from jobdeck_api.analytics_live import live_queue_counts, live_sources
 from jobdeck_api.analytics_models import (
     DurationStats,
     Freshness,
@@ -50,9 +52,11 @@ def performance_of(g: Group, hours: float, queue: str | None, name: str | None) 
 async def performance(
     pg: asyncpg.Pool, redis: Redis, scope: Scope, freshness: Freshness, now_ms: int
 ) -> PerformanceReport:
-    totals = await grouped_totals(pg, scope, histograms=True)
+    totals, sources = await asyncio.gather(
+        grouped_totals(pg, scope, histograms=True), live_sources(redis, pg, now_ms)
+    )
     hours = scope.window.hours
-    live = await live_queue_counts(redis, pg, scope, totals.queues(), now_ms)
+    live = await live_queue_counts(redis, sources, scope, totals.queues(), now_ms)
     overall = performance_of(totals.groups[(None, None)], hours, None, None)
     overall.live = LiveCounts(
         waiting=sum(c.waiting for c in live.values()),
