@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from jobdeck.events import JobStatus
 
 from jobdeck_recorder import retention
 from jobdeck_recorder.config import RecorderConfig
+from jobdeck_recorder.fold import JobRow
 from jobdeck_recorder.rollup import LEVELS, plan_rollups
 from jobdeck_recorder.rollup_writer import QUERIES, write_plan
-from jobdeck_recorder.store import row_from_record
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,24 @@ async def _rebuild_day(pool: asyncpg.Pool, day: datetime, levels: Levels, batch:
 
 async def _write(conn: asyncpg.Connection, records: list[asyncpg.Record], levels: Levels) -> int:
     if records:
-        rows = [row_from_record(r) for r in records]
+        rows = [rollup_row(r) for r in records]
         await write_plan(conn, plan_rollups(((None, r) for r in rows), levels))
     return len(records)
+
+
+def rollup_row(r: asyncpg.Record) -> JobRow:
+    """A finished job as far as the rollups read it (``final_jobs``' columns)."""
+    return JobRow(
+        id=r["id"],
+        queue=r["queue"],
+        name=r["name"],
+        status=JobStatus(r["status"]),
+        created_at=r["created_at"],
+        attempts=r["attempts"],
+        error_type=r["error_type"],
+        error_message=r["error_message"],
+        run_at=r["run_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        duration_ms=r["duration_ms"],
+    )

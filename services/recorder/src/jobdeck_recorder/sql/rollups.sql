@@ -118,23 +118,28 @@ DELETE FROM job_attempt_failures WHERE ctid = ANY(ARRAY(
 ));
 
 -- name: clear_rollups
--- A rebuild's first step: every rollup row of every level whose bucket is in [$1, $2).
-WITH r AS (DELETE FROM job_rollups WHERE bucket >= $1 AND bucket < $2),
-     h AS (DELETE FROM job_histograms WHERE bucket >= $1 AND bucket < $2)
-DELETE FROM job_failure_rollups WHERE bucket >= $1 AND bucket < $2;
+-- A rebuild's first step: every rollup row of every level whose bucket is in [$1, $2)
+-- (the levels named, so that each delete is a range scan of the primary key).
+WITH r AS (
+    DELETE FROM job_rollups
+    WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2
+), h AS (
+    DELETE FROM job_histograms
+    WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2
+)
+DELETE FROM job_failure_rollups
+WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2;
 
 -- name: final_jobs
 -- A rebuild's batch: the next $5 jobs in a final state that finished in [$1, $2), after
 -- ($3 finished_at, $4 id) in (finished_at, id) order (jobs_finished_idx, read backwards);
--- the columns of lock_jobs (queries.sql), so that both read rows the same way.
-SELECT id, queue, name, status, priority, max_attempts, added_attempt, template_id, schedule_id,
+-- only the columns a job's contribution reads (rollup.contribution, attempt_failure).
+SELECT id, queue, name, status, attempts, error_type, error_message,
        (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
-       error_type, error_message, error_traceback, progress, progress_message, attempts, worker,
        (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
        (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
        (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
-       duration_ms, cancelled_by, version, version_ms, version_seq,
-       finished_at AS finished_ts
+       duration_ms, finished_at AS finished_ts
 FROM jobs
 WHERE finished_at >= $1 AND finished_at < $2 AND (finished_at, id) > ($3, $4)
   AND status IN ('completed', 'failed', 'cancelled')
@@ -143,13 +148,11 @@ LIMIT $5;
 
 -- name: final_jobs_unstamped
 -- Jobs in a final state without finished_at count at created_at (rollup.contribution).
-SELECT id, queue, name, status, priority, max_attempts, added_attempt, template_id, schedule_id,
+SELECT id, queue, name, status, attempts, error_type, error_message,
        (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
-       error_type, error_message, error_traceback, progress, progress_message, attempts, worker,
        (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
        (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
-       NULL::bigint AS finished_at,
-       duration_ms, cancelled_by, version, version_ms, version_seq
+       NULL::bigint AS finished_at, duration_ms
 FROM jobs
 WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at IS NULL
   AND created_at >= $1 AND created_at < $2;
