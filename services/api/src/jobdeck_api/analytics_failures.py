@@ -24,7 +24,7 @@ from jobdeck_api.analytics_models import (
     Recommendation,
 )
 from jobdeck_api.analytics_scope import SQL, Scope, counts, coverage, rate
-from jobdeck_api.analytics_totals import Group, Totals, add_histograms, grouped_totals
+from jobdeck_api.analytics_totals import Group, Totals, add_durations, grouped_totals
 
 TOP_FINGERPRINTS = 20
 TOP_FAILING = 10
@@ -62,7 +62,7 @@ async def _task_timeouts(
     if not candidates:
         return []
     _, job_rows, queue_rows = await asyncio.gather(
-        add_histograms(pg, scope, totals, sorted(candidates)),
+        add_durations(pg, scope, totals, sorted(candidates)),
         pg.fetch(SQL["job_timeouts"], [v["sample"] for v in candidates.values()]),
         pg.fetch(SQL["queue_timeouts"], sorted({q for q, _ in candidates})),
     )

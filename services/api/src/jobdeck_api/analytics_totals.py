@@ -1,8 +1,9 @@
 """Totals of a window from the rollups: per (queue, job name), per queue and overall.
 
 ``grouped_totals`` sums the rollup rows of the window's tiles (``Scope.args``) into one
-``Group`` per (queue, name), per (queue, None) and for (None, None); ``add_histograms``
-adds the duration and wait histograms where a report needs percentiles.
+``Group`` per (queue, name), per (queue, None) and for (None, None), with the duration and
+wait histograms when a report needs all percentiles; ``add_durations`` adds the duration
+histograms of a few groups only.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ async def grouped_totals(
     pg: asyncpg.Pool, scope: Scope, window: Window | None = None, histograms: bool = False
 ) -> Totals:
     """Totals per (queue, name), per queue and overall; with all their histograms if asked
-    (both queries at once, on two connections)."""
-    queries = [pg.fetch(SQL["totals"], *scope.args(window))]
+    (totals, durations and waits read at once, on three connections)."""
+    args = scope.args(window)
+    queries = [pg.fetch(SQL["totals"], *args)]
     if histograms:
-        queries.append(pg.fetch(SQL["histograms"], *scope.args(window), None, None))
+        queries += [pg.fetch(SQL["histograms"], *args, None, None, kind) for kind in ("d", "w")]
     results = await asyncio.gather(*queries)
     groups: dict[tuple[str | None, str | None], Group] = defaultdict(Group)
     groups[(None, None)] = Group()
@@ -78,18 +80,18 @@ async def grouped_totals(
         for key in ((None, None), (r["queue"], None), (r["queue"], r["name"])):
             groups[key].add(r)
     totals = Totals(groups)
-    if histograms:
-        _add_histograms(totals, results[1], rollup=True)
+    for rows in results[1:]:
+        _add_histograms(totals, rows, rollup=True)
     return totals
 
 
-async def add_histograms(
+async def add_durations(
     pg: asyncpg.Pool, scope: Scope, totals: Totals, pairs: list[tuple[str, str]]
 ) -> None:
-    """The histograms of these (queue, name) groups only, into their groups."""
+    """The duration histograms of these (queue, name) groups only, into their groups."""
     if pairs:
         rows = await pg.fetch(
-            SQL["histograms"], *scope.args(), [q for q, _ in pairs], [n for _, n in pairs]
+            SQL["histograms"], *scope.args(), [q for q, _ in pairs], [n for _, n in pairs], "d"
         )
         _add_histograms(totals, rows, rollup=False)
 

@@ -38,7 +38,7 @@ GROUP BY 1, 2, 3;
 -- name: histograms
 -- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range
 -- (job_histograms: already summed over status), each as one jsonb object {bucket: count};
--- $6/$7, when not NULL, the only (queue, job name) pairs wanted.
+-- $6/$7, when not NULL, the only (queue, job name) pairs wanted; $8 the kind ('d' or 'w').
 SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
 FROM (
     SELECT r.queue, r.name, k.kind, h.key AS idx, sum(h.value::bigint) AS n
@@ -54,6 +54,7 @@ FROM (
     ) AS r
     CROSS JOIN LATERAL (VALUES ('d', r.duration_hist), ('w', r.wait_hist)) AS k(kind, hist)
     CROSS JOIN jsonb_each_text(k.hist) h
+    WHERE k.kind = $8::text
     GROUP BY 1, 2, 3, 4
     HAVING sum(h.value::bigint) <> 0
 ) AS summed
