@@ -60,12 +60,21 @@ def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def counts(by_status: dict[str, int]) -> Counts:
+def count_fields(by_status: dict[str, int]) -> dict[str, Any]:
+    """The fields of ``Counts`` (and of the models that extend it) for finished jobs by status."""
     c, f, x = (
         by_status.get("completed", 0),
         by_status.get("failed", 0),
         by_status.get("cancelled", 0),
     )
-    return Counts(
-        finished=c + f + x, completed=c, failed=f, cancelled=x, success_rate=rate(c, c + f)
-    )
+    return {
+        "finished": c + f + x,
+        "completed": c,
+        "failed": f,
+        "cancelled": x,
+        "success_rate": rate(c, c + f),
+    }
+
+
+def counts(by_status: dict[str, int]) -> Counts:
+    return Counts(**count_fields(by_status))

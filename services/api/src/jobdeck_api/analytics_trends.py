@@ -15,7 +15,7 @@ from jobdeck_api.analytics_models import (
     TrendMethodInfo,
     TrendSeries,
 )
-from jobdeck_api.analytics_scope import SQL, Scope, counts, coverage
+from jobdeck_api.analytics_scope import SQL, Scope, count_fields, counts, coverage
 from jobdeck_api.trend import TrendMethod, success_trend
 
 TREND = TrendMethod()
@@ -58,7 +58,7 @@ async def success_trends(
                 buckets_used=result.buckets_used,
             ),
             buckets=[
-                TrendBucket(start=starts[i], **counts(b).model_dump())
+                TrendBucket(start=starts[i], **count_fields(b))
                 for i, b in enumerate(buckets)
                 if any(b.values())
             ],
