@@ -228,6 +228,17 @@ async def seed(jobs: int, days: int, end: int, reuse: bool) -> float:
     return time.perf_counter() - began
 
 
+async def seeded_end() -> int:
+    """The hour the seeded jobs end at (epoch ms): the latest finish, rounded up."""
+    conn = await asyncpg.connect(DSN)
+    try:
+        latest = await conn.fetchval("SELECT max(finished_at) FROM jobs")
+    finally:
+        await conn.close()
+    ms = int(latest.timestamp() * 1000)
+    return -(-ms // 3_600_000) * 3_600_000
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
@@ -411,6 +422,8 @@ async def main() -> None:
     redis = Redis.from_url(args.redis_url)
     try:
         seconds = await seed(args.jobs, args.days, end, args.reuse)
+        if not seconds:  # a reused database: the windows end where its jobs end
+            end = await seeded_end()
         print(
             f"analytics: {args.jobs:,} jobs over {args.days} days"
             + (f", seeded with rollups in {seconds:.0f} s" if seconds else " (reused)")
