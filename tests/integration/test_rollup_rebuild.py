@@ -208,3 +208,18 @@ def finished_before(jobs: list[list[JobRow]], end: datetime) -> int:
 
 def _day(n: int) -> datetime:
     return DAY0 + timedelta(days=n)
+
+
+async def test_jobs_finished_within_one_millisecond_are_each_read_once(pg: asyncpg.Pool) -> None:
+    # Ids ordered against their finish times, microseconds apart: batches of 2 must still
+    # page through them by the column itself, not by its millisecond rounding.
+    jobs = histories(random.Random(1), 6, DAY0 + timedelta(hours=3), 1)
+    await record_live(pg, [[h[0]] for h in jobs])
+    await pg.execute(
+        "UPDATE jobs SET finished_at = $1::timestamptz"
+        " + (10 - right(id, 1)::int) * interval '1 microsecond'",
+        DAY0 + timedelta(hours=5),
+    )
+    done = await rebuild(pg, DAY0, _day(1), RecorderConfig(), 2, NOW)
+    assert [d.jobs for d in done] == [6]
+    assert await pg.fetchval("SELECT sum(jobs) FROM job_rollups WHERE level = 'day'") == 6

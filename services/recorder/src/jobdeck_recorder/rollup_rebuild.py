@@ -4,9 +4,9 @@ rebuild-rollups``.
 The recorder keeps the rollups as jobs finish; jobs that finished before the rollups
 existed (or while ``JOBDECK_RECORDER_ROLLUPS=0``) are not in them. A rebuild works one UTC
 day at a time, in one transaction per day: it deletes the day's rollup rows of every level,
-then reads the day's finished jobs in batches (``final_jobs``: keyset order, an index range
-scan) and writes each batch's plan with the recorder's own code (``rollup.plan_rollups``,
-``rollup_writer.write_plan``). Running it twice gives the same rows.
+then reads the day's finished jobs in batches (``final_jobs``: newest first, each batch a
+range of an index) and writes each batch's plan with the recorder's own code
+(``rollup.plan_rollups``, ``rollup_writer.write_plan``). Running it twice gives the same rows.
 
 The day's transaction is REPEATABLE READ: a recorder batch that commits a change to the
 same rollup rows meanwhile makes it fail with a serialization error, and the day is
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 DAY = timedelta(days=1)
 BATCH = 20_000
 MAX_RETRIES = 5
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 Levels = tuple[tuple[str, int], ...]
 
 
@@ -111,10 +110,10 @@ async def _rebuild_day(pool: asyncpg.Pool, day: datetime, levels: Levels, batch:
             return 0
         records = await conn.fetch(QUERIES["final_jobs_unstamped"], day, end)
         jobs = await _write(conn, records, levels)
-        after: tuple[datetime, str] = (_EARLIEST, "")
-        while records := await conn.fetch(QUERIES["final_jobs"], day, end, *after, batch):
+        before: tuple[datetime, str] = (end, "")
+        while records := await conn.fetch(QUERIES["final_jobs"], day, end, *before, batch):
             jobs += await _write(conn, records, levels)
-            after = (records[-1]["finished_ts"], records[-1]["id"])
+            before = (records[-1]["finished_ts"], records[-1]["id"])
     return jobs
 
 

@@ -131,8 +131,9 @@ DELETE FROM job_failure_rollups
 WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2;
 
 -- name: final_jobs
--- A rebuild's batch: the next $5 jobs in a final state that finished in [$1, $2), after
--- ($3 finished_at, $4 id) in (finished_at, id) order (jobs_finished_idx, read backwards);
+-- A rebuild's batch: the next $5 jobs in a final state that finished in [$1, $2), before
+-- ($3 finished_at, $4 id), newest first: exactly the order of jobs_finished_idx, so each
+-- batch is a range of it (ascending, the planner sorted what a partial index gave it);
 -- only the columns a job's contribution reads (rollup.contribution, attempt_failure).
 SELECT id, queue, name, status, attempts, error_type, error_message,
        (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
@@ -141,9 +142,9 @@ SELECT id, queue, name, status, attempts, error_type, error_message,
        (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
        duration_ms, finished_at AS finished_ts
 FROM jobs
-WHERE finished_at >= $1 AND finished_at < $2 AND (finished_at, id) > ($3, $4)
+WHERE finished_at >= $1 AND finished_at < $2 AND (finished_at, id) < ($3, $4)
   AND status IN ('completed', 'failed', 'cancelled')
-ORDER BY finished_at, id
+ORDER BY jobs.finished_at DESC NULLS LAST, jobs.id DESC  -- the column, not the ms alias
 LIMIT $5;
 
 -- name: final_jobs_unstamped
