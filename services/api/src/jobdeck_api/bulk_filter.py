@@ -4,7 +4,8 @@ A fingerprint from ``GET .../analytics/failures`` is a handle: ``POST /jobs/bulk
 with ``{"fingerprint": ..., "queues": [...], "startDate": ..., "dryRun": true}`` answers how
 many jobs it would retry; without ``dryRun`` it retries them through the same per-job code
 as the id form (same results, checks and audit), at most ``limit`` jobs a call (oldest
-first), and says how many are left for the next call. Retry selects failed jobs (a job's
+first: by finish time, by creation time for unfinished jobs, by failure time for a
+fingerprint), and says how many are left for the next call. Retry selects failed jobs (a job's
 fingerprint is that of its latest failed attempt); cancel selects waiting, delayed and
 active ones (for those, a fingerprint matches a job waiting to retry after that failure).
 The time range applies to when the job finished, or was created if it has not finished.
@@ -30,6 +31,7 @@ COUNT_CAP = 100_000
 SAMPLE = 20
 RETRY_STATUSES = ["failed"]
 CANCEL_STATUSES = ["waiting", "delayed", "active"]
+FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class BulkRequest(Model):
@@ -92,6 +94,8 @@ def scoped_queues(requested: list[str] | None, principal: Principal) -> list[str
 
 
 async def select(call: ApiRequest[Any, BulkRequest], statuses: list[str], limit: int) -> list[str]:
+    """The oldest ``limit`` jobs of ``statuses`` (all finished, or all unfinished) the filter
+    selects."""
     b = call.body
     args: list[Any] = [
         statuses,
@@ -103,8 +107,12 @@ async def select(call: ApiRequest[Any, BulkRequest], statuses: list[str], limit:
     ]
     if b.fingerprint is not None:
         rows = await call.app[PG].fetch(SQL["select_by_fingerprint"], *args, b.fingerprint)
+    elif FINISHED_STATUSES.issuperset(statuses):
+        rows = await call.app[PG].fetch(SQL["select_finished"], *args)
+    elif FINISHED_STATUSES.isdisjoint(statuses):
+        rows = await call.app[PG].fetch(SQL["select_unfinished"], *args)
     else:
-        rows = await call.app[PG].fetch(SQL["select_by_filter"], *args)
+        raise ValueError(f"statuses mix finished and unfinished ones: {statuses}")
     return [r["id"] for r in rows]
 
 
