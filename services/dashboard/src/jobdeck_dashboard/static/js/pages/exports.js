@@ -10,6 +10,7 @@ const PREFIXES = ['/api/v1/jobs/export'];
 const FORMATS = { csv: 'CSV', excel: 'Excel (.xlsx)', json: 'JSON', ndjson: 'NDJSON' };
 const FIELDS = ['id', 'queue', 'jobName', 'status', 'priority', 'progress', 'attempts', 'maxAttempts',
   'createdAt', 'startedAt', 'finishedAt', 'duration', 'worker', 'errorType', 'errorMessage'];
+const FINISHED = new Set(['done', 'failed']);
 const NUMBERS = ['minDuration', 'maxDuration', 'minPriority', 'maxPriority', 'priority'];
 
 /** The search filters of a Jobs-page URL as the export body's `filters` object. */
@@ -20,6 +21,8 @@ export function exportFilters(params) {
 }
 
 const size = (n) => (n === null || n === undefined ? '–' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+
+const rowsText = (done, estimated) => `${num(done)}${estimated ? ` / ${num(estimated)}` : ''}`;
 
 function describe(filters) {
   const parts = Object.entries(filters).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
@@ -89,43 +92,57 @@ export async function mount(root, route) {
         }
       },
     }, 'Delete');
-    return h('tr', { 'data-export': info.id },
+    return h('tr', { 'data-export': info.id, 'data-status': info.status },
       h('td', { 'data-label': 'file' }, info.filename, h('div', { class: 'muted' }, describe(info.filters || {}))),
-      h('td', { 'data-label': 'status' }, info.status, info.error ? h('div', { class: 'muted error-line' }, info.error) : null),
+      h('td', { class: 'status', 'data-label': 'status' }, info.status, info.error ? h('div', { class: 'muted error-line' }, info.error) : null),
       h('td', { 'data-label': 'progress' }, bar),
-      h('td', { class: 'num', 'data-label': 'rows' }, `${num(info.rows)}${info.rowsEstimated ? ` / ${num(info.rowsEstimated)}` : ''}`),
+      h('td', { class: 'num rows', 'data-label': 'rows' }, rowsText(info.rows, info.rowsEstimated)),
       h('td', { class: 'num', 'data-label': 'size' }, size(info.bytes)),
       h('td', { 'data-label': 'requested' }, `${when(info.createdAt)} by ${info.requestedBy}`),
       h('td', { class: 'actions' }, link, ' ', remove));
   }
 
   function show(info) {
-    const tr = cells(info);
     const old = rows.get(info.id);
+    // Answers can cross: a late "running" never replaces the row of a finished export.
+    if (old && FINISHED.has(old.dataset.status) && !FINISHED.has(info.status)) return;
+    const tr = cells(info);
     if (old) old.replaceWith(tr);
     else body.prepend(tr);
     rows.set(info.id, tr);
   }
 
+  const asking = new Set();
   async function refresh(id) {
+    asking.add(id);
     try {
       show(await api(`/jobs/exports/${encodeURIComponent(id)}`));
     } catch (err) {
       replace(message, notice(err.message, 'error'));
+    } finally {
+      asking.delete(id);
     }
   }
 
+  // Progress moves the row's bar and row count; an export this page has no row for yet
+  // (its start request is still waiting for the file) is fetched once and shown.
   const stop = live.listen((batch) => {
-    const finished = new Set();
+    const reload = new Set();
     for (const { name, payload } of batch) {
-      if (name === 'exportProgress') {
-        const bar = rows.get(payload.exportId)?.querySelector('[role=progressbar]');
-        if (bar) setProgress(bar, (payload.progress ?? 0) * 100);
+      const tr = rows.get(payload.exportId);
+      if (name === 'exportProgress' && tr) {
+        if (FINISHED.has(tr.dataset.status)) continue;
+        tr.dataset.status = 'running';
+        tr.querySelector('td.status').firstChild.textContent = 'running';
+        setProgress(tr.querySelector('[role=progressbar]'), (payload.progress ?? 0) * 100);
+        tr.querySelector('td.rows').textContent = rowsText(payload.rowsDone, payload.rowsEstimated);
+      } else if (name === 'exportProgress') {
+        if (!asking.has(payload.exportId)) reload.add(payload.exportId);
       } else if (name === 'exportCompleted' || name === 'exportFailed') {
-        finished.add(payload.exportId);
+        reload.add(payload.exportId);
       }
     }
-    finished.forEach(refresh);
+    reload.forEach(refresh);
   });
 
   try {

@@ -151,6 +151,7 @@ export async function mount(root) {
       chart = lineChart(chartBox, { series: ['all', ...queues], yLabel: 'jobs/min' });
       charted = queues.join('\n');
     }
+    chartBox.dataset.points = String(ticks.length);
     chart.update([
       ticks.map((p) => p.t),
       ticks.map((p) => p.total),
