@@ -145,7 +145,6 @@ class Monitor:
         leader = bool(await self._lease(keys=[LEADER_KEY], args=[self.instance, lease_ms]))
         if leader:
             snap = await measure(self.redis, self.pg, self.config.stats_window_s)
-            await self.redis.set(SNAPSHOT_KEY, snap.to_json(), px=lease_ms)
         else:
             raw = await self.redis.get(SNAPSHOT_KEY)
             if raw is None:
@@ -154,9 +153,10 @@ class Monitor:
         self.latest = snap
         self.emit(snap)
         metrics.STATS_AGE.observe(max(0.0, time.time() - snap.ts / 1000))
-        # Alerts after the emit: their resource checks (Postgres and Redis usage) must not
-        # make every client's stats older.
+        # The other replicas' copy and the alerts after the emit: their round trips (and the
+        # alerts' Postgres and Redis usage checks) must not make every client's stats older.
         if leader:
+            await self.redis.set(SNAPSHOT_KEY, snap.to_json(), px=lease_ms)
             await self.raise_and_clear(snap)
 
     async def raise_and_clear(self, snap: Snapshot) -> None:

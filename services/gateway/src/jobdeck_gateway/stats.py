@@ -120,10 +120,16 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
     now = int(time.time() * 1000)
     snap = Snapshot(ts=now, window_s=window_s)
     # Redis is read while Postgres answers, so a tick takes the longer of the two, not both.
-    (recorded, recorded_active, recent, alert_rows), paused_keys, workers = await asyncio.gather(
+    (
+        (recorded, recorded_active, recent, alert_rows),
+        paused_keys,
+        workers,
+        lag,
+    ) = await asyncio.gather(
         _recorded(pg, window_s),
         redis.hkeys(PAUSED),  # type: ignore[arg-type]
         live_workers(redis, now),
+        recorder_lag(redis),
     )
     paused = {k.decode() for k in paused_keys}
     names = (
@@ -153,7 +159,7 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         s.waiting, s.active, s.delayed = depth.waiting, depth.active, depth.delayed
         s.workers = serving.get(q, 0)
     snap.workers = [asdict(w) for w in workers]
-    snap.recorder_lag = await recorder_lag(redis)
+    snap.recorder_lag = lag
     snap.alert_rows = [dict(r) for r in alert_rows]
     return snap
 
