@@ -36,10 +36,10 @@ from tests.support.ingress import nginx_binary
 from tests.support.processes import wait_for
 
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-# An export read a row at a time (one cursor fetch each) runs long enough, even on an idle
-# machine, for several progress events to reach the page before it ends.
+# Rows of the exported filter, and how many the exporter reads at a time (a progress event
+# at most every 50 ms, the first after the first chunk).
 EXPORT_ROWS = 2000
-EXPORT_CHUNK_ROWS = 1
+EXPORT_CHUNK_ROWS = 100
 
 if not (Path(CHROMIUM).exists() and nginx_binary()):
     reason = "chromium and nginx are needed (make test installs them: ensure-browser.sh)"
@@ -137,15 +137,20 @@ async def set_hidden(page: Page, hidden: bool) -> None:
     )
 
 
-# Records every value the export rows' progress bars show, so a test can tell that the
-# bar moved while the export ran (not only that it ended full).
+# Records every value the export rows' progress bars take (`data-value`, unrounded), old
+# ones included, so a test can tell that a bar moved before the export ended however fast
+# it ran: the exporter's first progress event comes after its first chunk of rows.
 WATCH_EXPORT_PROGRESS = """() => {
     window.exportProgressSeen = [];
-    const body = document.querySelector('table.exports tbody');
-    const note = () => body.querySelectorAll('[role=progressbar]').forEach((bar) =>
-        window.exportProgressSeen.push(+bar.getAttribute('aria-valuenow')));
-    new MutationObserver(note).observe(body, {
-        subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'],
+    const seen = (value) => { if (value !== null) window.exportProgressSeen.push(+value); };
+    const bars = (node) => node.querySelectorAll ? node.querySelectorAll('[role=progressbar]') : [];
+    new MutationObserver((records) => records.forEach((r) => {
+        if (r.type === 'attributes') seen(r.oldValue);
+        r.addedNodes.forEach((n) => bars(n).forEach((bar) => seen(bar.dataset.value)));
+        r.removedNodes.forEach((n) => bars(n).forEach((bar) => seen(bar.dataset.value)));
+    })).observe(document.querySelector('table.exports tbody'), {
+        subtree: true, childList: true, attributes: true, attributeOldValue: true,
+        attributeFilter: ['data-value'],
     });
 }"""
 
