@@ -19,6 +19,11 @@ PUBLISH_TO_EMIT = Histogram(
     "Time from an event's publication (its ts) to its hand-off to client sockets",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+STATS_AGE = Histogram(
+    "jobdeck_gateway_stats_age_seconds",
+    "Age of a stats snapshot (since its measuring began, its ts) when handed to client sockets",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 DROPPED = Counter(
     "jobdeck_gateway_dropped_messages_total",
     "Messages not sent because a client's outgoing queue was full (slow or dead client)",
