@@ -7,10 +7,10 @@ when a walk starts — closed ones too, with their queues and unsent packets —
 reachable until the walk ends (on a busy loop, long after the join deadline closed it);
 and the tables keyed by session (here and in the layers above) keep the size of their
 peak, since a dict never shrinks when entries are deleted. This server walks session
-ids instead, and at the end of a walk, if at least ``COMPACT_MIN_CLOSED`` sessions have
-gone since the peak, it *compacts* (and once more a walk later, for what the flood's tail
-freed meanwhile): the session tables are rebuilt at their present
-size, the per-address handshake buckets that carry no state are dropped (the
+ids instead, and at the end of a walk, if at least ``COMPACT_MIN_CLOSED`` sessions and a
+quarter of the peak have gone since the peak, it *compacts* (and once more a walk later,
+for what the flood's tail freed meanwhile): the session tables are rebuilt at their
+present size, the per-address handshake buckets that carry no state are dropped (the
 ``after_flood`` hooks), a full garbage collection runs, and glibc is asked to hand free
 pages back to the system (``malloc_trim``; the gateway runs on the C allocator for this,
 see ``__main__``). A walk lasts a ping timeout, so that is at most once per ping
@@ -84,7 +84,7 @@ class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
                     await self._check(sid)
                     if (await asyncio.wait({stopped}, timeout=pause))[0]:
                         return
-                gone = self.peak_sessions - len(self.sockets) >= COMPACT_MIN_CLOSED
+                gone = self._flood_gone()
                 if gone or self._tail_due:
                     self.compact()
                     self._tail_due = gone
@@ -92,6 +92,12 @@ class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
                     await asyncio.wait({stopped}, timeout=self.ping_timeout)
         finally:
             stopped.cancel()
+
+    def _flood_gone(self) -> bool:
+        """At least ``COMPACT_MIN_CLOSED`` sessions, and a quarter of the peak, have gone
+        since the peak (ordinary reconnects of a large audience do not compact)."""
+        gone = self.peak_sessions - len(self.sockets)
+        return gone >= COMPACT_MIN_CLOSED and gone * 4 >= self.peak_sessions
 
     async def _check(self, sid: str) -> None:
         socket = self.sockets.get(sid)
