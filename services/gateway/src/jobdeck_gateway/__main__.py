@@ -6,13 +6,6 @@ import gc
 import os
 import sys
 
-from jobdeck.logs import setup_logging
-from jobdeck.settings import Settings, exit_on_config_error
-from jobdeck.web import run_service
-
-from jobdeck_gateway.app import build_app
-from jobdeck_gateway.config import GatewayConfig
-
 
 def use_c_allocator() -> None:
     """Run on the C allocator (``PYTHONMALLOC=malloc``) unless ``PYTHONMALLOC`` is set.
@@ -42,6 +35,14 @@ def tune_gc() -> None:
 
 def main() -> None:
     use_c_allocator()
+    # Imported after the re-exec, so the first interpreter does not load the whole app.
+    from jobdeck.logs import setup_logging
+    from jobdeck.settings import Settings, exit_on_config_error
+    from jobdeck.web import run_service
+
+    from jobdeck_gateway.app import build_app
+    from jobdeck_gateway.config import GatewayConfig
+
     settings, config = exit_on_config_error(
         "gateway", lambda: (Settings.from_env("gateway"), GatewayConfig.from_env())
     )
