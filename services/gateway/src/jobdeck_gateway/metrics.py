@@ -8,6 +8,10 @@ CONNECTED_CLIENTS = Gauge("jobdeck_gateway_connected_clients", "Sockets connecte
 ENGINE_SESSIONS = Gauge(
     "jobdeck_gateway_engine_sessions", "engine.io sessions open (joined /jobs or not yet)"
 )
+COMPACTIONS = Counter(
+    "jobdeck_gateway_compactions_total",
+    "Session tables rebuilt and free memory returned after a peak of engine.io sessions",
+)
 SUBSCRIPTIONS = Gauge(
     "jobdeck_gateway_subscriptions", "Room subscriptions on this replica", ["kind"]
 )
