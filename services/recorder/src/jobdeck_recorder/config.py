@@ -58,7 +58,7 @@ class RecorderConfig:
     retention_pause_ms: int = 20
     # After a batch that took t, the pruner rests at least t * (100 - duty) / duty: it works
     # at most this share of the time, however slow a loaded database makes its batches.
-    retention_duty_pct: int = 20
+    retention_duty_pct: int = 5
     retention_max_batches: int = 500
     retention_completed_days: int = 30
     retention_failed_days: int = 90
