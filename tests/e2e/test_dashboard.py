@@ -39,7 +39,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # Rows of the exported filter, and how many the exporter reads at a time (a progress event
 # at most every 50 ms, the first after the first chunk).
 EXPORT_ROWS = 2000
-EXPORT_CHUNK_ROWS = 100
+EXPORT_CHUNK_ROWS = 10  # 200 fetches: progress events spread over time even on a loaded box
 
 if not (Path(CHROMIUM).exists() and nginx_binary()):
     reason = "chromium and nginx are needed (make test installs them: ensure-browser.sh)"
