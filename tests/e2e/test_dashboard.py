@@ -381,6 +381,8 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
         return await page.locator(".runs-table tbody tr", has_text="enqueued").count() > 0
 
     await wait_for(fired, 30, interval=0.5, what="a run of the schedule in its history")
+    # The counters are as fresh as the runs they count (they were the list's, stale).
+    await expect(page.locator(".runs-summary")).not_to_contain_text("fired 0 ·")
     await row.get_by_role("button", name="Disable every second").click()
     await expect(page.locator("tr[data-schedule='every second']")).to_contain_text("disabled")
     await page.get_by_role("button", name="Run every second now").click()

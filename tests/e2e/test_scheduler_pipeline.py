@@ -172,10 +172,52 @@ async def repeated_failures_disable_it_with_one_alert(
     assert [e["targets"] for e in audit["items"]] == [[s["id"]]]
 
 
+async def one_slot_reports_its_job(
+    stack: Stack, pg: asyncpg.Pool, template: str, final: str
+) -> None:
+    """One slot fired by the scheduler: once its job has run, the schedule read and its
+    run history show one fired run and the job's final status."""
+    s = await stack.call(
+        "POST",
+        SCHEDULES,
+        {"name": f"once {final}", "templateId": template, "cronExpression": "0 0 1 1 *"},
+        status=201,
+    )
+    # Bring its (next January) slot due now: the scheduler fires exactly this one slot.
+    await pg.execute("UPDATE job_schedules SET next_run_at = now() WHERE id = $1", s["id"])
+    seen: dict[str, Any] = {}
+
+    failures = 1 if final == "failed" else 0
+
+    async def settled() -> bool:
+        # lastStatus is the recorder's live view; the scheduler's settle pass folds it
+        # into consecutiveFailures within its interval (1 s).
+        seen["s"] = await stack.call("GET", f"{SCHEDULES}/{s['id']}")
+        return (seen["s"]["lastStatus"], seen["s"]["consecutiveFailures"]) == (final, failures)
+
+    await wait_for(settled, timeout=60, what=f"a {final} run: {seen}")
+    read = seen["s"]
+    assert read["runs"] == {"fired": 1, "skipped": 0, "missed": 0, "failedToEnqueue": 0}
+    runs = (await stack.call("GET", f"{SCHEDULES}/{s['id']}/runs"))["items"]
+    assert [(r["outcome"], r["jobId"], r["jobStatus"]) for r in runs] == [
+        ("enqueued", read["lastJobId"], final)
+    ]
+    listed = await stack.call("GET", SCHEDULES + "?limit=200")
+    [item] = [i for i in listed["items"] if i["id"] == s["id"]]
+    assert item["runs"] == read["runs"] and item["lastStatus"] == final
+
+
+async def fail_once_template(stack: Stack) -> str:
+    body = {"name": "fails-once", "queue": "failing", "jobName": "fail", "maxAttempts": 1}
+    return str((await stack.call("POST", "/api/v1/jobs/templates", body, status=201))["id"])
+
+
 async def test_schedules_end_to_end(stack: Stack, pg: asyncpg.Pool, redis: Redis) -> None:
-    """The three stories share one stack (starting four services is the slow part)."""
+    """The stories share one stack (starting four services is the slow part)."""
     await asyncio.gather(
         seed_examples_verbatim(stack),
         fires_runs_and_reports_its_status(stack),
         repeated_failures_disable_it_with_one_alert(stack, pg, redis),
+        one_slot_reports_its_job(stack, pg, "price-update-template-id", "completed"),
+        one_slot_reports_its_job(stack, pg, await fail_once_template(stack), "failed"),
     )

@@ -198,14 +198,19 @@ export async function mount(root) {
     load();
   }
 
-  async function showRuns(schedule) {
+  // The counters are read fresh after the runs (never older than the runs they count),
+  // and Refresh reloads the list too: the schedule the list was drawn from goes stale as
+  // soon as a run fires or its job ends.
+  async function showRuns(id) {
+    const path = `/jobs/schedules/${encodeURIComponent(id)}`;
     try {
-      const page = await api(`/jobs/schedules/${encodeURIComponent(schedule.id)}/runs`, { query: { limit: 50 } });
+      const page = await api(`${path}/runs`, { query: { limit: 50 } });
+      const schedule = await api(path, { query: { preview: 0 } });
       replace(history, h('section', { class: 'card', 'aria-label': `Runs of ${schedule.name}` },
         h('h2', {}, `Runs of ${schedule.name}`),
-        h('p', { class: 'muted' }, `fired ${num(schedule.runs.fired)} · skipped ${num(schedule.runs.skipped)} · missed ${num(schedule.runs.missed)} · failed to enqueue ${num(schedule.runs.failedToEnqueue)}`),
+        h('p', { class: 'muted runs-summary' }, `fired ${num(schedule.runs.fired)} · skipped ${num(schedule.runs.skipped)} · missed ${num(schedule.runs.missed)} · failed to enqueue ${num(schedule.runs.failedToEnqueue)}`),
         runsTable(page.items),
-        h('button', { type: 'button', onclick: () => showRuns(schedule) }, 'Refresh')));
+        h('button', { type: 'button', onclick: () => Promise.all([showRuns(id), load()]) }, 'Refresh')));
     } catch (err) {
       replace(history, notice(err.message, 'error'));
     }
@@ -231,7 +236,7 @@ export async function mount(root) {
           h('td', { 'data-label': 'state' }, s.isEnabled ? 'enabled' : h('span', { title: s.disabledReason || '' }, 'disabled'),
             s.consecutiveFailures ? h('div', { class: 'muted' }, `${s.consecutiveFailures} failures in a row`) : null),
           h('td', { class: 'actions' },
-            h('button', { type: 'button', class: 'small', onclick: () => showRuns(s), 'aria-label': `Runs of ${s.name}` }, 'Runs'),
+            h('button', { type: 'button', class: 'small', onclick: () => showRuns(s.id), 'aria-label': `Runs of ${s.name}` }, 'Runs'),
             operator ? h('button', { type: 'button', class: 'small', onclick: () => act(s, 'run'), 'aria-label': `Run ${s.name} now` }, 'Run now') : null,
             operator ? h('button', { type: 'button', class: 'small', onclick: () => act(s, s.isEnabled ? 'pause' : 'resume'), 'aria-label': `${s.isEnabled ? 'Disable' : 'Enable'} ${s.name}` }, s.isEnabled ? 'Disable' : 'Enable') : null,
             admin ? h('button', { type: 'button', class: 'small', onclick: () => edit(s), 'aria-label': `Edit ${s.name}` }, 'Edit') : null,
