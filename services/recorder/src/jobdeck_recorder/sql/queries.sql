@@ -137,10 +137,15 @@ SELECT queue, keep_completed_days, keep_failed_days, keep_logs_days FROM job_que
 -- One batch of the pruner: up to $4 jobs of queue $1 with final status $2 that finished
 -- before $3, oldest first (jobs_retention_idx), and their log lines, in one statement. SKIP
 -- LOCKED: a row the recorder is writing right now waits for the next batch.
+-- `queue = ANY(ARRAY[$1])` and `ORDER BY queue, ...` are the plain equality and order, written
+-- so that only jobs_retention_idx (queue, status, finished_at) serves them in order: with
+-- `queue = $1` the planner, trusting finished_at's physical order, walked
+-- jobs_final_finished_idx (finished_at, queue, status) through every other queue's old rows
+-- (at 10 M rows: 115 ms warm, 2.2 s cold a batch, against 12-17 ms).
 WITH doomed AS (
     SELECT id FROM jobs
-    WHERE queue = $1 AND status = $2 AND finished_at < $3
-    ORDER BY finished_at
+    WHERE queue = ANY(ARRAY[$1]) AND status = $2 AND finished_at < $3
+    ORDER BY queue, finished_at
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 ), gone AS (
@@ -156,10 +161,11 @@ SELECT logs_pruned_until FROM job_retention_state WHERE queue = $1 AND status = 
 -- name: prune_logs
 -- One batch of log pruning: the log lines of up to $5 jobs of queue $1, status $2, that
 -- finished after $3 (where the last batch stopped) and before $4; returns how far it got.
+-- (queue = ANY, ORDER BY queue: jobs_retention_idx, as in prune_jobs)
 WITH done AS (
     SELECT id, finished_at FROM jobs
-    WHERE queue = $1 AND status = $2 AND finished_at > $3 AND finished_at < $4
-    ORDER BY finished_at
+    WHERE queue = ANY(ARRAY[$1]) AND status = $2 AND finished_at > $3 AND finished_at < $4
+    ORDER BY queue, finished_at
     LIMIT $5
 ), logs AS (
     DELETE FROM job_logs l USING done d WHERE l.job_id = d.id RETURNING 1
