@@ -80,15 +80,12 @@ async def start_stack(
         )
         for name, port in ports.items()
     }
-    ingress = Ingress(
+    ingress = Ingress.routing(
         work / "nginx",
         free_port(),
-        {
-            "API_UPSTREAM": f"127.0.0.1:{ports['api']}",
-            "GATEWAY_UPSTREAM": f"127.0.0.1:{ports['gateway']}",
-            "DASHBOARD_UPSTREAM": f"127.0.0.1:{ports['dashboard']}",
-            "EXPORTER_UPSTREAM": f"127.0.0.1:{free_port()}",  # no exporter in this stack
-        },
+        api=ports["api"],
+        gateway=ports["gateway"],
+        dashboard=ports["dashboard"],  # no exporter in this stack
     )
     stack = Stack(ingress, procs["api"], list(procs.values()))
     try:
