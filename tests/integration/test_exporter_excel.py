@@ -134,3 +134,14 @@ async def test_an_empty_export_has_its_sheets_and_headers(
     book = read_xlsx(await download(exporter, info["url"]))
     assert book.sheetnames == ["Summary", "Jobs", "Logs"]
     assert book["Jobs"].max_row == 1 and book["Jobs"]["A1"].value == "id"
+
+
+async def test_a_sheet_past_what_a_zip_member_holds_fails_the_export_with_a_reason(
+    api: TestClient, exporter: TestClient, pg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(excel, "MAX_SHEET_BYTES", 4_000)  # 2 GiB, scaled down
+    await seed(pg, [job_row(data={"blob": "x" * 500}) for _ in range(20)])
+    info = await finished_export(api, {"format": "excel", "includeData": True})
+    assert info["status"] == "failed" and "passes 2 GiB of XML" in info["error"], info
+    info = await finished_export(api, {"format": "excel", "fields": ["id"]})
+    assert info["status"] == "done" and info["rows"] == 20  # short rows still fit

@@ -36,8 +36,9 @@ LOG_WIDTHS = (34, 8, 8, 20, 8, 80)
 # zlib level of the sheets: 1 compresses a row about as fast as Postgres makes it; 6
 # (zipfile's default) takes three times as long for a file about a fifth smaller.
 COMPRESS_LEVEL = 1
-# A sheet this long may pass zip's 2 GiB member limit (with job data): write it as Zip64.
-ZIP64_ROWS = 100_000
+# Largest sheet XML: Zip64 would lift it, but Excel refuses the Zip64 local headers that
+# Python writes for a member of unknown size (Apache POI bug 57342), as xlsxwriter's default.
+MAX_SHEET_BYTES = zipfile.ZIP64_LIMIT
 _DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
 _SHEET_DATA_END = b"</sheetData>"
 
@@ -60,9 +61,9 @@ class DataSheet:
     tail: bytes  # from </sheetData>
     rows: int
 
-    @property
-    def zip64(self) -> bool:
-        return self.rows >= ZIP64_ROWS
+
+class SheetTooLarge(Exception):
+    """A sheet's XML would pass what one zip member may hold without Zip64."""
 
 
 class ExcelWriter:
@@ -117,6 +118,7 @@ class _SheetStream:
         self.sheet: DataSheet | None = None
         self.out: Any = None
         self.left = 0  # lines still to come on the open sheet
+        self.size = 0  # bytes written to the open sheet
 
     def _next(self) -> None:
         if self.out is not None:
@@ -124,13 +126,23 @@ class _SheetStream:
         if not self.todo:
             raise RuntimeError("more rows than the export counted")
         self.sheet = self.todo.pop(0)
-        self.out = self.zip.open(self.sheet.part, "w", force_zip64=self.sheet.zip64)
-        self.out.write(self.sheet.head)
+        self.out = self.zip.open(self.sheet.part, "w")
         self.left = self.sheet.rows
+        self.size = 0
+        self._put(self.sheet.head)
+
+    def _put(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self.size > MAX_SHEET_BYTES:
+            raise SheetTooLarge(
+                "a sheet of this export passes 2 GiB of XML, more than an .xlsx can hold:"
+                " export fewer fields (job data makes rows long) or use CSV or NDJSON"
+            )
+        self.out.write(data)
 
     def _finish_sheet(self) -> None:
         assert self.sheet is not None
-        self.out.write(self.sheet.tail)
+        self._put(self.sheet.tail)
         self.out.close()
         self.out = None
 
@@ -149,7 +161,7 @@ class _SheetStream:
                 for _ in range(self.left):
                     end = block.index(b"\n", end) + 1
                 self.left = 0
-            self.out.write(view[start:end])
+            self._put(view[start:end])
             start = end
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from jobdeck_exporter import excel, metrics
 from jobdeck_exporter.config import ExporterConfig
-from jobdeck_exporter.excel import ExcelWriter
+from jobdeck_exporter.excel import ExcelWriter, SheetTooLarge
 from jobdeck_exporter.formats import CsvWriter, open_writer
 from jobdeck_exporter.queries import Q
 from jobdeck_exporter.source import ExportJob, SnapshotReader
@@ -273,11 +273,13 @@ class ExportRunner:
             if job.include_logs:
                 await reader.copy_log_rows(style, per_sheet, logs)
             await pipe.close()
-        except BaseException:
+            await asyncio.to_thread(writer.close)
+        except BaseException as exc:
             await pipe.close(discard=True)
             await asyncio.to_thread(writer.abort)
+            if isinstance(exc, SheetTooLarge):
+                raise ExportFailed(str(exc)) from exc
             raise
-        await asyncio.to_thread(writer.close)
 
     async def _advance(
         self, job: ExportJob, progress: Progress, data: bytes, ticker: _Ticker

@@ -34,10 +34,11 @@ class ThreadPipe:
                 self._error = exc
 
     async def put(self, consume: Callable[[bytes], None], block: bytes) -> None:
-        """Have the thread call ``consume(block)``, after the blocks before it; raises what
-        an earlier call raised."""
+        """Have the thread call ``consume(block)``, after the blocks before it. Once a call
+        has failed, blocks are dropped: ``close`` raises the error. (Raising here, inside an
+        asyncpg COPY's sink, would leave asyncpg waiting on the COPY's cancellation.)"""
         if self._error is not None:
-            raise self._error
+            return
         try:
             self._queue.put_nowait((consume, block))
         except queue.Full:
