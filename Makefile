@@ -36,7 +36,7 @@ browser:
 	@bash deploy/local/ensure-browser.sh
 
 test: lint services browser
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist worksteal
 
 migrate: install services
 	$(VENV)/bin/jobdeck migrate

@@ -1,8 +1,9 @@
 """Enqueue benchmark: jobs/s through ``POST /api/v1/jobs`` one at a time (concurrency 8)
 and through ``POST /api/v1/jobs/bulk`` (1,000 jobs a call, 2 calls in flight).
 
-Runs ``python -m jobdeck_api`` against a scratch database ``jobdeck_bench_enqueue`` and
-Redis db 15 (only this run's keys are deleted afterwards). Prints one summary line.
+Runs ``python -m jobdeck_api`` against a scratch database ``jobdeck_bench_enqueue`` and a
+Redis database leased for the run (``redis_meter.leased_db``, flushed before and after) on
+``JOBDECK_BENCH_REDIS`` (redis://127.0.0.1:6379). Prints one summary line.
 
     .venv/bin/python bench/enqueue.py [--single 4000] [--bulk-calls 40]
 """
@@ -23,13 +24,13 @@ from typing import Any
 import aiohttp
 from jobdeck.auth import mint_token
 from jobdeck.db import ensure_database, migrate
-from jobdeck.queues import job_key, queue_key
-from jobdeck.streams import EVENTS
+from jobdeck.queues import queue_key
 from redis.asyncio import Redis
+from redis_meter import leased_db
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 DB_URL = f"{PG_BASE}/jobdeck_bench_enqueue"
-REDIS_URL = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_BASE = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379")
 SECRET = "jobdeck-bench-secret-0123456789abcdef0123"
 
 
@@ -63,13 +64,18 @@ async def main() -> None:
     parser.add_argument("--single", type=int, default=4000)
     parser.add_argument("--bulk-calls", type=int, default=40)
     args = parser.parse_args()
+    async with leased_db(REDIS_BASE) as redis_url:
+        await run(args, redis_url)
+
+
+async def run(args: argparse.Namespace, redis_url: str) -> None:
     await ensure_database(DB_URL)
     await migrate(DB_URL)
     port = free_port()
     env = {
         **os.environ,
         "JOBDECK_DATABASE_URL": DB_URL,
-        "JOBDECK_REDIS_URL": REDIS_URL,
+        "JOBDECK_REDIS_URL": redis_url,
         "JOBDECK_JWT_SECRET": SECRET,
         "JOBDECK_API_PORT": str(port),
         "JOBDECK_API_RATE_LIMIT": "off",
@@ -79,9 +85,7 @@ async def main() -> None:
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['operator'])}"}
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    redis = Redis.from_url(REDIS_URL)
-    stream_existed = bool(await redis.exists(EVENTS))
-    ids: list[str] = []
+    redis = Redis.from_url(redis_url)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as http:
             for _ in range(200):
@@ -97,7 +101,6 @@ async def main() -> None:
                 body = {"queue": queue, "name": "noop", "data": {"i": i}}
                 async with http.post(base + "/api/v1/jobs", json=body, headers=headers) as r:
                     assert r.status == 201, await r.text()
-                    ids.append((await r.json())["id"])
 
             async def bulk(i: int) -> None:
                 jobs = [{"queue": queue, "name": "noop", "data": {"i": j}} for j in range(1000)]
@@ -105,7 +108,6 @@ async def main() -> None:
                     base + "/api/v1/jobs/bulk", json={"jobs": jobs}, headers=headers
                 ) as r:
                     assert r.status == 201, await r.text()
-                    ids.extend(item["id"] for item in (await r.json())["items"])
 
             await lanes(50, 8, single)  # warm-up
             await lanes(2, 2, bulk)
@@ -115,11 +117,6 @@ async def main() -> None:
     finally:
         proc.terminate()
         proc.wait(15)
-        for start in range(0, len(ids), 5000):
-            await redis.delete(*(job_key(i) for i in ids[start : start + 5000]))
-        await redis.delete(queue_key(queue))
-        if not stream_existed:
-            await redis.delete(EVENTS)
         await redis.aclose()
     single_rate = args.single / single_s
     bulk_rate = args.bulk_calls * 1000 / bulk_s

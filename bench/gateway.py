@@ -11,7 +11,8 @@ delivered/expected, publish-to-receive p50/p99 (event ``ts`` → client receive,
 gateway's CPU (share of one core over the publishing window) and peak RSS.
 
 Env overrides: BENCH_CLIENTS (2000), BENCH_QUEUES (20), BENCH_RATE (2000 events/s),
-BENCH_SECONDS (30), BENCH_NODE_PROCS (2), BENCH_CLIENT (ws | socket.io-client), BENCH_REDIS (redis://127.0.0.1:6379/15),
+BENCH_SECONDS (30), BENCH_NODE_PROCS (2), BENCH_CLIENT (ws | socket.io-client), BENCH_REDIS (a
+private redis-server; or a server's URL, redis://127.0.0.1:6379, to lease a database on),
 JOBDECK_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/jobdeck), BENCH_GATEWAY_CMD
 (python arguments that start the gateway, "-m jobdeck_gateway"; e.g. a profiling wrapper).
 Targets (issue 4): 100% delivered, p99 <= 100 ms, <= 100 KB of gateway memory per client.
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from jobdeck.events import Event, EventType, encode
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis_meter import leased_db
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "tests" / "node"
@@ -51,7 +54,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", 30))
 NODE_PROCS = int(os.environ.get("BENCH_NODE_PROCS", 2))
 CLIENT_KIND = os.environ.get("BENCH_CLIENT", "ws")
 CLIENT_SCRIPT = {"ws": "bench-ws-clients.mjs", "socket.io-client": "bench-clients.mjs"}[CLIENT_KIND]
-REDIS_URL = os.environ.get("BENCH_REDIS", "")  # default: a private redis-server
+REDIS_BASE = os.environ.get("BENCH_REDIS", "")  # default: a private redis-server
 DATABASE_URL = os.environ.get(
     "JOBDECK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/jobdeck"
 )
@@ -170,11 +173,16 @@ async def publish(redis: Redis, queues: list[str]) -> int:
     return sent
 
 
-def private_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if REDIS_URL:
-        return REDIS_URL, None
+@contextlib.asynccontextmanager
+async def bench_redis() -> AsyncIterator[str]:
+    """A private redis-server of the bench's own, or with ``BENCH_REDIS`` (a server's URL)
+    a database leased on that server (``redis_meter.leased_db``)."""
+    if REDIS_BASE:
+        async with leased_db(REDIS_BASE) as url:
+            yield url
+        return
     port = free_port()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before the clock starts)
         [
             "redis-server",
             "--port",
@@ -188,24 +196,32 @@ def private_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    return f"redis://127.0.0.1:{port}/0", proc
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                probe = Redis.from_url(url)
+                await probe.ping()
+                await probe.aclose()
+                break
+            except (OSError, RedisError):
+                await asyncio.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def main() -> None:
     load0 = os.getloadavg()[0]
-    redis_url, redis_proc = private_redis()
-    for _ in range(100):
-        try:
-            probe = Redis.from_url(redis_url)
-            await probe.ping()
-            await probe.aclose()
-            break
-        except (OSError, RedisError):
-            await asyncio.sleep(0.05)
+    async with bench_redis() as redis_url:
+        await run(redis_url, load0)
+
+
+async def run(redis_url: str, load0: float) -> None:
     await ensure_database(DATABASE_URL)
     await migrate(DATABASE_URL)
     redis = Redis.from_url(redis_url)
-    await redis.delete(EVENTS)
     port = free_port()
     env = {
         **os.environ,
@@ -327,11 +343,7 @@ async def main() -> None:
             gateway.wait(15)
         except subprocess.TimeoutExpired:
             gateway.kill()
-        await redis.delete(EVENTS)
         await redis.aclose()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
 
 
 if __name__ == "__main__":

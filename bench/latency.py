@@ -6,9 +6,10 @@ enqueued (the time is taken just before ``QueueClient.enqueue``). Target: p50 <=
 p99 <= 20 ms.
 
     .venv/bin/python bench/latency.py [--jobs 1000] [--gap-ms 5]
-                                      [--redis-url redis://127.0.0.1:6379/12]
+                                      [--redis-base redis://127.0.0.1:6379]
 
-Uses a Redis database of its own (flushed before and after). Prints one summary line.
+Uses a Redis database leased on that server for the run (``redis_meter.leased_db``, flushed
+before and after). Prints one summary line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from jobdeck.streams import EVENTS
 from jobdeck_worker.context import JobContext
 from jobdeck_worker.registry import TaskRegistry
 from redis.asyncio import Redis
+from redis_meter import leased_db
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = "latency"
@@ -58,12 +60,16 @@ async def completed_latencies(redis: Redis) -> list[float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    redis = Redis.from_url(args.redis_url)
-    await redis.flushdb()
+    async with leased_db(args.redis_base) as redis_url:
+        await measure(args, redis_url)
+
+
+async def measure(args: argparse.Namespace, redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")]),
-        "JOBDECK_REDIS_URL": args.redis_url,
+        "JOBDECK_REDIS_URL": redis_url,
         "JOBDECK_WORKER_PORT": str(free_port()),
         "JOBDECK_LOG_LEVEL": "WARNING",
     }
@@ -93,7 +99,6 @@ async def main(args: argparse.Namespace) -> None:
         if worker.returncode is None:
             worker.send_signal(signal.SIGTERM)
             await worker.wait()
-        await redis.flushdb()
         await redis.aclose()
     ms = sorted(x * 1000 for x in latencies)
     p50 = statistics.median(ms)
@@ -110,7 +115,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--gap-ms", type=float, default=5.0)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--redis-base", default="redis://127.0.0.1:6379")
     return parser.parse_args()
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import asyncpg
 from jobdeck.db import create_pool, migrate
 from jobdeck_api.app import PG_POOL_OPTIONS
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import plan_search
 from jobdeck_api.search_count import execute_search
+from jobdeck_api.search_models import SearchQuery
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.pruner import Pruner
 

@@ -4,9 +4,10 @@ Pre-fills ``jobdeck:events`` with 200,000 realistic events (added, started, prog
 log, completed, failed, retrying for ~40k jobs, interleaved as concurrent workers would
 emit them), starts ``python -m jobdeck_recorder`` and measures from its first read until
 the group's lag and pending count are both 0. Uses a scratch Postgres database (created
-and dropped) and a Redis database of its own (flushed before and after).
+and dropped) and a Redis database leased for the run (``redis_meter.leased_db``, flushed
+before and after).
 
-    .venv/bin/python bench/recorder.py [--events 200000] [--redis-url redis://127.0.0.1:6379/13]
+    .venv/bin/python bench/recorder.py [--events 200000] [--redis-base redis://127.0.0.1:6379]
 
 Prints one summary line.
 """
@@ -30,6 +31,7 @@ from jobdeck.events import Event, EventType, encode
 from jobdeck.queues import JobSpec
 from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio import Redis
+from redis_meter import leased_db
 
 TARGET = 20_000
 PG_ADMIN = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -177,26 +179,29 @@ async def group_state(redis: Redis) -> tuple[int, int, int]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-base", default="redis://127.0.0.1:6379")
     parser.add_argument("--batch-size", type=int, default=5_000)
     args = parser.parse_args()
 
     db = f"jobdeck_bench_recorder_{uuid.uuid4().hex[:8]}"
     dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + db
     await admin(f'CREATE DATABASE "{db}"')
-    redis = Redis.from_url(args.redis_url)
     try:
         await migrate(dsn)
-        await redis.flushdb()
-        with tempfile.TemporaryFile() as log_file:
-            print(await measure(args, dsn, redis, log_file))
+        async with leased_db(args.redis_base) as redis_url:
+            redis = Redis.from_url(redis_url)
+            try:
+                with tempfile.TemporaryFile() as log_file:
+                    print(await measure(args, dsn, redis_url, redis, log_file))
+            finally:
+                await redis.aclose()
     finally:
-        await redis.flushdb()
-        await redis.aclose()
         await admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-async def measure(args: argparse.Namespace, dsn: str, redis: Redis, log_file: IO[bytes]) -> str:
+async def measure(
+    args: argparse.Namespace, dsn: str, redis_url: str, redis: Redis, log_file: IO[bytes]
+) -> str:
     """Pre-fill, run the recorder until the group has caught up; the summary line."""
     entries, jobs, logs = realistic_stream(args.events)
     for i in range(0, len(entries), 5_000):
@@ -208,7 +213,7 @@ async def measure(args: argparse.Namespace, dsn: str, redis: Redis, log_file: IO
     env = dict(os.environ)
     env.update(
         JOBDECK_DATABASE_URL=dsn,
-        JOBDECK_REDIS_URL=args.redis_url,
+        JOBDECK_REDIS_URL=redis_url,
         JOBDECK_RECORDER_PORT=str(free_port()),
         JOBDECK_RECORDER_BATCH_SIZE=str(args.batch_size),
         JOBDECK_LOG_LEVEL="WARNING",

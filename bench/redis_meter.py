@@ -8,8 +8,8 @@ quieter of the background rates sampled just before and just after it while noth
 bench runs, and callers repeat windows and keep medians.
 
 Also leases the bench a Redis database the way the test fixtures do (``tests/conftest.py``), so a
-bench never flushes a database a test is using, nor a test one the bench is using; an unleased
-database that holds keys (another bench's fixed one) is not taken either.
+bench never flushes a database a test is using, nor a test one the bench is using; a database
+that holds keys without a lease (someone else's) is not taken either.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from redis.asyncio import Redis
 OWN_COMMANDS = frozenset({"info", "config|resetstat", "config"})
 LEASE_PREFIX = "jobdeck:test-db-lease:"
 LEASE_TTL_S = 900
-# Tests lease from 1 upwards; the other benches use 12, 13 and 15 without a lease. A database
-# that holds keys although nobody leased it is in use all the same, and is skipped.
-CANDIDATE_DBS = (14, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+# Tests lease from 1 upwards, benches from the top down. A database that holds keys although
+# nobody leased it is in use all the same, and is skipped.
+CANDIDATE_DBS = (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,15 @@ import asyncpg
 from jobdeck.auth import mint_token
 from jobdeck.db import create_pool, ensure_database, migrate
 from jobdeck_api.app import PG_POOL_OPTIONS
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import encode_cursor, plan_search
 from jobdeck_api.search_count import execute_search
+from jobdeck_api.search_models import SearchQuery
+from redis_meter import leased_db
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 # A database of the bench's own (JOBDECK_BENCH_DB), so that runs at different scales can coexist.
 DB_URL = f"{PG_BASE}/{os.environ.get('JOBDECK_BENCH_DB', 'jobdeck_bench_search')}"
-REDIS_URL = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+REDIS_BASE = os.environ.get("JOBDECK_BENCH_REDIS", "redis://127.0.0.1:6379")
 SECRET = "jobdeck-bench-secret-0123456789abcdef0123"
 CONCURRENCY = 8
 ROUNDS = 4  # API and SQL alternate, ROUNDS times each, per query
@@ -337,7 +338,13 @@ def start_api(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def main() -> None:
+async def leased_main() -> None:
+    """The API's Redis is a database leased for the run (flushed before and after)."""
+    async with leased_db(REDIS_BASE) as redis_url:
+        await main(redis_url)
+
+
+async def main(redis_url: str) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="per query and side")
@@ -352,7 +359,7 @@ async def main() -> None:
     env = {
         **os.environ,
         "JOBDECK_DATABASE_URL": DB_URL,
-        "JOBDECK_REDIS_URL": REDIS_URL,
+        "JOBDECK_REDIS_URL": redis_url,
         "JOBDECK_JWT_SECRET": SECRET,
         "JOBDECK_API_PORT": str(port),
         # Checked on every request like any limit; only its size keeps the run below it.
@@ -443,4 +450,4 @@ async def main() -> None:
 if __name__ == "__main__":
     import uvloop
 
-    uvloop.run(main())
+    uvloop.run(leased_main())

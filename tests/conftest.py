@@ -1,8 +1,10 @@
 """Shared fixtures: a real Postgres database and a real Redis database per test.
 
 A template database is migrated once per session and cloned for each test
-(``CREATE DATABASE ... TEMPLATE``); each test gets a Redis database number of its
-own, flushed before use. Set JOBDECK_TEST_PG / JOBDECK_TEST_REDIS to point elsewhere.
+(``CREATE DATABASE ... TEMPLATE``, 0.1 s); the clone is dropped by a background thread
+(``DROP DATABASE`` waits ~0.7 s on the disk), so the next test need not wait for it. Each
+test gets a Redis database number of its own, flushed before use. Set JOBDECK_TEST_PG /
+JOBDECK_TEST_REDIS to point elsewhere.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -40,8 +44,35 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+class _Dropper:
+    """Drops databases in a thread of its own; ``close`` waits until all are gone."""
+
+    def __init__(self) -> None:
+        self._names: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="db-dropper", daemon=True)
+        self._thread.start()
+
+    def drop(self, name: str) -> None:
+        self._names.put(name)
+
+    def close(self) -> None:
+        self._names.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (name := self._names.get()) is not None:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
+def _dropper() -> Iterator[_Dropper]:
+    dropper = _Dropper()
+    yield dropper
+    dropper.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template(_dropper: _Dropper) -> Iterator[str]:
     """A migrated database to clone; one per test session, so concurrent sessions don't clash."""
     name = f"jobdeck_test_template_{os.getpid()}"
 
@@ -56,11 +87,11 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture
-async def database_url(pg_template: str) -> AsyncIterator[str]:
+async def database_url(pg_template: str, _dropper: _Dropper) -> AsyncIterator[str]:
     name = f"jobdeck_test_{uuid.uuid4().hex[:12]}"
     await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     yield _db_url(name)
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _dropper.drop(name)
 
 
 @pytest.fixture
@@ -120,6 +151,13 @@ def service_procs() -> Iterator[list[ServiceProcess]]:
     yield procs
     for proc in procs:
         proc.stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what every test shares (modules, schemas) out of the collector's sight: the full
+    collection after each test then looks only at what tests made (0.3 s -> a few ms)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from jobdeck.streams import EVENTS
 from jobdeck_api.app import all_endpoints, build_app
-from jobdeck_api.models import SHADOWED_IDS
+from jobdeck_api.job_command_models import SHADOWED_IDS
 from jobdeck_api.routing import MAX_JSON_DEPTH
 from jobdeck_api.security import RateLimits
 

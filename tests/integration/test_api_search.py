@@ -284,9 +284,9 @@ async def test_results_limited_to_token_queues(
 async def test_count_past_its_budget_is_abandoned(pg: Any) -> None:
     from dataclasses import replace
 
-    from jobdeck_api.models import SearchQuery
     from jobdeck_api.search import plan_search
     from jobdeck_api.search_count import budgeted_count
+    from jobdeck_api.search_models import SearchQuery
 
     plan = plan_search(SearchQuery.model_validate({}), None)
     slow = replace(plan, count_sql="SELECT count(*) FROM pg_sleep(2)", count_args=[])

@@ -50,6 +50,24 @@ async def test_each_level_is_kept_for_its_own_retention(pg: asyncpg.Pool) -> Non
         "SELECT level, count(*) AS n FROM job_failure_rollups GROUP BY level ORDER BY level"
     )
     assert [(r["level"], r["n"]) for r in failures] == [("day", 3), ("hour", 2), ("minute", 1)]
+    histograms = await pg.fetch(
+        "SELECT level, count(*) AS n FROM job_histograms GROUP BY level ORDER BY level"
+    )
+    assert [(r["level"], r["n"]) for r in histograms] == [("day", 3), ("hour", 2), ("minute", 1)]
     assert await pg.fetchval("SELECT count(*) FROM job_attempt_failures") == 2
-    assert deleted == 6 + 6 + 2
+    assert deleted == 6 + 6 + 6 + 2
     assert await retention.prune(pg, config, NOW) == 0
+
+
+async def test_histograms_add_bucket_by_bucket_and_drop_zeros(pg: asyncpg.Pool) -> None:
+    cases = [
+        ('{"1": 2, "5": 1}', '{"1": -2, "7": 3}', {"5": 1, "7": 3}),
+        ('{"3": 4}', "{}", {"3": 4}),
+        ("{}", '{"3": 1, "4": 2}', {"3": 1, "4": 2}),
+        ('{"3": 1}', '{"3": -1}', {}),
+    ]
+    for a, b, expected in cases:
+        assert (
+            await pg.fetchval("SELECT jobdeck_hist_add($1::text::jsonb, $2::text::jsonb)", a, b)
+            == expected
+        )

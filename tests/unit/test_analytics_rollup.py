@@ -158,3 +158,32 @@ def test_fingerprints_of_real_error_messages() -> None:
     c = fingerprint("TimeoutError", "refused by 10.0.0.9:5432 after 5 attempts")
     assert a.value == b.value != c.value and len(a.value) == 16
     assert fingerprint(None, None).error_type == "Error"
+
+
+def test_histograms_are_summed_over_status_per_level() -> None:
+    done = row()
+    failed = row(JobStatus.FAILED, id="j2", duration_ms=100, error_type="E", error_message="m")
+    plan = plan_rollups([(None, done), (None, failed)])
+    assert len(plan.rows) == 6  # completed and failed, at three levels
+    assert [(h.level, h.duration_hist) for h in plan.histograms] == [
+        ("day", {bucket_of(2_000): 1, bucket_of(100): 1}),
+        ("hour", {bucket_of(2_000): 1, bucket_of(100): 1}),
+        ("minute", {bucket_of(2_000): 1, bucket_of(100): 1}),
+    ]
+    # A retried job that stays in the same bucket with the same duration changes nothing.
+    again = replace(failed, status=JobStatus.FAILED, attempts=2, version=2 * 16 + 3)
+    moved = plan_rollups([(failed, again)])
+    assert moved.histograms == []
+    assert {(d.level, d.jobs, d.retried) for d in moved.rows} == {
+        ("minute", 0, 1),
+        ("hour", 0, 1),
+        ("day", 0, 1),
+    }
+
+
+def test_only_the_levels_asked_for_are_planned() -> None:
+    plan = plan_rollups([(None, row())], levels=(("hour", 3_600_000), ("day", 86_400_000)))
+    assert sorted({d.level for d in plan.rows}) == ["day", "hour"]
+    assert sorted(h.level for h in plan.histograms) == ["day", "hour"]
+    hour = next(d for d in plan.rows if d.level == "hour")
+    assert hour.bucket == T0 - T0 % 3_600_000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from jobdeck_api.limits import CostLimits
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import plan_search
 from jobdeck_api.search_count import Estimate
 from jobdeck_api.search_guard import judge
+from jobdeck_api.search_models import SearchQuery
 
 LIMITS = CostLimits(heavy_cost=1_000, refuse_cost=10_000)
 

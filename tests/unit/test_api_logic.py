@@ -15,8 +15,9 @@ from jobdeck_api.decisions import (
     spec_for_retry,
 )
 from jobdeck_api.errors import BadParameter
-from jobdeck_api.models import EnqueueRequest, SearchQuery
+from jobdeck_api.job_command_models import EnqueueRequest
 from jobdeck_api.search import decode_cursor, encode_cursor, plan_search
+from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.security import bearer_token, limits_uri, retry_after
 from pydantic import ValidationError
 

@@ -2,7 +2,8 @@
 
 Each handler resolves the request's window (``analytics_range``) and queue scope (the
 requested queues cut down to the token's), then serves the answer from the short-lived
-Redis cache (``analytics_cache``) or builds it (``analytics``).
+Redis cache (``analytics_cache``) or builds it (``analytics_trends``,
+``analytics_performance``, ``analytics_failures``, ``analytics_usage``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from jobdeck.web import PG, REDIS
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from jobdeck_api import analytics, analytics_usage
+from jobdeck_api import analytics_usage
 from jobdeck_api.analytics_cache import TTL_S, cache_key, cached
+from jobdeck_api.analytics_failures import failures as failure_report
 from jobdeck_api.analytics_models import (
     AnalyticsQuery,
     FailureReport,
@@ -27,7 +29,10 @@ from jobdeck_api.analytics_models import (
     PerformanceReport,
     SuccessTrends,
 )
+from jobdeck_api.analytics_performance import performance as performance_report
 from jobdeck_api.analytics_range import RangeError, resolve
+from jobdeck_api.analytics_scope import Scope
+from jobdeck_api.analytics_trends import success_trends as trends_report
 from jobdeck_api.analytics_usage import ResourceUsage
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.routing import ApiRequest, ApiRoutes
@@ -46,7 +51,7 @@ COMMON = (
 M = TypeVar("M", bound=BaseModel)
 
 
-def scope_of(call: ApiRequest[AnalyticsQuery, None]) -> analytics.Scope:
+def scope_of(call: ApiRequest[AnalyticsQuery, None]) -> Scope:
     q = call.query
     try:
         window = resolve(q.start_date, q.end_date, q.interval, datetime.now(UTC))
@@ -60,7 +65,7 @@ def scope_of(call: ApiRequest[AnalyticsQuery, None]) -> analytics.Scope:
         queues = sorted(set(q.queues) if visible is None else set(q.queues) & visible)
     elif visible is not None:
         queues = sorted(visible)
-    return analytics.Scope(window, queues, q.job_name)
+    return Scope(window, queues, q.job_name)
 
 
 async def freshness(call: ApiRequest[Any, Any]) -> Freshness:
@@ -80,7 +85,7 @@ def _mark(model: Any, cached: bool) -> None:
 async def _serve(
     call: ApiRequest[AnalyticsQuery, None],
     endpoint: str,
-    build: Callable[[analytics.Scope, Freshness], Awaitable[M]],
+    build: Callable[[Scope, Freshness], Awaitable[M]],
 ) -> M | web.Response:
     scope = scope_of(call)
     w = scope.window
@@ -112,7 +117,7 @@ async def success_trends(call: ApiRequest[AnalyticsQuery, None]) -> SuccessTrend
     declining or insufficient_data) whose method is described in `method`.
     """
     pg = call.app[PG]
-    return await _serve(call, "success-trends", lambda s, f: analytics.success_trends(pg, s, f))
+    return await _serve(call, "success-trends", lambda s, f: trends_report(pg, s, f))
 
 
 @routes.route(
@@ -134,7 +139,7 @@ async def performance(call: ApiRequest[AnalyticsQuery, None]) -> PerformanceRepo
     return await _serve(
         call,
         "performance",
-        lambda s, f: analytics.performance(pg, redis, s, f, now_ms()),
+        lambda s, f: performance_report(pg, redis, s, f, now_ms()),
     )
 
 
@@ -158,7 +163,7 @@ async def failures(call: ApiRequest[AnalyticsQuery, None]) -> FailureReport | we
     return await _serve(
         call,
         "failures",
-        lambda s, f: analytics.failures(pg, redis, s, f, now_ms()),
+        lambda s, f: failure_report(pg, redis, s, f, now_ms()),
     )
 
 

@@ -9,12 +9,15 @@ limited to some queues gets the figures of those queues.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
-from jobdeck.lag import read_recorder_lag
+from jobdeck.lag import RecorderLag, read_recorder_lag
 from jobdeck.queues import queue_key
 from jobdeck.usage import (
+    PostgresUsage,
+    ProcessUsage,
     ResourceThresholds,
     read_postgres,
     read_processes,
@@ -24,8 +27,10 @@ from jobdeck.usage import (
 from pydantic import Field
 from redis.asyncio import Redis
 
-from jobdeck_api.analytics import Scope, coverage, grouped_totals, live_queue_counts
+from jobdeck_api.analytics_live import live_queue_counts, live_sources
 from jobdeck_api.analytics_models import Coverage, Freshness
+from jobdeck_api.analytics_scope import Scope, coverage
+from jobdeck_api.analytics_totals import grouped_totals
 from jobdeck_api.models import Model
 
 
@@ -103,6 +108,21 @@ def _point(ts: int, cpu: float, rss: int) -> UsagePoint:
     return UsagePoint(ts=datetime.fromtimestamp(ts / 1000, UTC), cpu_pct=cpu, rss_bytes=rss)
 
 
+SystemUsage = tuple[list[ProcessUsage], PostgresUsage | None, RecorderLag | None]
+
+
+async def _system_usage(pg: asyncpg.Pool, redis: Redis, now_ms: int) -> SystemUsage:
+    """The sections about shared machinery (tokens that see every queue), read at once."""
+    processes, pg_usage, lag = await asyncio.gather(
+        read_processes(redis, now_ms), read_postgres(pg), read_recorder_lag(redis)
+    )
+    return processes, pg_usage, lag
+
+
+async def _no_system_usage() -> SystemUsage:
+    return [], None, None
+
+
 async def resource_usage(
     pg: asyncpg.Pool,
     redis: Redis,
@@ -111,8 +131,13 @@ async def resource_usage(
     now_ms: int,
     thresholds: ResourceThresholds,
 ) -> ResourceUsage:
-    totals = await grouped_totals(pg, scope)
-    live = await live_queue_counts(redis, pg, scope, totals.queues(), now_ms)
+    system = scope.queues is None
+    totals, sources, (processes, pg_usage, lag) = await asyncio.gather(
+        grouped_totals(pg, scope),
+        live_sources(redis, pg, now_ms),
+        _system_usage(pg, redis, now_ms) if system else _no_system_usage(),
+    )
+    live = await live_queue_counts(redis, sources, scope, totals.queues(), now_ms)
     queues = sorted(live)
     redis_usage = await read_redis(redis, {q: queue_key(q) for q in queues})
     per_queue = []
@@ -130,11 +155,7 @@ async def resource_usage(
                 redis_bytes=redis_usage.queue_memory.get(q, 0),
             )
         )
-    system = scope.queues is None
-    processes = await read_processes(redis, now_ms) if system else []
-    pg_usage = await read_postgres(pg) if system else None
     checks = resource_checks(processes, redis_usage if system else None, pg_usage, thresholds)
-    lag = await read_recorder_lag(redis) if system else None
     return ResourceUsage(
         range=coverage(scope.window),
         freshness=freshness,

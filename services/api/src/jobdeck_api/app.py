@@ -33,9 +33,9 @@ from jobdeck_api import (
     workers_api,
 )
 from jobdeck_api.asyncapi import install_asyncapi
+from jobdeck_api.audit_models import AuditPage, AuditQuery
 from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
-from jobdeck_api.models import AuditPage, AuditQuery
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
 from jobdeck_api.security import (

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 from jobdeck.web import PG
 
+from jobdeck_api.audit_models import AuditEntry, AuditPage, AuditQuery
 from jobdeck_api.errors import BadParameter, Forbidden
-from jobdeck_api.models import AuditEntry, AuditPage, AuditQuery
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, Endpoint
 

@@ -20,15 +20,8 @@ from jobdeck.sql import load_queries
 from jobdeck.web import PG
 from pydantic import Field, model_validator
 
-from jobdeck_api.models import (
-    MAX_BULK_IDS,
-    BulkActionResponse,
-    EndInstant,
-    JobId,
-    Model,
-    QueueName,
-    StartInstant,
-)
+from jobdeck_api.job_command_models import MAX_BULK_IDS, BulkActionResponse
+from jobdeck_api.models import EndInstant, JobId, Model, QueueName, StartInstant
 from jobdeck_api.routing import ApiRequest
 
 SQL = load_queries("jobdeck_api", "sql/bulk_filter.sql")

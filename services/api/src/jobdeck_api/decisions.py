@@ -12,7 +12,7 @@ from typing import Any
 from jobdeck.events import JobStatus, current_attempt
 from jobdeck.queues import JobSpec
 
-from jobdeck_api.models import EnqueueRequest
+from jobdeck_api.job_command_models import EnqueueRequest
 
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 CANCELLABLE = frozenset({JobStatus.WAITING, JobStatus.DELAYED, JobStatus.ACTIVE})

@@ -15,7 +15,7 @@ from jobdeck import jobsql
 from pydantic.alias_generators import to_snake
 from pydantic_core import to_json
 
-from jobdeck_api.models import JobSummary
+from jobdeck_api.search_models import JobSummary
 
 # (row column, JobSummary field): the mapping from the jobs table to the API, from the
 # one list of (column, public name) that exports share (``jobdeck.jobsql``).

@@ -14,24 +14,24 @@ from typing import Any
 from jobdeck.auth import Role
 from jobdeck.events import JobStatus, current_attempt
 from jobdeck.queues import CancelOutcome, EnqueueOutcome, retry_claim_key
-from jobdeck.web import PG
 
 from jobdeck_api import audit, bulk_filter
 from jobdeck_api.bulk_filter import BulkRequest, BulkResponse
 from jobdeck_api.decisions import (
     RETRY_PENDING,
+    Verdict,
     may_cancel,
     may_retry,
     spec_for_retry,
 )
 from jobdeck_api.errors import Conflict, NotFound
-from jobdeck_api.models import (
+from jobdeck_api.job_batch import Row, act_on_jobs, one_by_one, skipped
+from jobdeck_api.job_command_models import (
     MAX_BULK_IDS,
     BulkActionResponse,
     JobActionResult,
     JobOutcome,
 )
-from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes, Bucket
 from jobdeck_api.state import QUEUES
 
@@ -39,92 +39,54 @@ routes = ApiRoutes()
 TAG = ["jobs"]
 
 
+def _may_retry(row: Row) -> Verdict:
+    return may_retry(row["status"], row.get("added_attempt", 1))
+
+
+async def _retry(call: ApiRequest[Any, Any], row: Row) -> JobActionResult:
+    # One retry per attempt, claimed atomically with the enqueue: the row may be stale
+    # (the recorder a moment behind a first retry's run), and both would run attempt n+1.
+    spec = spec_for_retry(row)
+    claim = retry_claim_key(row["id"], spec.attempt_offset)
+    queued = await call.app[QUEUES].enqueue_claimed(
+        spec, claim, by=call.principal.sub, replace=True
+    )
+    if queued is not EnqueueOutcome.QUEUED:
+        return skipped(row, RETRY_PENDING)
+    return JobActionResult(
+        id=row["id"],
+        outcome=JobOutcome.RETRIED,
+        previous_status=row["status"],
+        status=JobStatus.WAITING,
+    )
+
+
+async def _cancel(call: ApiRequest[Any, Any], row: Row) -> JobActionResult:
+    outcome = await call.app[QUEUES].cancel(
+        row["id"],
+        row["queue"],
+        row["name"],
+        current_attempt(row["attempts"], row["version"]),
+        by=call.principal.sub,
+    )
+    if outcome is CancelOutcome.GONE:
+        return skipped(row, "job is no longer queued or running (it may have just finished)")
+    return JobActionResult(
+        id=row["id"],
+        outcome=JobOutcome.CANCELLED
+        if outcome is CancelOutcome.CANCELLED
+        else JobOutcome.CANCELLING,
+        previous_status=row["status"],
+        status=JobStatus.CANCELLED,
+    )
+
+
 async def _retry_rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
-    rows = {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
-    client = call.app[QUEUES]
-    results = []
-    for job_id in ids:
-        row = rows.get(job_id)
-        if row is None or not call.principal.can_see(row["queue"]):
-            results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
-            continue
-        verdict = may_retry(row["status"], row.get("added_attempt", 1))
-        if not verdict.allowed:
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.SKIPPED,
-                    reason=verdict.reason,
-                    previous_status=row["status"],
-                )
-            )
-            continue
-        # One retry per attempt, claimed atomically with the enqueue: the row may be stale
-        # (the recorder a moment behind a first retry's run), and both would run attempt n+1.
-        spec = spec_for_retry(row)
-        claim = retry_claim_key(job_id, spec.attempt_offset)
-        queued = await client.enqueue_claimed(spec, claim, by=call.principal.sub, replace=True)
-        ok = queued is EnqueueOutcome.QUEUED
-        results.append(
-            JobActionResult(
-                id=job_id,
-                outcome=JobOutcome.RETRIED if ok else JobOutcome.SKIPPED,
-                reason=None if ok else RETRY_PENDING,
-                previous_status=row["status"],
-                status=JobStatus.WAITING if ok else None,
-            )
-        )
-    return results
+    return await act_on_jobs(call, ids, _may_retry, one_by_one(_retry))
 
 
 async def _cancel_rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
-    rows = {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
-    client = call.app[QUEUES]
-    results = []
-    for job_id in ids:
-        row = rows.get(job_id)
-        if row is None or not call.principal.can_see(row["queue"]):
-            results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
-            continue
-        verdict = may_cancel(row["status"])
-        if not verdict.allowed:
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.SKIPPED,
-                    reason=verdict.reason,
-                    previous_status=row["status"],
-                )
-            )
-            continue
-        outcome = await client.cancel(
-            job_id,
-            row["queue"],
-            row["name"],
-            current_attempt(row["attempts"], row["version"]),
-            by=call.principal.sub,
-        )
-        if outcome is CancelOutcome.GONE:
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.SKIPPED,
-                    reason="job is no longer queued or running (it may have just finished)",
-                    previous_status=row["status"],
-                )
-            )
-        else:
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.CANCELLED
-                    if outcome is CancelOutcome.CANCELLED
-                    else JobOutcome.CANCELLING,
-                    previous_status=row["status"],
-                    status=JobStatus.CANCELLED,
-                )
-            )
-    return results
+    return await act_on_jobs(call, ids, lambda row: may_cancel(row["status"]), one_by_one(_cancel))
 
 
 def _bulk_response(results: list[JobActionResult]) -> BulkActionResponse:

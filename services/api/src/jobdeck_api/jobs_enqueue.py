@@ -22,7 +22,7 @@ from pydantic_core import to_json
 from jobdeck_api import audit
 from jobdeck_api.decisions import spec_for_enqueue
 from jobdeck_api.errors import BadParameter, Conflict, Forbidden
-from jobdeck_api.models import (
+from jobdeck_api.job_command_models import (
     BulkEnqueueRequest,
     BulkEnqueueResponse,
     EnqueuedJob,

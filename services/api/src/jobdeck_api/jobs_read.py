@@ -16,7 +16,11 @@ from jobdeck.web import PG
 from jobdeck_api.errors import NotFound
 from jobdeck_api.job_json import search_page_json, summary
 from jobdeck_api.limits import LIMITS
-from jobdeck_api.models import (
+from jobdeck_api.queries import Q
+from jobdeck_api.routing import ApiRequest, ApiRoutes
+from jobdeck_api.search import encode_cursor, plan_search
+from jobdeck_api.search_guard import guarded_search
+from jobdeck_api.search_models import (
     AttemptSummary,
     JobDetail,
     JobTiming,
@@ -26,10 +30,6 @@ from jobdeck_api.models import (
     SearchQuery,
     SearchResponse,
 )
-from jobdeck_api.queries import Q
-from jobdeck_api.routing import ApiRequest, ApiRoutes
-from jobdeck_api.search import encode_cursor, plan_search
-from jobdeck_api.search_guard import guarded_search
 from jobdeck_api.state import SHOW_TRACEBACKS
 
 routes = ApiRoutes()

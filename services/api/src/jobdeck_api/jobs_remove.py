@@ -24,6 +24,8 @@ from jobdeck.web import PG, REDIS, SETTINGS
 
 from jobdeck_api.bulk_filter import BulkRequest, BulkResponse
 from jobdeck_api.decisions import may_delete
+from jobdeck_api.job_batch import Row, act_on_jobs, skipped
+from jobdeck_api.job_command_models import BulkActionResponse, JobActionResult, JobOutcome
 from jobdeck_api.jobs_actions import (
     BULK_FILTER_NOTE,
     BULK_IDS_EXAMPLE,
@@ -31,7 +33,6 @@ from jobdeck_api.jobs_actions import (
     act_on_many,
     act_on_one,
 )
-from jobdeck_api.models import BulkActionResponse, JobActionResult, JobOutcome
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes, Bucket
 from jobdeck_api.state import ADMIN
@@ -46,26 +47,26 @@ async def remove_jobs(
     call: ApiRequest[Any, Any], ids: Sequence[str], reason: str = "deleted"
 ) -> list[JobActionResult]:
     """Delete each finished, visible job of ``ids``; one result per id, in order."""
-    rows = {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
+
+    async def remove(call: ApiRequest[Any, Any], rows: list[Row]) -> list[JobActionResult]:
+        return await _remove(call, rows, reason)
+
+    return await act_on_jobs(call, ids, lambda row: may_delete(row["status"]), remove)
+
+
+async def _remove(
+    call: ApiRequest[Any, Any], candidates: list[Row], reason: str
+) -> list[JobActionResult]:
+    """Redis first, then the history of the jobs Redis saw finished, then the announcement;
+    all in batches."""
     results: dict[str, JobActionResult] = {}
-    candidates: list[Mapping[str, Any]] = []
-    for job_id in ids:
-        row = rows.get(job_id)
-        if row is None or not call.principal.can_see(row["queue"]):
-            results[job_id] = JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND)
-            continue
-        verdict = may_delete(row["status"])
-        if verdict.allowed:
-            candidates.append(row)
-        else:
-            results[job_id] = _skipped(row, verdict.reason)
     redis_outcomes = await call.app[ADMIN].remove([r["id"] for r in candidates])
     finished = []
     for row, outcome in zip(candidates, redis_outcomes, strict=True):
         if outcome.finished:
             finished.append(row)
         else:
-            results[row["id"]] = _skipped(row, _queued_again(outcome))
+            results[row["id"]] = skipped(row, _queued_again(outcome))
     deleted = await _delete_history(call, [r["id"] for r in finished])
     for row in finished:
         if row["id"] in deleted:
@@ -73,15 +74,9 @@ async def remove_jobs(
                 id=row["id"], outcome=JobOutcome.REMOVED, previous_status=row["status"]
             )
         else:  # changed under us (a retry recorded meanwhile): not deleted
-            results[row["id"]] = _skipped(row, "job is no longer finished")
+            results[row["id"]] = skipped(row, "job is no longer finished")
     await _announce(call, {r["id"]: r["queue"] for r in finished if r["id"] in deleted}, reason)
-    return [results[job_id] for job_id in ids]
-
-
-def _skipped(row: Mapping[str, Any], reason: str | None) -> JobActionResult:
-    return JobActionResult(
-        id=row["id"], outcome=JobOutcome.SKIPPED, reason=reason, previous_status=row["status"]
-    )
+    return [results[r["id"]] for r in candidates]
 
 
 def _queued_again(outcome: RemoveOutcome) -> str:

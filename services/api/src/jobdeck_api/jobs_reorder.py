@@ -17,8 +17,9 @@ from jobdeck.queues.admin import ChangeOutcome
 from jobdeck.web import PG
 
 from jobdeck_api.decisions import may_promote, may_reprioritize
+from jobdeck_api.job_batch import Row, act_on_jobs, one_by_one, skipped
+from jobdeck_api.job_command_models import JobActionResult, JobOutcome, PriorityRequest
 from jobdeck_api.jobs_actions import act_on_one
-from jobdeck_api.models import JobActionResult, JobOutcome, PriorityRequest
 from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes
 from jobdeck_api.state import ADMIN
@@ -27,47 +28,28 @@ routes = ApiRoutes()
 TAG = ["jobs"]
 
 
-async def _rows(call: ApiRequest[Any, Any], ids: Sequence[str]) -> dict[str, Any]:
-    return {r["id"]: r for r in await call.app[PG].fetch(Q["jobs_for_action"], list(ids))}
-
-
-def _skipped(job_id: str, status: str, reason: str | None) -> JobActionResult:
-    return JobActionResult(
-        id=job_id, outcome=JobOutcome.SKIPPED, reason=reason, previous_status=JobStatus(status)
-    )
-
-
 def _refusal(outcome: ChangeOutcome) -> str:
     if outcome is ChangeOutcome.GONE:
         return "job is no longer queued (it may have just started or finished)"
     return f"job is {outcome.value} now"
 
 
+async def _promote_one(call: ApiRequest[Any, Any], row: Row) -> JobActionResult:
+    outcome = await call.app[ADMIN].promote(row["id"], row["queue"])
+    if outcome is not ChangeOutcome.PROMOTED:
+        return skipped(row, _refusal(outcome))
+    return JobActionResult(
+        id=row["id"],
+        outcome=JobOutcome.PROMOTED,
+        previous_status=row["status"],
+        status=JobStatus.WAITING,
+    )
+
+
 async def _promote(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
-    rows = await _rows(call, ids)
-    results = []
-    for job_id in ids:
-        row = rows.get(job_id)
-        if row is None or not call.principal.can_see(row["queue"]):
-            results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
-            continue
-        verdict = may_promote(row["status"])
-        if not verdict.allowed:
-            results.append(_skipped(job_id, row["status"], verdict.reason))
-            continue
-        outcome = await call.app[ADMIN].promote(job_id, row["queue"])
-        if outcome is ChangeOutcome.PROMOTED:
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.PROMOTED,
-                    previous_status=row["status"],
-                    status=JobStatus.WAITING,
-                )
-            )
-        else:
-            results.append(_skipped(job_id, row["status"], _refusal(outcome)))
-    return results
+    return await act_on_jobs(
+        call, ids, lambda row: may_promote(row["status"]), one_by_one(_promote_one)
+    )
 
 
 @routes.route(
@@ -105,31 +87,21 @@ async def change_priority(call: ApiRequest[None, PriorityRequest]) -> JobActionR
     """
     priority = call.body.priority
 
+    async def change_one(call: ApiRequest[Any, Any], row: Row) -> JobActionResult:
+        outcome = await call.app[ADMIN].reprioritize(row["id"], row["queue"], priority)
+        if outcome is not ChangeOutcome.CHANGED:
+            return skipped(row, _refusal(outcome))
+        await call.app[PG].execute(Q["set_priority"], row["id"], priority)
+        return JobActionResult(
+            id=row["id"],
+            outcome=JobOutcome.REPRIORITIZED,
+            previous_status=row["status"],
+            status=JobStatus(row["status"]),
+        )
+
     async def change(call: ApiRequest[Any, Any], ids: Sequence[str]) -> list[JobActionResult]:
-        rows = await _rows(call, ids)
-        results = []
-        for job_id in ids:
-            row = rows.get(job_id)
-            if row is None or not call.principal.can_see(row["queue"]):
-                results.append(JobActionResult(id=job_id, outcome=JobOutcome.NOT_FOUND))
-                continue
-            verdict = may_reprioritize(row["status"])
-            if not verdict.allowed:
-                results.append(_skipped(job_id, row["status"], verdict.reason))
-                continue
-            outcome = await call.app[ADMIN].reprioritize(job_id, row["queue"], priority)
-            if outcome is not ChangeOutcome.CHANGED:
-                results.append(_skipped(job_id, row["status"], _refusal(outcome)))
-                continue
-            await call.app[PG].execute(Q["set_priority"], job_id, priority)
-            results.append(
-                JobActionResult(
-                    id=job_id,
-                    outcome=JobOutcome.REPRIORITIZED,
-                    previous_status=row["status"],
-                    status=JobStatus(row["status"]),
-                )
-            )
-        return results
+        return await act_on_jobs(
+            call, ids, lambda row: may_reprioritize(row["status"]), one_by_one(change_one)
+        )
 
     return await act_on_one(call, "jobs.priority", change, frozenset({JobOutcome.REPRIORITIZED}))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields, replace
 from aiohttp import web
 
 from jobdeck_api.errors import Unavailable
-from jobdeck_api.models import EXACT_TOTAL_MAX
+from jobdeck_api.search_models import EXACT_TOTAL_MAX
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from jobdeck.auth import Role
 
 from jobdeck_api import audit
 from jobdeck_api.bulk_filter import BulkRequest, BulkResponse
+from jobdeck_api.job_command_models import BulkActionResponse
 from jobdeck_api.jobs_actions import act_by_filter
 from jobdeck_api.jobs_remove import FINISHED, REMOVED, remove_jobs
-from jobdeck_api.models import BulkActionResponse, CleanRequest, DrainRequest, DrainResult
+from jobdeck_api.queue_models import CleanRequest, DrainRequest, DrainResult
 from jobdeck_api.queues_api import queue_param
 from jobdeck_api.routing import ApiRequest, ApiRoutes, Bucket
 from jobdeck_api.state import ADMIN

@@ -21,7 +21,8 @@ from jobdeck.web import PG, REDIS
 
 from jobdeck_api import audit
 from jobdeck_api.errors import BadParameter, Forbidden, NotFound
-from jobdeck_api.models import (
+from jobdeck_api.queries import Q
+from jobdeck_api.queue_models import (
     QueueConfig,
     QueueConfigInput,
     QueueCounts,
@@ -30,7 +31,6 @@ from jobdeck_api.models import (
     QueueState,
     ScheduleBrief,
 )
-from jobdeck_api.queries import Q
 from jobdeck_api.routing import ApiRequest, ApiRoutes
 from jobdeck_api.state import QUEUES
 

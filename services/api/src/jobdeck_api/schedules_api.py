@@ -38,8 +38,9 @@ from jobdeck_api.schedule_models import (
     ScheduleRun,
     ScheduleUpdate,
 )
+from jobdeck_api.scoped_rows import fetch_page, fetch_visible
 from jobdeck_api.state import QUEUES
-from jobdeck_api.templates_api import S, scope
+from jobdeck_api.templates_api import S
 
 routes = ApiRoutes()
 TAG = ["schedules"]
@@ -149,19 +150,8 @@ def run_model(row: Mapping[str, Any]) -> ScheduleRun:
 
 async def _fetch(call: ApiRequest[Any, Any], schedule_id: str) -> Mapping[str, Any]:
     """The schedule as the caller may see it, or 404."""
-    row: Mapping[str, Any] | None = await call.app[PG].fetchrow(
-        S["schedule_select"] + " WHERE s.id = $1", schedule_id
-    )
-    if row is None or not _visible(call, row["queue"]):
-        raise NotFound(f"schedule {schedule_id!r} not found")
-    return row
-
-
-def _visible(call: ApiRequest[Any, Any], queue: str | None) -> bool:
-    """A schedule without a template (deleted with force) is seen by all-queue tokens only."""
-    if queue is None:
-        return call.principal.queues is None
-    return call.principal.can_see(queue)
+    sql = S["schedule_select"] + " WHERE s.id = $1"
+    return await fetch_visible(call.app[PG], call, "schedule", sql, schedule_id)
 
 
 async def _template(call: ApiRequest[Any, Any], conn: Any, ref: str) -> Mapping[str, Any]:
@@ -187,12 +177,12 @@ async def list_schedules(call: ApiRequest[ScheduleQuery, None]) -> SchedulePage:
     `queue` and `templateId`. Each carries its next fire times (`preview`, default 5).
     """
     q = call.query
-    rows = await call.app[PG].fetch(
-        S["schedule_list"], scope(call), q.enabled, q.queue, q.template_id, q.limit, q.offset
-    )
-    total = rows[0]["total"] if rows else 0
-    items = [schedule_model(r, q.preview) for r in rows if _visible(call, r["queue"])]
-    return SchedulePage(items=items, total=total, limit=q.limit, offset=q.offset)
+    filters = (q.enabled, q.queue, q.template_id)
+
+    def item(row: Mapping[str, Any]) -> Schedule:
+        return schedule_model(row, q.preview)
+
+    return await fetch_page(call, S["schedule_list"], filters, SchedulePage, item)
 
 
 @routes.route("GET", BASE + "/{id}", tags=TAG, query=PreviewQuery, response=Schedule, errors=(404,))
@@ -273,9 +263,7 @@ async def _apply(
     """
     sid = call.path("id")
     async with call.app[PG].acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(S["schedule_lock"], sid)
-        if row is None or not _visible(call, row["queue"]):
-            raise NotFound(f"schedule {sid!r} not found")
+        row = await fetch_visible(conn, call, "schedule", S["schedule_lock"], sid)
         new = {f: row[f] for f in EDITABLE}
         for f, value in changes.items():
             if value is None and f not in NULLABLE:
@@ -369,9 +357,7 @@ async def run_schedule(call: ApiRequest[None, None]) -> RunNow:
     """
     sid = call.path("id")
     pool = call.app[PG]
-    row = await pool.fetchrow(S["schedule_job"], sid)
-    if row is None or not _visible(call, row["queue"]):
-        raise NotFound(f"schedule {sid!r} not found")
+    row = await fetch_visible(pool, call, "schedule", S["schedule_job"], sid)
     if row["template_id"] is None:
         await audit.record(call, "schedules.run", [sid], audit.Outcome.REFUSED)
         raise Conflict(f"schedule {sid!r} has no template (it was deleted); give it one first")

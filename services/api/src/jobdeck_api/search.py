@@ -29,8 +29,8 @@ from jobdeck.jobsql import (
 )
 
 from jobdeck_api.errors import BadParameter
-from jobdeck_api.models import EXACT_TOTAL_MAX, SearchQuery
 from jobdeck_api.routing import storable
+from jobdeck_api.search_models import EXACT_TOTAL_MAX, SearchQuery
 
 COUNT_CAP = 10_000
 # Past this many estimated matches the capped count is skipped: the estimate is the answer.

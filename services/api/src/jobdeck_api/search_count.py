@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 
 from jobdeck_api.errors import BadParameter
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import SearchPlan
+from jobdeck_api.search_models import SearchQuery
 
 
 class PageOverBudget(Exception):

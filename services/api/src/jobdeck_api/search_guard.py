@@ -24,9 +24,9 @@ from jobdeck.web import PG
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
-from jobdeck_api.models import SearchQuery
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import Estimate, PageOverBudget, execute_search, planner_estimate
+from jobdeck_api.search_models import SearchQuery
 
 
 @dataclass(frozen=True)

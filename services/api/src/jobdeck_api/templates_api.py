@@ -26,6 +26,7 @@ from jobdeck_api.schedule_models import (
     TemplatePage,
     TemplateQuery,
 )
+from jobdeck_api.scoped_rows import fetch_page, fetch_visible
 
 S = load_queries("jobdeck_api", "sql/schedules.sql")
 routes = ApiRoutes()
@@ -64,24 +65,14 @@ def template_model(row: Mapping[str, Any]) -> Template:
     )
 
 
-def scope(call: ApiRequest[Any, Any]) -> list[str] | None:
-    """The queues the caller may see, for SQL (None: all of them)."""
-    queues = call.principal.queues
-    return None if queues is None else sorted(queues)
-
-
 def _check_queue(call: ApiRequest[Any, Any], queue: str) -> None:
     if not call.principal.can_see(queue):
         raise Forbidden(f"queue {queue!r} is outside the queues of your token")
 
 
 async def _visible(call: ApiRequest[Any, Any], conn: Any = None) -> Mapping[str, Any]:
-    row: Mapping[str, Any] | None = await (conn or call.app[PG]).fetchrow(
-        S["template_get"], call.path("id")
-    )
-    if row is None or not call.principal.can_see(row["queue"]):
-        raise NotFound(f"template {call.path('id')!r} not found")
-    return row
+    db = conn or call.app[PG]
+    return await fetch_visible(db, call, "template", S["template_get"], call.path("id"))
 
 
 def _duplicate(name: str) -> Conflict:
@@ -95,13 +86,8 @@ async def list_templates(call: ApiRequest[TemplateQuery, None]) -> TemplatePage:
     Those of the caller's queues, by name; filter by `queue` and `name` (substring).
     """
     q = call.query
-    rows = await call.app[PG].fetch(
-        S["template_list"], scope(call), q.queue, q.name, q.limit, q.offset
-    )
-    total = rows[0]["total"] if rows else 0
-    return TemplatePage(
-        items=[template_model(r) for r in rows], total=total, limit=q.limit, offset=q.offset
-    )
+    filters = (q.queue, q.name)
+    return await fetch_page(call, S["template_list"], filters, TemplatePage, template_model)
 
 
 @routes.route("GET", BASE + "/{id}", tags=TAG, response=Template, errors=(404,))

@@ -46,6 +46,7 @@ async def prune(pool: asyncpg.Pool, config: RecorderConfig, now: datetime | None
     deleted = 0
     for level, cutoff in limits.items():
         deleted += await _drain(pool, QUERIES["prune_rollups"], level, cutoff)
+        deleted += await _drain(pool, QUERIES["prune_histograms"], level, cutoff)
         deleted += await _drain(pool, QUERIES["prune_failure_rollups"], level, cutoff)
     deleted += await _drain(pool, QUERIES["prune_attempt_failures"], limits["hour"])
     return deleted

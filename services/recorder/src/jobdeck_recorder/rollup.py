@@ -8,7 +8,9 @@ So a job is counted once in its final state whatever the delivery: a duplicated 
 event leaves the row, hence its contribution, unchanged; a retried job's old outcome is
 subtracted when it leaves it, and its new one added when it reaches it.
 
-Durations and waits go into ``jobdeck.histogram`` buckets. Min and max cannot be
+Durations and waits go into ``jobdeck.histogram`` buckets, stored pre-merged over the
+final statuses (``HistogramDelta``: one row per level, bucket, queue and name — no report
+reads a histogram per status, and a range then merges a third of the rows). Min and max cannot be
 subtracted: a delta that removes a value says so (``removed_min``/``removed_max``) and the
 writer recomputes the extremes of those rollup rows from ``jobs``.
 """
@@ -120,6 +122,18 @@ class RollupDelta:
 
 
 @dataclass(slots=True)
+class HistogramDelta:
+    """The change to one ``job_histograms`` row: durations and waits of every final status."""
+
+    level: str
+    bucket: int
+    queue: str
+    name: str
+    duration_hist: Histogram = field(default_factory=dict)
+    wait_hist: Histogram = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class FailureDelta:
     """The change to one ``job_failure_rollups`` row (one fingerprint in one bucket)."""
 
@@ -154,6 +168,7 @@ class AttemptFailure:
 @dataclass(slots=True)
 class RollupPlan:
     rows: list[RollupDelta] = field(default_factory=list)
+    histograms: list[HistogramDelta] = field(default_factory=list)
     failures: list[FailureDelta] = field(default_factory=list)
     attempt_failures: list[AttemptFailure] = field(default_factory=list)
 
@@ -216,6 +231,11 @@ def attempt_failure(row: JobRow) -> AttemptFailure | None:
     )
 
 
+def _add_hist(target: Histogram, source: Histogram) -> None:
+    for index, n in source.items():
+        target[index] = target.get(index, 0) + n
+
+
 def _merge(into: RollupDelta, d: RollupDelta) -> None:
     into.jobs += d.jobs
     into.retried += d.retried
@@ -223,19 +243,41 @@ def _merge(into: RollupDelta, d: RollupDelta) -> None:
     into.duration_sum += d.duration_sum
     into.waited += d.waited
     into.wait_sum += d.wait_sum
-    for attr, pick in (
-        ("duration_min", min),
-        ("duration_max", max),
-        ("removed_min", min),
-        ("removed_max", max),
-    ):
-        value = getattr(d, attr)
-        if value is not None:
-            current = getattr(into, attr)
-            setattr(into, attr, value if current is None else pick(current, value))
-    for target, source in ((into.duration_hist, d.duration_hist), (into.wait_hist, d.wait_hist)):
-        for index, n in source.items():
-            target[index] = target.get(index, 0) + n
+    if d.duration_min is not None:
+        into.duration_min = _lower(into.duration_min, d.duration_min)
+        into.duration_max = _upper(into.duration_max, d.duration_max)
+    if d.removed_min is not None:
+        into.removed_min = _lower(into.removed_min, d.removed_min)
+        into.removed_max = _upper(into.removed_max, d.removed_max)
+    _add_hist(into.duration_hist, d.duration_hist)
+    _add_hist(into.wait_hist, d.wait_hist)
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _upper(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _histograms(rows: Iterable[RollupDelta]) -> list[HistogramDelta]:
+    """The rows' histograms summed over status; rows whose histograms cancel out dropped."""
+    merged: dict[tuple[str, int, str, str], HistogramDelta] = {}
+    for d in rows:
+        key = (d.level, d.bucket, d.queue, d.name)
+        h = merged.get(key)
+        if h is None:
+            h = merged[key] = HistogramDelta(*key)
+        _add_hist(h.duration_hist, d.duration_hist)
+        _add_hist(h.wait_hist, d.wait_hist)
+    found = []
+    for h in merged.values():
+        h.duration_hist = {i: n for i, n in h.duration_hist.items() if n}
+        h.wait_hist = {i: n for i, n in h.wait_hist.items() if n}
+        if h.duration_hist or h.wait_hist:
+            found.append(h)
+    return found
 
 
 def _merge_failure(into: FailureDelta, d: FailureDelta) -> None:
@@ -246,16 +288,20 @@ def _merge_failure(into: FailureDelta, d: FailureDelta) -> None:
         into.sample_job_id, into.sample_message = d.sample_job_id, d.sample_message
 
 
-def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
+def plan_rollups(
+    changes: Iterable[tuple[JobRow | None, JobRow]],
+    levels: tuple[tuple[str, int], ...] = LEVELS,
+) -> RollupPlan:
     """The rollup deltas of a batch, from (row before, row after) of each changed job.
 
-    Jobs are summed into minute deltas, and the hour and day deltas from those (a batch
-    holds far fewer minutes than jobs).
+    Jobs are summed into deltas of the finest of ``levels`` (finest first; the recorder
+    writes all of ``LEVELS``, a rebuild of old days only the levels still kept), and the
+    coarser deltas from those (a batch holds far fewer minutes than jobs).
     """
     rows: dict[tuple[int, str, str, str], RollupDelta] = {}
     failures: dict[tuple[int, str, str, str], FailureDelta] = {}
     attempts: dict[tuple[str, int], AttemptFailure] = {}
-    minute = LEVELS[0][1]
+    finest_level, finest = levels[0]
     for before, after in changes:
         old = contribution(before) if before is not None and before.status in FINAL else None
         new = contribution(after) if after.status in FINAL else None
@@ -263,11 +309,11 @@ def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
             for c, sign in ((old, -1), (new, 1)):
                 if c is None:
                     continue
-                bucket = c.finished_at - c.finished_at % minute
+                bucket = c.finished_at - c.finished_at % finest
                 key = (bucket, c.queue, c.name, c.status.value)
                 delta = rows.get(key)
                 if delta is None:
-                    delta = rows[key] = RollupDelta("minute", *key)
+                    delta = rows[key] = RollupDelta(finest_level, *key)
                 _apply(delta, c, sign)
                 if c.failure is None:
                     continue
@@ -275,7 +321,7 @@ def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
                 fdelta = failures.get(fkey)
                 if fdelta is None:
                     fdelta = failures[fkey] = FailureDelta(
-                        "minute",
+                        finest_level,
                         bucket,
                         c.queue,
                         c.name,
@@ -289,8 +335,8 @@ def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
             if failed is not None:
                 attempts.setdefault((failed.job_id, failed.attempt), failed)
     plan = RollupPlan()
-    for level, width in LEVELS:
-        if width == minute:
+    for level, width in levels:
+        if width == finest:
             level_rows, level_failures = rows, failures
         else:
             level_rows, level_failures = {}, {}
@@ -308,9 +354,10 @@ def plan_rollups(changes: Iterable[tuple[JobRow | None, JobRow]]) -> RollupPlan:
                         level, key[0], f.queue, f.name, f.fingerprint, f.error_type, f.pattern
                     )
                 _merge_failure(cf, f)
-        plan.rows += [d for _, d in sorted(level_rows.items()) if not d.empty]
-        plan.failures += [f for _, f in sorted(level_failures.items()) if f.failures or f.last_seen]
+        plan.rows += [d for d in level_rows.values() if not d.empty]
+        plan.failures += [f for f in level_failures.values() if f.failures or f.last_seen]
     plan.rows.sort(key=lambda d: (d.level, d.bucket, d.queue, d.name, d.status))
+    plan.histograms = _histograms(plan.rows)
     plan.failures.sort(key=lambda f: (f.level, f.bucket, f.queue, f.name, f.fingerprint))
     plan.attempt_failures = [attempts[k] for k in sorted(attempts)]
     return plan

@@ -15,7 +15,7 @@ import asyncpg
 from jobdeck.sql import load_queries
 
 from jobdeck_recorder.fold import JobRow
-from jobdeck_recorder.rollup import LEVELS, RollupDelta, RollupPlan, plan_rollups
+from jobdeck_recorder.rollup import LEVELS, HistogramDelta, RollupDelta, RollupPlan, plan_rollups
 from jobdeck_recorder.store import json_param
 
 QUERIES = load_queries("jobdeck_recorder", "sql/rollups.sql")
@@ -35,6 +35,10 @@ async def write_plan(conn: asyncpg.Connection, plan: RollupPlan) -> None:
         removed = [_extremes_doc(d) for d in plan.rows if d.removed_min is not None]
         if removed:
             await conn.execute(QUERIES["recompute_extremes"], json_param(removed))
+    if plan.histograms:
+        await conn.execute(
+            QUERIES["upsert_histograms"], json_param([_histogram_doc(h) for h in plan.histograms])
+        )
     if plan.failures:
         await conn.execute(
             QUERIES["upsert_failure_rollups"], json_param([asdict(f) for f in plan.failures])
@@ -47,11 +51,32 @@ async def write_plan(conn: asyncpg.Connection, plan: RollupPlan) -> None:
 
 
 def _row_doc(d: RollupDelta) -> dict[str, Any]:
-    doc = asdict(d)
-    del doc["removed_min"], doc["removed_max"]
-    doc["duration_hist"] = {str(k): v for k, v in d.duration_hist.items() if v}
-    doc["wait_hist"] = {str(k): v for k, v in d.wait_hist.items() if v}
-    return doc
+    return {
+        "level": d.level,
+        "bucket": d.bucket,
+        "queue": d.queue,
+        "name": d.name,
+        "status": d.status,
+        "jobs": d.jobs,
+        "retried": d.retried,
+        "timed": d.timed,
+        "duration_sum": d.duration_sum,
+        "duration_min": d.duration_min,
+        "duration_max": d.duration_max,
+        "waited": d.waited,
+        "wait_sum": d.wait_sum,
+    }
+
+
+def _histogram_doc(h: HistogramDelta) -> dict[str, Any]:
+    return {
+        "level": h.level,
+        "bucket": h.bucket,
+        "queue": h.queue,
+        "name": h.name,
+        "duration_hist": h.duration_hist,
+        "wait_hist": h.wait_hist,
+    }
 
 
 def _extremes_doc(d: RollupDelta) -> dict[str, Any]:

@@ -36,22 +36,27 @@ CROSS JOIN LATERAL (
 GROUP BY 1, 2, 3;
 
 -- name: histograms
--- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range,
--- each as one jsonb object {bucket: count}.
+-- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range
+-- (job_histograms: already summed over status), each as one jsonb object {bucket: count};
+-- $6/$7, when not NULL, the only (queue, job name) pairs wanted; $8 the kind ('d' or 'w').
 SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
 FROM (
-    SELECT r.queue, r.name, k.kind, h.key AS idx, sum(h.value::text::bigint) AS n
+    SELECT r.queue, r.name, k.kind, h.key AS idx, sum(h.value::bigint) AS n
     FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
     CROSS JOIN LATERAL (
-        SELECT * FROM job_rollups x
+        SELECT * FROM job_histograms x
         WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
           AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
           AND ($5::text IS NULL OR x.name = $5::text)
+          AND ($6::text[] IS NULL
+               OR (x.queue, x.name) IN (SELECT * FROM unnest($6::text[], $7::text[])))
         OFFSET 0
     ) AS r
     CROSS JOIN LATERAL (VALUES ('d', r.duration_hist), ('w', r.wait_hist)) AS k(kind, hist)
-    CROSS JOIN jsonb_each(k.hist) h
+    CROSS JOIN jsonb_each_text(k.hist) h
+    WHERE k.kind = $8::text
     GROUP BY 1, 2, 3, 4
+    HAVING sum(h.value::bigint) <> 0
 ) AS summed
 GROUP BY queue, name, kind;
 

@@ -5,15 +5,15 @@
 -- name: upsert_rollups
 INSERT INTO job_rollups AS r (
     level, bucket, queue, name, status, jobs, retried, timed, duration_sum, duration_min,
-    duration_max, duration_hist, waited, wait_sum, wait_hist
+    duration_max, waited, wait_sum
 )
 SELECT s.level, to_timestamp(s.bucket / 1000.0), s.queue, s.name, s.status, s.jobs,
-       s.retried, s.timed, s.duration_sum, s.duration_min, s.duration_max,
-       coalesce(s.duration_hist, '{}'), s.waited, s.wait_sum, coalesce(s.wait_hist, '{}')
+       s.retried, s.timed, s.duration_sum, s.duration_min, s.duration_max, s.waited,
+       s.wait_sum
 FROM jsonb_to_recordset($1::text::jsonb) AS s(
     level text, bucket bigint, queue text, name text, status text, jobs bigint,
     retried bigint, timed bigint, duration_sum bigint, duration_min bigint,
-    duration_max bigint, duration_hist jsonb, waited bigint, wait_sum bigint, wait_hist jsonb
+    duration_max bigint, waited bigint, wait_sum bigint
 )
 ORDER BY s.level, s.bucket, s.queue, s.name, s.status
 ON CONFLICT (level, bucket, queue, name, status) DO UPDATE SET
@@ -23,9 +23,19 @@ ON CONFLICT (level, bucket, queue, name, status) DO UPDATE SET
     duration_sum = r.duration_sum + excluded.duration_sum,
     duration_min = least(r.duration_min, excluded.duration_min),
     duration_max = greatest(r.duration_max, excluded.duration_max),
-    duration_hist = jobdeck_hist_add(r.duration_hist, excluded.duration_hist),
     waited = r.waited + excluded.waited,
-    wait_sum = r.wait_sum + excluded.wait_sum,
+    wait_sum = r.wait_sum + excluded.wait_sum;
+
+-- name: upsert_histograms
+INSERT INTO job_histograms AS r (level, bucket, queue, name, duration_hist, wait_hist)
+SELECT s.level, to_timestamp(s.bucket / 1000.0), s.queue, s.name,
+       coalesce(s.duration_hist, '{}'), coalesce(s.wait_hist, '{}')
+FROM jsonb_to_recordset($1::text::jsonb) AS s(
+    level text, bucket bigint, queue text, name text, duration_hist jsonb, wait_hist jsonb
+)
+ORDER BY s.level, s.bucket, s.queue, s.name
+ON CONFLICT (level, bucket, queue, name) DO UPDATE SET
+    duration_hist = jobdeck_hist_add(r.duration_hist, excluded.duration_hist),
     wait_hist = jobdeck_hist_add(r.wait_hist, excluded.wait_hist);
 
 -- name: recompute_extremes
@@ -92,6 +102,11 @@ DELETE FROM job_rollups WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM job_rollups WHERE level = $1 AND bucket < $2 LIMIT $3
 ));
 
+-- name: prune_histograms
+DELETE FROM job_histograms WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM job_histograms WHERE level = $1 AND bucket < $2 LIMIT $3
+));
+
 -- name: prune_failure_rollups
 DELETE FROM job_failure_rollups WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM job_failure_rollups WHERE level = $1 AND bucket < $2 LIMIT $3
@@ -101,3 +116,44 @@ DELETE FROM job_failure_rollups WHERE ctid = ANY(ARRAY(
 DELETE FROM job_attempt_failures WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM job_attempt_failures WHERE failed_at < $1 LIMIT $2
 ));
+
+-- name: clear_rollups
+-- A rebuild's first step: every rollup row of every level whose bucket is in [$1, $2)
+-- (the levels named, so that each delete is a range scan of the primary key).
+WITH r AS (
+    DELETE FROM job_rollups
+    WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2
+), h AS (
+    DELETE FROM job_histograms
+    WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2
+)
+DELETE FROM job_failure_rollups
+WHERE level IN ('minute', 'hour', 'day') AND bucket >= $1 AND bucket < $2;
+
+-- name: final_jobs
+-- A rebuild's batch: the next $5 jobs in a final state that finished in [$1, $2), before
+-- ($3 finished_at, $4 id), newest first: exactly the order of jobs_finished_idx, so each
+-- batch is a range of it (ascending, the planner sorted what a partial index gave it);
+-- only the columns a job's contribution reads (rollup.contribution, attempt_failure).
+SELECT id, queue, name, status, attempts, error_type, error_message,
+       (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
+       (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
+       (extract(epoch FROM finished_at) * 1000)::bigint AS finished_at,
+       duration_ms, finished_at AS finished_ts
+FROM jobs
+WHERE finished_at >= $1 AND finished_at < $2 AND (finished_at, id) < ($3, $4)
+  AND status IN ('completed', 'failed', 'cancelled')
+ORDER BY jobs.finished_at DESC NULLS LAST, jobs.id DESC  -- the column, not the ms alias
+LIMIT $5;
+
+-- name: final_jobs_unstamped
+-- Jobs in a final state without finished_at count at created_at (rollup.contribution).
+SELECT id, queue, name, status, attempts, error_type, error_message,
+       (extract(epoch FROM created_at) * 1000)::bigint AS created_at,
+       (extract(epoch FROM run_at) * 1000)::bigint AS run_at,
+       (extract(epoch FROM started_at) * 1000)::bigint AS started_at,
+       NULL::bigint AS finished_at, duration_ms
+FROM jobs
+WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at IS NULL
+  AND created_at >= $1 AND created_at < $2;

@@ -161,7 +161,8 @@ export async function mount(root) {
   const list = h('div');
   const history = h('div');
   const templatesBox = h('div');
-  const newButton = admin ? h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, 'New schedule') : null;
+  // Enabled once the templates are known: a click before that would find none.
+  const newButton = admin ? h('button', { type: 'button', class: 'primary', disabled: true, onclick: () => edit(null) }, 'New schedule') : null;
   root.append(message, h('div', { class: 'toolbar' }, newButton), editor, list, history, templatesBox);
 
   let templates = [];
@@ -217,6 +218,7 @@ export async function mount(root) {
         api('/jobs/templates', { query: { limit: 200 } }),
       ]);
       templates = tpl.items;
+      if (newButton) newButton.disabled = false;
       replace(templatesBox, templatesSection(templates, load, message));
       replace(list, h('div', { class: 'scroll' }, h('table', { class: 'grid schedules' },
         h('thead', {}, h('tr', {}, ['schedule', 'when', 'next runs', 'last run', 'state', ''].map((c) => h('th', { scope: 'col' }, c)))),
