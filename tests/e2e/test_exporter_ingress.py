@@ -43,7 +43,7 @@ async def test_seed_export_snippet_through_the_ingress(
         "jobdeck_exporter", {**env, "JOBDECK_EXPORTER_PORT": str(q := free_port())}, q, tmp_path
     ).start()
     service_procs.extend([api, exporter])
-    await asyncio.gather(api.wait_ready(), exporter.wait_ready())
+    await asyncio.gather(api.wait_ready(60), exporter.wait_ready(60))  # a busy machine
     async with ingress_in_front(
         tmp_path / "nginx", ingress_port, api=api.port, exporter=exporter.port
     ):
