@@ -41,6 +41,7 @@ from jobdeck.db import create_pool, migrate
 from jobdeck_recorder import rollup_rebuild
 from jobdeck_recorder.config import RecorderConfig
 from redis.asyncio import Redis
+from redis_meter import leased_db
 
 PG_ADMIN = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB = "jobdeck_bench_issue9"
@@ -387,7 +388,9 @@ async def recorder_cost(args: argparse.Namespace) -> str:
                     events=args.recorder_events, redis_url=args.redis_url, batch_size=5_000
                 )
                 with tempfile.TemporaryFile() as log_file:
-                    line = await RECORDER_BENCH.measure(bench_args, dsn, redis, log_file)
+                    line = await RECORDER_BENCH.measure(
+                        bench_args, dsn, args.redis_url, redis, log_file
+                    )
                 rate = float(line.split(" = ")[1].split(" events/s")[0].replace(",", ""))
                 rates[rollups].append(rate)
             finally:
@@ -417,50 +420,25 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     args = parser.parse_args()
     end = int(time.time() * 1000) // 3_600_000 * 3_600_000
-    lease = await lease_redis_db(args.redis_base)
-    args.redis_url = f"{args.redis_base}/{lease}"
-    redis = Redis.from_url(args.redis_url)
-    try:
-        seconds = await seed(args.jobs, args.days, end, args.reuse)
-        if not seconds:  # a reused database: the windows end where its jobs end
-            end = await seeded_end()
-        print(
-            f"analytics: {args.jobs:,} jobs over {args.days} days"
-            + (f", seeded with rollups in {seconds:.0f} s" if seconds else " (reused)")
-        )
-        for line in await endpoints(args, end, redis):
-            print(line)
-        if args.recorder_events > 0:
-            print(await recorder_cost(args))
-    finally:
-        await redis.flushdb()
-        await redis.aclose()
-        await release_redis_db(args.redis_base, lease)
-        if not args.keep:
-            await admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-
-
-async def lease_redis_db(base: str) -> int:
-    """A Redis database number no test or other bench uses meanwhile (the tests' leases)."""
-    admin_client = Redis.from_url(f"{base}/0")
-    try:
-        while True:
-            for n in range(15, 0, -1):
-                if await admin_client.set(
-                    f"jobdeck:test-db-lease:{n}", os.getpid(), nx=True, ex=7200
-                ):
-                    return n
-            await asyncio.sleep(0.5)
-    finally:
-        await admin_client.aclose()
-
-
-async def release_redis_db(base: str, n: int) -> None:
-    admin_client = Redis.from_url(f"{base}/0")
-    try:
-        await admin_client.delete(f"jobdeck:test-db-lease:{n}")
-    finally:
-        await admin_client.aclose()
+    async with leased_db(args.redis_base) as redis_url:
+        args.redis_url = redis_url
+        redis = Redis.from_url(redis_url)
+        try:
+            seconds = await seed(args.jobs, args.days, end, args.reuse)
+            if not seconds:  # a reused database: the windows end where its jobs end
+                end = await seeded_end()
+            print(
+                f"analytics: {args.jobs:,} jobs over {args.days} days"
+                + (f", seeded with rollups in {seconds:.0f} s" if seconds else " (reused)")
+            )
+            for line in await endpoints(args, end, redis):
+                print(line)
+            if args.recorder_events > 0:
+                print(await recorder_cost(args))
+        finally:
+            await redis.aclose()
+            if not args.keep:
+                await admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

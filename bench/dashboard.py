@@ -12,7 +12,11 @@ Measures, per page, over the measured window:
   ``jobdeckLive.latencies()``); p50 / p95 / max;
 - the tab's main-thread CPU: Chrome's ``TaskDuration`` (DevTools Performance metrics)
   over the window, as a share of one core;
-- long tasks (PerformanceObserver ``longtask``): how many, and the longest.
+- long tasks (PerformanceObserver ``longtask``): how many, and the longest;
+- what the page does per batch: batches rendered per second, the render time of a batch
+  (p95 / max, ``jobdeckLive.latencies('render')``), REST requests made during the window;
+- the gateway's side of the stats ticks: the age of each snapshot (from its ``ts``, when
+  measuring began) when handed to the sockets (``jobdeck_gateway_stats_age_seconds``).
 Prints ONE summary line (and the per-page figures above it).
 
 Env: BENCH_RATE (1000 jobs/s), BENCH_SECONDS (60), BENCH_WARMUP_S (5), BENCH_LONG_JOBS (50),
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 from jobdeck.auth import mint_token
 from jobdeck.db import migrate
@@ -56,6 +61,7 @@ ADMIN_DSN = os.environ.get("JOBDECK_DATABASE_URL", "postgresql://postgres@127.0.
 QUEUES = ("bench-a", "bench-b")
 LONG_QUEUE = "bench-long"
 LONG_TASKS = """
+performance.setResourceTimingBufferSize(100000);
 window.__longTasks = [];
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
@@ -129,6 +135,27 @@ async def all_running(database_url: str) -> None:
 async def task_seconds(cdp: Any) -> float:
     metrics = (await cdp.send("Performance.getMetrics"))["metrics"]
     return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+
+async def stats_age(url: str) -> str:
+    """Mean and histogram-bucket p95 of the gateway's stats snapshot age, from /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+        text = await resp.text()
+    name = "jobdeck_gateway_stats_age_seconds"
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+        elif line.startswith(name + "_sum "):
+            total = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(name + "_count "):
+            count = float(line.rsplit(" ", 1)[1])
+    if not count:
+        return "no stats ticks"
+    p95 = next(bound for bound, n in buckets if n >= 0.95 * count)
+    return f"{count:.0f} ticks, mean {total / count * 1000:.0f} ms, p95 <= {p95 * 1000:.0f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -206,17 +233,26 @@ async def main() -> None:
             for n, p in pages.items():
                 await p.evaluate(
                     "() => { window.__longTasks = []; jobdeckLive.latencyCount = 0;"
-                    " jobdeckLive.arrivalCount = 0; }"
+                    " jobdeckLive.arrivalCount = 0; jobdeckLive.flushes = 0;"
+                    " window.__mark = performance.now(); }"
                 )
                 marks[n] = (await task_seconds(cdps[n]), time.monotonic())
             sent = await load
             lines = []
             worst_p95 = 0.0
             longest = 0.0
+            gateway = next(proc for proc in stack.processes if proc.module == "jobdeck_gateway")
+            lines.append(f"gateway stats snapshots: {await stats_age(gateway.url)}")
             for n, p in pages.items():
-                cpu = (await task_seconds(cdps[n]) - marks[n][0]) / (time.monotonic() - marks[n][1])
+                elapsed = time.monotonic() - marks[n][1]
+                cpu = (await task_seconds(cdps[n]) - marks[n][0]) / elapsed
                 lat = await p.evaluate("() => jobdeckLive.latencies('screen')")
                 arrival = await p.evaluate("() => jobdeckLive.latencies('arrival')")
+                render = await p.evaluate("() => jobdeckLive.latencies('render')")
+                rest = await p.evaluate(
+                    "() => performance.getEntriesByType('resource').filter((e) =>"
+                    " e.name.includes('/api/') && e.startTime > window.__mark).length"
+                )
                 longs = await p.evaluate("() => window.__longTasks")
                 p95 = pct(lat, 0.95)
                 worst_p95 = max(worst_p95, p95)
@@ -226,7 +262,9 @@ async def main() -> None:
                     f"p95 {p95:.0f} ms max {max(lat, default=0):.0f} ms (publish-to-arrival "
                     f"p50 {pct(arrival, 0.5):.0f} ms p95 {pct(arrival, 0.95):.0f} ms); "
                     f"tab CPU {cpu * 100:.0f}% of a core; "
-                    f"long tasks {len(longs)} (longest {max(longs, default=0):.0f} ms)"
+                    f"long tasks {len(longs)} (longest {max(longs, default=0):.0f} ms); "
+                    f"batches {len(render) / elapsed:.1f}/s, render p95 {pct(render, 0.95):.1f} ms "
+                    f"max {max(render, default=0):.1f} ms; REST requests {rest}"
                 )
             await browser.close()
         for line in lines:

@@ -10,6 +10,8 @@ concurrency 4 for ``--seconds``, alone, then again while the pruner deletes the 
 jobs in its production batches.
 
     JOBDECK_BENCH_DB=jobdeck_bench_search .venv/bin/python bench/pruner.py [--prune 500000]
+
+``bench/search.py --prune N`` runs the same pruning beside its own HTTP measurements.
 """
 
 from __future__ import annotations
@@ -75,43 +77,57 @@ async def search_load(
     return latencies
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--prune", type=int, default=500_000, help="old jobs added, then pruned")
-    parser.add_argument("--seconds", type=float, default=20.0, help="baseline search window")
-    args = parser.parse_args()
-
+async def add_old_jobs(n: int) -> tuple[int, float]:
+    """Add ``n`` old completed jobs (a log line each) on QUEUE, whose config keeps completed
+    jobs one day; (rows in the table, seconds taken)."""
     await migrate(DB_URL)
     setup = await asyncpg.connect(DB_URL)
     try:
-        total = await setup.fetchval("SELECT reltuples::bigint FROM pg_class WHERE relname='jobs'")
-        old = await setup.fetchval("SELECT now() - interval '400 days'")
         await setup.execute("DELETE FROM job_queue_configs WHERE queue = $1", QUEUE)
+        old = await setup.fetchval("SELECT now() - interval '400 days'")
         started = time.perf_counter()
-        await setup.execute(ADD, QUEUE, old, args.prune)
-        await setup.execute(ADD_LOGS, old, args.prune)
+        await setup.execute(ADD, QUEUE, old, n)
+        await setup.execute(ADD_LOGS, old, n)
         await setup.execute("ANALYZE jobs")
         added_s = time.perf_counter() - started
         await setup.execute(
             "INSERT INTO job_queue_configs (queue, keep_completed_days) VALUES ($1, 1)", QUEUE
         )
+        total = await setup.fetchval("SELECT reltuples::bigint FROM pg_class WHERE relname='jobs'")
     finally:
         await setup.close()
+    return int(total), added_s
 
+
+def prune_config(**over: int) -> RecorderConfig:
+    """The production batches and duty cycle (unless ``over``); every queue but QUEUE keeps
+    everything (0 = forever), so only QUEUE's rows go, and a pass goes on until they are gone."""
+    return replace(
+        RecorderConfig(**over),
+        retention_completed_days=0,
+        retention_failed_days=0,
+        retention_logs_days=0,
+        retention_max_batches=10**9,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prune", type=int, default=500_000, help="old jobs added, then pruned")
+    parser.add_argument("--seconds", type=float, default=20.0, help="baseline search window")
+    parser.add_argument("--duty", type=int, help="retention_duty_pct (default: the recorder's)")
+    parser.add_argument("--batch", type=int, help="retention_batch (default: the recorder's)")
+    args = parser.parse_args()
+
+    total, added_s = await add_old_jobs(args.prune)
     pool = await create_pool(DB_URL, **PG_POOL_OPTIONS)
     prune_pool = await create_pool(DB_URL, min_size=1, max_size=2)
+    over = {"retention_duty_pct": args.duty, "retention_batch": args.batch}
+    config = prune_config(**{k: v for k, v in over.items() if v is not None})
     try:
-        searches = plans(await deep_cursor(pool, int(total)))
+        searches = plans(await deep_cursor(pool, total))
         await search_load(pool, searches, _after(2.0))  # warm
         baseline = await search_load(pool, searches, _after(args.seconds))
-        # Every other queue keeps everything (0 = forever): only bench-prune's rows go.
-        config = replace(
-            RecorderConfig(),
-            retention_completed_days=0,
-            retention_failed_days=0,
-            retention_logs_days=0,
-            retention_max_batches=10**9,
-        )
         done = asyncio.Event()
         load = asyncio.create_task(search_load(pool, searches, done))
         result = await Pruner(prune_pool, config).run_once()
@@ -123,12 +139,12 @@ async def main() -> None:
     assert result is not None
     b95, d95 = pct(baseline, 95), pct(during, 95)
     print(
-        f"pruner bench ({int(total):,} jobs; {args.prune:,} old ones added in {added_s:.0f}s):"
+        f"pruner bench ({total:,} jobs; {args.prune:,} old ones added in {added_s:.0f}s):"
         f" deleted {result.jobs:,} jobs and {result.logs:,} log lines in {result.seconds:.1f}s"
         f" = {result.jobs / result.seconds:,.0f} jobs/s in batches of {config.retention_batch:,}"
-        f" ({result.batches} batches); search p95 {b95:.1f} ms before,"
-        f" {d95:.1f} ms while pruning ({(d95 / b95 - 1) * 100:+.0f}%), p50 {pct(baseline, 50):.1f}"
-        f" -> {pct(during, 50):.1f} ms"
+        f" at a {config.retention_duty_pct} % duty cycle ({result.batches} batches); search p95"
+        f" {b95:.1f} ms before, {d95:.1f} ms while pruning ({(d95 / b95 - 1) * 100:+.0f}%),"
+        f" p50 {pct(baseline, 50):.1f} -> {pct(during, 50):.1f} ms"
     )
 
 

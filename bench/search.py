@@ -125,7 +125,8 @@ async def seed(n: int, reseed: bool) -> float:
     await migrate(DB_URL)
     conn = await asyncpg.connect(DB_URL)
     try:
-        have = await conn.fetchval("SELECT count(*) FROM jobs")
+        # (bench/pruner.py's old jobs on their own queue do not count)
+        have = await conn.fetchval("SELECT count(*) FROM jobs WHERE queue <> 'bench-prune'")
         if have == n and not reseed:
             return 0.0
         started = time.perf_counter()
@@ -352,9 +353,13 @@ async def main(redis_url: str) -> None:
     parser.add_argument(
         "--worst-requests", type=int, default=40, help="per untypical query (API only)"
     )
+    parser.add_argument(
+        "--prune", type=int, default=0, help="old jobs added, pruned while measuring (pruner.py)"
+    )
     args = parser.parse_args()
 
     seeded_s = await seed(args.jobs, args.reseed)
+    pruning = await start_pruning(args.prune) if args.prune else None
     port = free_port()
     env = {
         **os.environ,
@@ -425,6 +430,7 @@ async def main(redis_url: str) -> None:
             outcome = "/".join(f"{code}x{n}" for code, n in sorted(codes.items()))
             worst[name] = (pct(worst_ms, 50), pct(worst_ms, 95), outcome)
     finally:
+        pruned = await stop_pruning(*pruning) if pruning else ""
         for lane in lanes:
             await lane.close()
         await pool.close()
@@ -444,6 +450,38 @@ async def main(redis_url: str) -> None:
     print(
         "untypical searches (API, answered 200 or refused 422; p50/p95 ms): "
         + "; ".join(f"{n}: {o} p50 {a:.1f}/p95 {b:.1f}" for n, (a, b, o) in worst.items())
+    )
+    if pruned:
+        print(pruned)
+
+
+async def start_pruning(n: int) -> tuple[Any, asyncpg.Pool, asyncio.Task[Any], float]:
+    """Add ``n`` old jobs on bench/pruner.py's queue and prune them in the background."""
+    from pruner import Pruner, add_old_jobs, prune_config
+
+    await add_old_jobs(n)
+    prune_pool = await create_pool(DB_URL, min_size=1, max_size=2)
+    pruner = Pruner(prune_pool, prune_config())
+    return pruner, prune_pool, asyncio.create_task(pruner.run_once()), time.perf_counter()
+
+
+async def stop_pruning(
+    pruner: Any, prune_pool: asyncpg.Pool, task: asyncio.Task[Any], started: float
+) -> str:
+    """Stop the pruner; what it did meanwhile; the rows it left are deleted at once."""
+    from pruner import QUEUE
+
+    running = not task.done()
+    pruner.stop()
+    result = await task
+    await prune_pool.execute("DELETE FROM jobs WHERE queue = $1", QUEUE)
+    await prune_pool.execute("DELETE FROM job_logs WHERE job_id LIKE 'prune-%'")
+    await prune_pool.close()
+    seconds = time.perf_counter() - started
+    return (
+        f"pruner beside the whole run: deleted {result.jobs:,} jobs in {result.batches} batches,"
+        f" {result.jobs / seconds:,.0f} jobs/s; "
+        + ("still pruning at the end" if running else f"done after {result.seconds:.0f}s")
     )
 
 

@@ -1,21 +1,27 @@
 """The dashboard in headless Chromium against the real stack (processes behind nginx):
 sign in by link, live job progress and log tail (also across a hidden tab), the Jobs page
-against the API, bulk retry, pause / resume, audit, and what a viewer does not see.
+against the API, bulk retry, retry / cancel all matching, pause / resume, audit, schedules,
+analytics, an export from the Jobs filters (live progress, the downloaded file against the
+API), and what a viewer does not see.
 Screenshots of each page at 1,280 and 390 px go to var/screenshots (gitignored)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from jobdeck.settings import Settings
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.support.api import SECRET, auth, token
+from tests.support.api import SECRET, auth, job_row, seed, token
 from tests.support.dashboard import (
     CHROMIUM,
     NARROW,
@@ -30,6 +36,10 @@ from tests.support.ingress import nginx_binary
 from tests.support.processes import wait_for
 
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+# Rows of the exported filter, and how many the exporter reads at a time (a progress event
+# at most every 50 ms, the first after the first chunk).
+EXPORT_ROWS = 2000
+EXPORT_CHUNK_ROWS = 100
 
 if not (Path(CHROMIUM).exists() and nginx_binary()):
     reason = "chromium and nginx are needed (make test installs them: ensure-browser.sh)"
@@ -81,7 +91,11 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
             "--grace",
             "1",
         ],
-        {"JOBDECK_GATEWAY_STATS_INTERVAL_S": "1"},
+        {
+            "JOBDECK_GATEWAY_STATS_INTERVAL_S": "1",
+            "JOBDECK_EXPORTER_CHUNK_ROWS": str(EXPORT_CHUNK_ROWS),
+            "JOBDECK_EXPORTER_PROGRESS_INTERVAL_MS": "50",
+        },
     )
     try:
         yield running
@@ -123,9 +137,73 @@ async def set_hidden(page: Page, hidden: bool) -> None:
     )
 
 
-@pytest.mark.timeout(180)
+# Records every value the export rows' progress bars take (`data-value`, unrounded), old
+# ones included, so a test can tell that a bar moved before the export ended however fast
+# it ran: the exporter's first progress event comes after its first chunk of rows.
+WATCH_EXPORT_PROGRESS = """() => {
+    window.exportProgressSeen = [];
+    const seen = (value) => { if (value !== null) window.exportProgressSeen.push(+value); };
+    const bars = (node) => node.querySelectorAll ? node.querySelectorAll('[role=progressbar]') : [];
+    new MutationObserver((records) => records.forEach((r) => {
+        if (r.type === 'attributes') seen(r.oldValue);
+        r.addedNodes.forEach((n) => bars(n).forEach((bar) => seen(bar.dataset.value)));
+        r.removedNodes.forEach((n) => bars(n).forEach((bar) => seen(bar.dataset.value)));
+    })).observe(document.querySelector('table.exports tbody'), {
+        subtree: true, childList: true, attributes: true, attributeOldValue: true,
+        attributeFilter: ['data-value'],
+    });
+}"""
+
+
+async def export_from_the_jobs_page(page: Page, api: Api, pg: asyncpg.Pool, url: str) -> None:
+    """Filter the Jobs page, export what it lists, watch the export's progress move, click
+    the download link: the file holds the API search's rows for the same filters, in order."""
+    now = datetime.now(UTC)
+    archived = [
+        job_row(queue="archive", created_at=now - timedelta(seconds=i)) for i in range(EXPORT_ROWS)
+    ]
+    await seed(pg, [*archived, job_row(queue="archive", status="failed", created_at=now)])
+    await page.goto(f"{url}/#/jobs")
+    await page.get_by_label("completed", exact=True).check()
+    await page.get_by_label("Queues").select_option("archive")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator(".summary")).to_contain_text(f"{EXPORT_ROWS:,} matching")
+    await page.get_by_role("link", name="Export these jobs…").click()
+    await expect(page.locator("form[aria-label='New export']")).to_contain_text(
+        "status: completed · queues: archive"
+    )
+    await page.evaluate(WATCH_EXPORT_PROGRESS)
+    await page.get_by_label("Format").select_option("ndjson")
+    await page.get_by_role("button", name="Start export").click()
+    row = page.locator("tr[data-export]").first
+    await expect(row).to_have_attribute("data-status", "done", timeout=60_000)
+    seen = await page.evaluate("() => window.exportProgressSeen")
+    assert any(0 < v < 100 for v in seen), seen  # the bar moved live, before the end
+    await expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    await expect(row.locator("td.rows")).to_have_text(f"{EXPORT_ROWS:,} / {EXPORT_ROWS:,}")
+    await shoot(page, "exports")
+    async with page.expect_download() as download_info:
+        await row.get_by_role("link", name="Download").click()
+    download = await download_info.value
+    path = await download.path()
+    exported = [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+    searched: list[str] = []
+    query = "/jobs/search?status[]=completed&queues[]=archive&limit=200"
+    cursor = ""
+    while True:
+        result = await api.call("GET", query + cursor)
+        searched += [j["id"] for j in result["items"]]
+        if not result.get("nextCursor"):
+            break
+        cursor = f"&cursor={result['nextCursor']}"
+    assert len(exported) == EXPORT_ROWS
+    assert exported == searched
+
+
+@pytest.mark.timeout(240)
 async def test_operator_watches_jobs_live_and_acts_on_them(
-    stack: Stack, api: Api, browser: Browser
+    stack: Stack, api: Api, browser: Browser, pg: asyncpg.Pool
 ) -> None:
     tab: Tab = await open_tab(browser, stack.url, token("admin", sub="ada"))
     page = tab.page
@@ -203,6 +281,12 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     passed = await api.enqueue("beta", "noop")
     await api.wait(passed, "completed")
     assert (await api.job(held) or {}).get("status") == "waiting"
+    # The throughput chart's time axis reads as times of day (e.g. 14:05:30), not ":50.000".
+    await expect(page.locator(".chart")).to_have_attribute("data-points", re.compile(r"[3-9]|\d\d"))
+    labels = await page.evaluate(
+        "async () => (await import('/js/chart.js')).timeLabels([1764513930, 1764513932], 2)"
+    )
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", label) for label in labels), labels
     await shoot(page, "overview")
     await page.get_by_role("button", name="Resume alpha").click()
     await api.wait(held, "completed")
@@ -248,6 +332,24 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     for job_id in failing:
         await api.wait(job_id, "failed", attempts=4)
 
+    # "Cancel all N matching": the waiting jobs of a paused queue, through the same form.
+    await api.call("POST", "/jobs/queues/alpha/pause")
+    to_cancel = [await api.enqueue("alpha", "noop") for _ in range(2)]
+    for job_id in to_cancel:
+        await api.wait(job_id, "waiting")
+    await page.goto(f"{stack.url}/#/jobs?status=waiting&queues=alpha")
+    await expect(page.get_by_role("button", name="Retry all", exact=False)).to_be_hidden()
+    await page.get_by_role("button", name="Cancel all 2 matching").click()
+    await expect(page.locator("#dialog-title")).to_have_text(
+        "Cancel all 2 jobs matching this filter?"
+    )
+    await page.locator("#dialog").get_by_role("button", name="Cancel all").click()
+    await expect(page.locator("#dialog")).to_contain_text("cancelled: 2")
+    await page.locator("#dialog").get_by_role("button", name="Close").click()
+    for job_id in to_cancel:
+        await api.wait(job_id, "cancelled")
+    await api.call("POST", "/jobs/queues/alpha/resume")
+
     # A job that starts matching the filter while the page is open is announced.
     await page.goto(f"{stack.url}/#/jobs?status=failed&queues=alpha")
     await expect(page.locator(".summary")).to_contain_text("0 matching")
@@ -285,10 +387,7 @@ async def test_operator_watches_jobs_live_and_acts_on_them(
     await expect(page.locator("main")).to_contain_text("Queued job")
     await shoot(page, "schedules")
 
-    for name in ("exports",):
-        await page.goto(f"{stack.url}/#/{name}")
-        await expect(page.locator("main h1")).to_have_text(name.capitalize())
-        await shoot(page, name)
+    await export_from_the_jobs_page(page, api, pg, stack.url)
     # The browser logs the 422 of the bad cron typed above as a failed resource; nothing else.
     assert [e for e in tab.errors if "status of 422" not in e] == []
 

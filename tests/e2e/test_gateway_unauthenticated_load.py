@@ -1,55 +1,29 @@
 """The gateway as a process under unauthenticated load: sessions that never join are
-closed, memory returns to its baseline, and junk writes a bounded number of JSON lines.
+closed, memory returns to its pre-flood baseline, and junk writes a bounded number of
+JSON lines.
 
 The issue's probe was 20,000 polling handshakes; the suite runs
 ``JOBDECK_TEST_HANDSHAKES`` (default 2,000, ten times the handshake burst of one
-address's bucket) to keep it fast — set it to 20000 to run the full probe.
+address's bucket) a round to keep it fast — set it to 20000 to run the full probe, or
+see ``bench/gateway_flood.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import aiohttp
 from jobdeck.settings import Settings
 
 from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
+from tests.support.unauthenticated import handshakes, metric, rss_bytes
 
 HANDSHAKES = int(os.environ.get("JOBDECK_TEST_HANDSHAKES", "2000"))
 SECRET = "gateway-load-tests-secret-0123456789abcdef"
-
-
-def rss_bytes(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    assert match is not None
-    return int(match.group(1)) * 1024
-
-
-async def engine_sessions(session: aiohttp.ClientSession, url: str) -> float:
-    async with session.get(url + "/metrics") as resp:
-        text = await resp.text()
-    match = re.search(r"^jobdeck_gateway_engine_sessions (\S+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
-async def handshakes(session: aiohttp.ClientSession, url: str, n: int) -> list[str]:
-    """``n`` polling handshakes, 50 at a time; their session ids."""
-    sids: list[str] = []
-
-    async def one() -> None:
-        async with session.get(url + "/socket.io/?EIO=4&transport=polling") as resp:
-            assert resp.status == 200, await resp.text()
-            sids.append(json.loads((await resp.text())[1:])["sid"])
-
-    for start in range(0, n, 50):
-        await asyncio.gather(*(one() for _ in range(min(50, n - start))))
-    return sids
 
 
 async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
@@ -59,8 +33,11 @@ async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
     env = settings_env(
         replace(settings, jwt_secret=SECRET),
         JOBDECK_GATEWAY_PORT=str(port),
-        JOBDECK_GATEWAY_JOIN_TIMEOUT_S="1",
+        # Long enough that a round's sessions are all open at once (a real peak), short
+        # enough to keep the test quick; one sweep (and compaction) every 2 s.
+        JOBDECK_GATEWAY_JOIN_TIMEOUT_S="5",
         JOBDECK_GATEWAY_PING_INTERVAL_S="1",
+        JOBDECK_GATEWAY_PING_TIMEOUT_S="2",
         # One test client stands for a crowd: lift the per-address bounds.
         JOBDECK_GATEWAY_HANDSHAKE_BURST=str(HANDSHAKES * 4),
         JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=str(HANDSHAKES * 2),
@@ -74,23 +51,46 @@ async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def drained() -> bool:
-            return await engine_sessions(session, gateway.url) == 0
+            return await metric(session, gateway.url, "jobdeck_gateway_engine_sessions") == 0
 
-        # The first round sets the allocator's high-water mark (CPython keeps freed
-        # arenas): the baseline is taken after it, and later rounds must reuse that memory.
-        await handshakes(session, gateway.url, HANDSHAKES)
-        await wait_for(drained, timeout=120, what="first-round sessions to close")
+        async def compactions() -> float:
+            return await metric(session, gateway.url, "jobdeck_gateway_compactions_total")
+
+        async def compacted_twice(since: float) -> bool:
+            """The compaction after a flood, and the one a sweep later for its tail."""
+            return await compactions() >= since + 2
+
+        # A small warm-up opens the client's 50 connections and runs each code path once;
+        # the baseline is the gateway's memory after it, before any flood.
+        await handshakes(session, gateway.url, 400)
+        await wait_for(drained, timeout=60, what="warm-up sessions to close")
+        await wait_for(partial(compacted_twice, 0), timeout=60, what="warm-up compactions")
         baseline = rss_bytes(pid)
+        peaks = []
         for _ in range(2):
+            done = await compactions()
             sids = await handshakes(session, gateway.url, HANDSHAKES)
+            peaks.append(rss_bytes(pid))  # for the failure message
             assert len(set(sids)) == HANDSHAKES
             await wait_for(drained, timeout=120, what="unjoined sessions to close")
+            await wait_for(partial(compacted_twice, done), timeout=120, what="compactions")
         async with session.get(
             f"{gateway.url}/socket.io/?EIO=4&transport=polling&sid={sids[0]}"
         ) as resp:
             assert resp.status == 400  # closed and forgotten
-        after = rss_bytes(pid)
-        assert after <= baseline + 4 * 1024 * 1024, (baseline, after)
+
+        # A round takes ~10 KB a session (20 MB at 2,000); what stays is glibc's
+        # fragmentation, measured at ~4-5 MB (README, Security). CPython's allocator kept
+        # ~18 MB here, and more with each round.
+        async def back_to_baseline() -> bool:
+            return rss_bytes(pid) <= baseline + 8 * 1024 * 1024
+
+        try:
+            await wait_for(back_to_baseline, timeout=120, what="memory to return")
+        except TimeoutError:
+            raise AssertionError(
+                f"RSS {rss_bytes(pid)} after the floods, baseline {baseline}, peaks {peaks}"
+            ) from None
 
 
 async def test_junk_from_unauthenticated_clients_writes_few_json_lines(

@@ -6,9 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp.test_utils import TestClient
-from jobdeck.events import now_ms
+from jobdeck.events import JobStatus, now_ms
+from jobdeck.histogram import RELATIVE_ERROR
 from jobdeck.queues import JobSpec, QueueClient
 from jobdeck_gateway.stats import measure
+from jobdeck_recorder.config import RecorderConfig
+from jobdeck_recorder.fold import JobRow
+from jobdeck_recorder.rollup_rebuild import rebuild
+from jobdeck_recorder.store import QUERIES as STORE
+from jobdeck_recorder.store import json_param, row_doc
 from redis.asyncio import Redis
 
 from tests.integration.test_analytics_exact import HOUR, record_histories
@@ -121,3 +127,58 @@ async def test_live_counts_are_the_gateways_and_an_unserved_queue_is_flagged(
     assert finding["queue"] == "stuck" and finding["evidence"] == {"waiting": 4, "liveWorkers": 0}
     hidden = await (await api.get(f"{BASE}/failures", headers=auth("viewer", ["other"]))).json()
     assert hidden["recommendations"] == []
+
+
+async def test_timeouts_near_the_limit_are_recommended_with_their_numbers(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    """Jobs recorded before the rollups existed, then rebuilt (``rebuild-rollups``): 'slow'
+    mostly times out near its 10 s timeout; 'mixed' times out too, but in a minority."""
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = int((day + timedelta(minutes=30)).timestamp() * 1000)
+    rows = []
+    for i in range(10):
+        timed_out = i < 8
+        rows.append(
+            JobRow(
+                id=f"slow-{i}",
+                queue="q",
+                name="slow",
+                status=JobStatus.FAILED,
+                created_at=at,
+                options={"timeout_s": 10},
+                attempts=1,
+                started_at=at + 100,
+                finished_at=at + 100 + 9_700 + i,
+                duration_ms=9_700 + i,
+                error_type="JobTimeout" if timed_out else "KeyError",
+                error_message="job timed out after 10s" if timed_out else "'k' missing",
+            )
+        )
+    for i in range(10):
+        rows.append(
+            JobRow(
+                id=f"mixed-{i}",
+                queue="q",
+                name="mixed",
+                status=JobStatus.FAILED,
+                created_at=at,
+                options={"timeout_s": 10},
+                attempts=1,
+                started_at=at + 100,
+                finished_at=at + 10_000,
+                duration_ms=9_900,
+                error_type="JobTimeout" if i < 4 else "KeyError",
+                error_message="job timed out after 10s" if i < 4 else "'k' missing",
+            )
+        )
+    await pg.execute(STORE["insert_jobs"], json_param([row_doc(r) for r in rows]))
+    await rebuild(pg, day, day + timedelta(days=1), RecorderConfig())
+    params = {"startDate": day.isoformat(), "endDate": (day + timedelta(hours=1)).isoformat()}
+    body = await (await api.get(f"{BASE}/failures", params=params, headers=auth("viewer"))).json()
+    (finding,) = [r for r in body["recommendations"] if r["rule"] == "timeouts_near_limit"]
+    assert (finding["queue"], finding["name"]) == ("q", "slow")
+    evidence = finding["evidence"]
+    assert (evidence["failures"], evidence["timeouts"], evidence["timeoutMs"]) == (10, 8, 10_000)
+    assert evidence["timeoutSource"].startswith("options of job slow-")
+    assert abs(evidence["p95DurationMs"] - 9_709) <= 9_709 * RELATIVE_ERROR

@@ -121,6 +121,36 @@ async def test_cancel_by_queue_filter(api: TestClient, redis: Redis, pg: asyncpg
     assert hidden["matched"] == 0 and await redis.zcard(queue_key("other")) == 1
 
 
+async def test_cancel_by_filter_narrowed_to_a_status(
+    api: TestClient, redis: Redis, pg: asyncpg.Pool
+) -> None:
+    """ "Cancel all waiting jobs of this queue" leaves its delayed ones alone."""
+    client = QueueClient(redis, 1_000_000)
+    later = now_ms() + 3_600_000
+    waiting = [JobSpec(queue="backlog", name="task") for _ in range(3)]
+    delayed = [JobSpec(queue="backlog", name="task", run_at_ms=later) for _ in range(2)]
+    assert all(await client.enqueue_many([*waiting, *delayed], by="test"))
+    async with running(redis, pg):
+        await wait_drained(redis)
+    body = {"queues": ["backlog"], "status": ["waiting"]}
+    dry = await (
+        await api.post(CANCEL, json={**body, "dryRun": True}, headers=auth("operator"))
+    ).json()
+    assert dry["matched"] == 3 and set(dry["sampleIds"]) == {j.job_id for j in waiting}
+    done = await (await api.post(CANCEL, json=body, headers=auth("operator"))).json()
+    assert done["counts"]["cancelled"] == done["total"] == 3 and done["remaining"] == 0
+    left = await pg.fetch("SELECT status FROM jobs WHERE id = ANY($1)", [j.job_id for j in delayed])
+    assert [r["status"] for r in left] == ["delayed", "delayed"]
+
+    wrong = await api.post(
+        CANCEL, json={"queues": ["backlog"], "status": ["waiting", "failed"]},
+        headers=auth("operator"),
+    )  # fmt: skip
+    problem = await wrong.json()
+    assert wrong.status == 422 and problem["errors"][0]["name"] == "status", problem
+    assert "failed" in problem["detail"]
+
+
 async def test_filter_form_validation(api: TestClient) -> None:
     bad = [
         ({"jobIds": ["a"], "fingerprint": "0123456789abcdef"}, "jobIds"),
@@ -128,6 +158,9 @@ async def test_filter_form_validation(api: TestClient) -> None:
         ({"fingerprint": "not-a-print"}, "fingerprint"),
         ({"queues": ["q"], "limit": 0}, "limit"),
         ({"queues": ["q"], "startDate": "2024-02-01", "endDate": "2024-01-01"}, "endDate"),
+        ({"queues": ["q"], "status": ["lost"]}, "status"),
+        ({"queues": ["q"], "status": []}, "status"),
+        ({"jobIds": ["a"], "status": ["failed"]}, "jobIds"),
     ]
     for body, name in bad:
         resp = await api.post(RETRY, json=body, headers=auth("operator"))

@@ -1,17 +1,20 @@
-"""Retention on real Postgres: per-queue days, logs apart, small batches, one pruner at a time."""
+"""Retention on real Postgres: per-queue days, logs apart, small batches, one pruner at a time,
+monthly log partitions created ahead and dropped whole."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_recorder.pruner import PRUNER_LOCK_ID, Pruner
+from jobdeck_recorder.store import QUERIES
 from prometheus_client import REGISTRY
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
-CONFIG = RecorderConfig(retention_pause_ms=0)
+CONFIG = RecorderConfig(retention_pause_ms=0, retention_duty_pct=100)
 
 
 async def job(pg: asyncpg.Pool, job_id: str, queue: str, status: str, age_days: float) -> None:
@@ -107,3 +110,84 @@ async def test_the_log_pass_starts_where_the_last_one_stopped(pg: asyncpg.Pool) 
     )
     again = await Pruner(pg, CONFIG).run_once(NOW)
     assert again is not None and again.logs == 0
+
+
+async def partitions(pg: asyncpg.Pool) -> dict[str, tuple[datetime | None, datetime | None]]:
+    rows = await pg.fetch("SELECT * FROM jobdeck_log_partitions()")
+    return {r["name"]: (r["lower_bound"], r["upper_bound"]) for r in rows}
+
+
+async def line(pg: asyncpg.Pool, job_id: str, ts: datetime) -> str:
+    """Insert a log line the recorder's way; the partition it landed in."""
+    for _ in range(2):  # an event delivered twice is one line
+        await pg.execute(
+            QUERIES["insert_logs"],
+            json.dumps(
+                [
+                    {
+                        "job_id": job_id,
+                        "attempt": 1,
+                        "seq": 1,
+                        "ts": int(ts.timestamp() * 1000),
+                        "level": "info",
+                        "message": "x",
+                    }
+                ]
+            ),
+        )
+    rows = await pg.fetch(
+        "SELECT tableoid::regclass::text AS p FROM job_logs WHERE job_id = $1", job_id
+    )
+    assert len(rows) == 1
+    return str(rows[0]["p"])
+
+
+async def test_log_partitions_are_kept_created_months_ahead(pg: asyncpg.Pool) -> None:
+    await pg.execute("DROP TABLE job_logs_default")  # what no month covers would fail here
+    for name, (lower, _) in (await partitions(pg)).items():
+        if lower is not None and lower > datetime.now(UTC) + timedelta(days=31):
+            await pg.execute(f"DROP TABLE {name}")  # as if the last pass ran months ago
+    assert await Pruner(pg, CONFIG).run_once(NOW) is not None
+    bounds = await partitions(pg)
+    month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    four_months_on = (month + timedelta(days=31 * 4)).replace(day=1)
+    assert max(upper for _, upper in bounds.values() if upper) == four_months_on
+    for ahead in (63, 75, 88):  # past the legacy partition, within the next 3 months
+        ts = datetime.now(UTC) + timedelta(days=ahead)
+        assert (await line(pg, f"ahead-{ahead}", ts)).startswith("job_logs_2")
+
+
+async def test_a_month_past_every_queues_log_retention_is_dropped_whole(
+    pg: asyncpg.Pool,
+) -> None:
+    real_now = datetime.now(UTC)
+    assert await line(pg, "old", real_now - timedelta(days=400)) == "job_logs_legacy"
+    later = await line(pg, "later", real_now + timedelta(days=70))
+    await pg.execute(
+        "INSERT INTO job_queue_configs (queue, keep_logs_days) VALUES ('long', 60), ('short', 1)"
+    )
+    before = REGISTRY.get_sample_value("jobdeck_pruner_partitions_dropped_total") or 0
+    # 100 days from now, with 60 days the longest log retention: every month that ended
+    # before 40 days from now goes (the legacy partition among them), later ones stay.
+    result = await Pruner(pg, CONFIG).run_once(real_now + timedelta(days=100))
+    assert result is not None
+    names = set(await partitions(pg))
+    assert "job_logs_legacy" not in names and later in names
+    assert all(
+        upper is None or upper > real_now + timedelta(days=40)
+        for _, upper in (await partitions(pg)).values()
+    )
+    assert (await left(pg))[1] == {"later"}
+    after = REGISTRY.get_sample_value("jobdeck_pruner_partitions_dropped_total") or 0
+    assert after - before >= 1
+
+
+async def test_no_month_is_dropped_while_a_queue_keeps_its_logs_forever(
+    pg: asyncpg.Pool,
+) -> None:
+    real_now = datetime.now(UTC)
+    await line(pg, "old", real_now - timedelta(days=400))
+    await pg.execute("INSERT INTO job_queue_configs (queue, keep_logs_days) VALUES ('audit', 0)")
+    assert await Pruner(pg, CONFIG).run_once(real_now + timedelta(days=1000)) is not None
+    assert "job_logs_legacy" in await partitions(pg)
+    assert (await left(pg))[1] == {"old"}

@@ -47,7 +47,8 @@ async def test_demo_worker_parses_a_price_file_and_exposes_ops_endpoints(
             assert resp.status == 200
         async with http.get("/readyz") as resp:
             body = await resp.json()
-            assert resp.status == 200 and body["checks"] == {"redis": "ok", "queues": "ok"}
+            assert resp.status == 200
+            assert body["checks"] == {"loops": "ok", "redis": "ok", "queues": "ok"}
         async with http.get("/status") as resp:
             status = await resp.json()
             assert status["queues"] == ["prices"] and status["per_queue"]["prices"]["active"] == 0

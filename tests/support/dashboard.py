@@ -36,8 +36,8 @@ NARROW = {"width": 390, "height": 844}
 
 @dataclass
 class Stack:
-    """Recorder, worker, API, gateway, scheduler and dashboard as processes, one origin via
-    nginx."""
+    """Recorder, worker, API, gateway, scheduler, exporter and dashboard as processes, one
+    origin via nginx."""
 
     ingress: Ingress
     api: ServiceProcess
@@ -67,8 +67,12 @@ async def start_stack(
         "JOBDECK_RECORDER_BLOCK_MS": "100",
         **(extra_env or {}),
     }
+    ingress_port = free_port()
+    overrides.setdefault("JOBDECK_STORAGE_URL", (work / "exports").as_uri())
+    # Download links on the page's own origin (the ingress routes /exports to the exporter).
+    overrides.setdefault("JOBDECK_EXPORTER_PUBLIC_URL", f"http://127.0.0.1:{ingress_port}")
     env = settings_env(settings, **overrides)
-    services = ("recorder", "worker", "api", "gateway", "scheduler", "dashboard")
+    services = ("recorder", "worker", "api", "gateway", "scheduler", "exporter", "dashboard")
     ports = {name: free_port() for name in services}
     procs = {
         name: ServiceProcess(
@@ -82,17 +86,18 @@ async def start_stack(
     }
     ingress = Ingress.routing(
         work / "nginx",
-        free_port(),
+        ingress_port,
         api=ports["api"],
         gateway=ports["gateway"],
-        dashboard=ports["dashboard"],  # no exporter in this stack
+        dashboard=ports["dashboard"],
+        exporter=ports["exporter"],
     )
     stack = Stack(ingress, procs["api"], list(procs.values()))
     try:
         for proc in procs.values():
             proc.start()
         ingress.start()
-        # Seven processes start at once on two shared cores: allow for a busy machine.
+        # Eight processes start at once on two shared cores: allow for a busy machine.
         await asyncio.gather(
             *(p.wait_ready(timeout=90) for p in procs.values()), ingress.wait_ready(timeout=30)
         )

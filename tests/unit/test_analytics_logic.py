@@ -91,6 +91,9 @@ def test_timeouts_near_limit_fires_only_with_its_numbers() -> None:
     unknown = rec.TaskFailures("q", "resize", 10, 8, 29_000.0, None)
     rare = rec.TaskFailures("q", "resize", 3, 3, 29_000.0, 30_000.0)
     assert rec.timeouts_near_limit([fast, few_timeouts, unknown, rare], RULES) == []
+    # What the failures report checks before it reads p95 durations and timeouts.
+    assert rec.may_time_out(10, 5, RULES) and rec.may_time_out(5, 5, RULES)
+    assert not rec.may_time_out(10, 4, RULES) and not rec.may_time_out(4, 4, RULES)
 
 
 def test_retry_rules_tell_permanent_from_transient_errors() -> None:

@@ -99,6 +99,7 @@ CASES += [
         ("read_batch", "500", "0"),
         ("join_timeout_s", "5", "nan"),
         ("ping_interval_s", "10", "0"),
+        ("ping_timeout_s", "5", "-1"),
         ("max_connections_per_address", "100", "0"),
         ("handshakes_per_s", "5", "-1"),
         ("handshake_burst", "10", "1.5"),

@@ -132,6 +132,8 @@ def test_queries_are_loaded_by_name() -> None:
         "logs_pruned_until",
         "prune_logs",
         "save_logs_pruned_until",
+        "ensure_log_partitions",
+        "drop_log_partitions",
         "tombstones",
         "prune_tombstones",
     }
@@ -146,3 +148,5 @@ def test_config_from_env() -> None:
         RecorderConfig.from_env({"JOBDECK_RECORDER_BATCH_SIZE": "0"})
     with pytest.raises(ConfigError):
         RecorderConfig.from_env({"JOBDECK_RECORDER_BLOCK_MS": "soon"})
+    with pytest.raises(ConfigError, match="DUTY_PCT"):
+        RecorderConfig.from_env({"JOBDECK_RECORDER_RETENTION_DUTY_PCT": "101"})

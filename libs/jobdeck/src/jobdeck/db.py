@@ -79,8 +79,9 @@ async def _take_migration_lock(conn: asyncpg.Connection) -> None:
         await asyncio.sleep(MIGRATION_LOCK_POLL_S)
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+async def migrate(dsn: str, upto: int | None = None) -> list[str]:
+    """Apply pending migrations (those numbered up to ``upto``, if given: a test's database
+    as an older release left it); return the names applied (empty when up to date)."""
     conn = await asyncpg.connect(dsn)
     applied: list[str] = []
     try:
@@ -92,7 +93,7 @@ async def migrate(dsn: str) -> list[str]:
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migration_files():
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             if sql.startswith(NO_TRANSACTION):
                 for statement in statements(sql):

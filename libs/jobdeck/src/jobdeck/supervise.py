@@ -1,7 +1,9 @@
 """Background loops that are restarted when they die, and that make ``/readyz`` say so.
 
 Every service runs a few loops beside its HTTP side (the gateway's stream reader and stats
-monitor, the recorder's consumer and janitor). A loop that raised, or ended while nobody
+monitor, the recorder's consumer and janitor, the scheduler's firing loop, the exporter's
+consumer, a worker's event flusher and control listener, every process's usage sampler).
+A loop that raised, or ended while nobody
 asked it to, used to leave a process that answers ``/readyz`` 200 and does nothing. Here
 each loop runs under a ``Supervisor``: when it dies the supervisor logs the exception,
 counts it, waits (exponential backoff) and starts it again; from its death until it has
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -40,6 +42,8 @@ class LoopState:
     factory: Callable[[], Awaitable[None]]
     stop: Callable[[], None] | None = None  # asks the loop to finish what it holds, then end
     task: asyncio.Task[None] | None = None
+    watcher: asyncio.Task[None] | None = None
+    stopping: bool = False
     restarts: int = 0
     last_error: str | None = None
     down_since: float | None = None  # monotonic time of the last death
@@ -61,8 +65,6 @@ class Supervisor:
         self.backoff_max_s = backoff_max_s
         self.settle_s = settle_s
         self.loops: dict[str, LoopState] = {}
-        self._stopping = False
-        self._watchers: set[asyncio.Task[None]] = set()
 
     def start(
         self,
@@ -89,20 +91,18 @@ class Supervisor:
             asyncio.get_running_loop().call_later(
                 self.settle_s, lambda: LOOP_UP.labels(state.name).set(int(not task.done()))
             )
-        watcher = asyncio.create_task(self._watch(state), name=f"{state.name}-supervisor")
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        state.watcher = asyncio.create_task(self._watch(state), name=f"{state.name}-supervisor")
 
     async def _watch(self, state: LoopState) -> None:
         assert state.task is not None
         try:
             await asyncio.shield(state.task)
         except asyncio.CancelledError:
-            if self._stopping:
+            if state.stopping:
                 return
         except Exception:  # the loop's own exception, logged below with its traceback
             pass
-        if self._stopping:
+        if state.stopping:
             return
         error = _describe(state.task)
         state.restarts += 1
@@ -118,7 +118,7 @@ class Supervisor:
         )
         delay = min(self.backoff_max_s, self.backoff_min_s * 2 ** min(state.restarts - 1, 16))
         await asyncio.sleep(delay)
-        if not self._stopping:
+        if not state.stopping:
             self._launch(state)
 
     async def check(self) -> None:
@@ -126,7 +126,7 @@ class Supervisor:
         now = time.monotonic()
         down = []
         for state in self.loops.values():
-            if state.settled(now, self.settle_s):
+            if state.stopping or state.settled(now, self.settle_s):
                 continue
             down.append(f"{state.name} ({state.last_error}; restarts: {state.restarts})")
         if down:
@@ -145,13 +145,18 @@ class Supervisor:
             for name, s in self.loops.items()
         }
 
-    async def stop(self, grace_s: float = 0.0) -> None:
-        """Stop restarting; ask each loop to stop, wait up to ``grace_s``, cancel the rest."""
-        self._stopping = True
-        for watcher in list(self._watchers):
-            watcher.cancel()
-        graceful, tasks = [], []
-        for state in self.loops.values():
+    async def stop(self, grace_s: float = 0.0, names: Iterable[str] | None = None) -> None:
+        """Stop restarting the loops ``names`` (all by default) and end them: ask each loop
+        that has a ``stop`` to finish, wait up to ``grace_s``, cancel the rest. Each part of
+        a process stops its own loops, in the order its resources close."""
+        chosen = list(self.loops) if names is None else [n for n in names if n in self.loops]
+        states = [self.loops[name] for name in chosen if not self.loops[name].stopping]
+        graceful, tasks, watchers = [], [], []
+        for state in states:
+            state.stopping = True
+            if state.watcher is not None:
+                state.watcher.cancel()
+                watchers.append(state.watcher)
             if state.task is None or state.task.done():
                 continue
             tasks.append(state.task)
@@ -164,7 +169,7 @@ class Supervisor:
             await asyncio.wait(graceful, timeout=grace_s)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._watchers, return_exceptions=True)
+        await asyncio.gather(*tasks, *watchers, return_exceptions=True)
 
 
 async def _run(factory: Callable[[], Awaitable[None]]) -> None:
@@ -183,9 +188,10 @@ def _describe(task: asyncio.Task[None]) -> str:
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 
-def supervise(app: web.Application, **options: float) -> Supervisor:
-    """A supervisor for ``app``'s loops, its check part of the app's ``/readyz``."""
-    supervisor = Supervisor(**options)
-    app[SUPERVISOR] = supervisor
-    app[READY_CHECKS]["loops"] = supervisor.check
-    return supervisor
+def supervise(app: web.Application, supervisor: Supervisor | None = None) -> Supervisor:
+    """The supervisor of ``app``'s loops (``supervisor``, or a new one, on the first call;
+    the same one after), its check part of the app's ``/readyz``."""
+    if SUPERVISOR not in app:
+        app[SUPERVISOR] = supervisor if supervisor is not None else Supervisor()
+        app[READY_CHECKS]["loops"] = app[SUPERVISOR].check
+    return app[SUPERVISOR]

@@ -2,17 +2,17 @@
 thresholds shared by the analytics API (which shows them) and the gateway (which alerts).
 
 Every service process runs a ``UsageSampler`` (aiohttp services through
-``use_usage_sampler`` in their ``cleanup_ctx``; workers from their HTTP side, which starts
-with them). Each ``interval_s`` it appends one sample — CPU % since the previous sample
-(``time.process_time`` over wall time: 100 % is one core) and resident memory — to a
-short Redis list ``jobdeck:usage:<service>:<instance>`` (the last ``SAMPLES_KEPT``, with a
-TTL, so a dead process's series disappears) and marks the process in the index sorted set.
+``use_usage_sampler`` in their ``cleanup_ctx``, as a loop of the app's ``Supervisor``;
+workers from their HTTP side, which starts with them). Each ``interval_s`` it appends one
+sample — CPU % since the previous sample (``time.process_time`` over wall time: 100 % is one
+core) and resident memory — to a short Redis list ``jobdeck:usage:<service>:<instance>``
+(the last ``SAMPLES_KEPT``, with a TTL, so a dead process's series disappears) and marks
+the process in the index sorted set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from jobdeck.settings import parse_float
 from jobdeck.streams import EVENTS
+from jobdeck.supervise import supervise
 from jobdeck.web import REDIS, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ PREFIX = "jobdeck:usage:"
 INDEX = "jobdeck:usage:index"
 SAMPLES_KEPT = 120
 DEFAULT_INTERVAL_S = 5.0
+USAGE_LOOP = "usage-sampler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +111,17 @@ class UsageSampler:
 
 def use_usage_sampler(app: web.Application, service: str, redis: Redis | None = None) -> None:
     """Sample this process while ``app`` runs (the app's Redis client unless one is given),
-    every ``Settings.usage_interval_ms``."""
+    every ``Settings.usage_interval_ms``, as the supervised loop ``usage-sampler``."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         client = redis if redis is not None else app[REDIS]
         settings = app[SETTINGS]
         interval_s = settings.usage_interval_ms / 1000
         sampler = UsageSampler(client, service, settings.instance, interval_s)
-        task = asyncio.create_task(sampler.run(), name="usage-sampler")
+        supervisor = supervise(app)
+        supervisor.start(USAGE_LOOP, sampler.run)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await supervisor.stop(names=[USAGE_LOOP])
 
     app.cleanup_ctx.append(ctx)
 
@@ -224,9 +225,14 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')
 ORDER BY pg_total_relation_size(c.oid) DESC
 LIMIT $1
 """
+# A partitioned table's rows are its partitions' (job_logs: migration 0014).
 _PG_ROWS = """
-SELECT relname, greatest(reltuples, 0)::bigint AS n
-FROM pg_class WHERE relname IN ('jobs', 'job_logs') AND relkind = 'r'
+SELECT t.relname, coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS n
+FROM pg_class t
+LEFT JOIN pg_inherits i ON i.inhparent = t.oid
+JOIN pg_class c ON c.oid = coalesce(i.inhrelid, t.oid)
+WHERE t.relname IN ('jobs', 'job_logs') AND t.relkind IN ('r', 'p')
+GROUP BY t.relname
 """
 
 

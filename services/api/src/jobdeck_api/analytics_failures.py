@@ -43,7 +43,8 @@ def _failure_count(g: Group, queue: str | None, name: str | None) -> FailureCoun
 
 
 def _timeout_candidates(rows: list[asyncpg.Record]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (queue, name) with timeouts among its failures: failures, timeouts, a sample job."""
+    """Per (queue, name) whose failure counts let the timeout rule fire: failures, timeouts,
+    a sample job (the others need no histogram read)."""
     per: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         entry = per.setdefault((r["queue"], r["name"]), {"failures": 0, "timeouts": 0})
@@ -51,7 +52,7 @@ def _timeout_candidates(rows: list[asyncpg.Record]) -> dict[tuple[str, str], dic
         if rec.is_timeout(r["error_type"]):
             entry["timeouts"] += int(r["failures"])
             entry["sample"] = r["sample_job_id"]
-    return {k: v for k, v in per.items() if v["timeouts"]}
+    return {k: v for k, v in per.items() if rec.may_time_out(v["failures"], v["timeouts"])}
 
 
 async def _task_timeouts(

@@ -4,10 +4,12 @@ A fingerprint from ``GET .../analytics/failures`` is a handle: ``POST /jobs/bulk
 with ``{"fingerprint": ..., "queues": [...], "startDate": ..., "dryRun": true}`` answers how
 many jobs it would retry; without ``dryRun`` it retries them through the same per-job code
 as the id form (same results, checks and audit), at most ``limit`` jobs a call (oldest
-first), and says how many are left for the next call. Retry selects failed jobs (a job's
+first: by finish time, by creation time for unfinished jobs, by failure time for a
+fingerprint), and says how many are left for the next call. Retry selects failed jobs (a job's
 fingerprint is that of its latest failed attempt); cancel selects waiting, delayed and
-active ones (for those, a fingerprint matches a job waiting to retry after that failure).
-The time range applies to when the job finished, or was created if it has not finished.
+active ones (for those, a fingerprint matches a job waiting to retry after that failure);
+``status`` narrows that set (e.g. cancel only the waiting jobs of a queue). The time range
+applies to when the job finished, or was created if it has not finished.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from jobdeck.auth import Principal
+from jobdeck.events import JobStatus
 from jobdeck.sql import load_queries
 from jobdeck.web import PG
 from pydantic import Field, model_validator
 
+from jobdeck_api.errors import BadParameter
 from jobdeck_api.job_command_models import MAX_BULK_IDS, BulkActionResponse
 from jobdeck_api.models import EndInstant, JobId, Model, QueueName, StartInstant
 from jobdeck_api.routing import ApiRequest
@@ -30,6 +34,7 @@ COUNT_CAP = 100_000
 SAMPLE = 20
 RETRY_STATUSES = ["failed"]
 CANCEL_STATUSES = ["waiting", "delayed", "active"]
+FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class BulkRequest(Model):
@@ -47,6 +52,14 @@ class BulkRequest(Model):
     job_name: str | None = Field(default=None, min_length=1, max_length=200)
     start_date: StartInstant | None = None
     end_date: EndInstant | None = None
+    status: list[JobStatus] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(JobStatus),
+        description="filter form: only jobs in these states, among those the endpoint"
+        " selects (retry: failed; cancel: waiting, delayed, active; delete: finished ones);"
+        " another state is a 422",
+    )
     dry_run: bool = Field(default=False, description="only count what the filter selects")
     limit: int = Field(
         default=MAX_BULK_IDS,
@@ -60,7 +73,8 @@ class BulkRequest(Model):
         filtered = any(
             v is not None for v in (self.fingerprint, self.queues, self.start_date, self.job_name)
         )
-        if self.job_ids is not None and (filtered or self.end_date is not None or self.dry_run):
+        narrowed = self.end_date is not None or self.status is not None
+        if self.job_ids is not None and (filtered or narrowed or self.dry_run):
             raise ValueError("jobIds: give either jobIds or a filter, not both")
         if self.job_ids is None and not filtered:
             raise ValueError(
@@ -91,10 +105,27 @@ def scoped_queues(requested: list[str] | None, principal: Principal) -> list[str
     return sorted(set(requested) & principal.queues)
 
 
+def narrowed_statuses(action_statuses: list[str], requested: list[JobStatus] | None) -> list[str]:
+    """The action's statuses cut down to the requested ones; asking for others is a 422."""
+    if requested is None:
+        return action_statuses
+    outside = sorted({s.value for s in requested} - set(action_statuses))
+    if outside:
+        reason = (
+            f"this action selects only {', '.join(action_statuses)} jobs, not {', '.join(outside)}"
+        )
+        raise BadParameter(
+            f"status: {reason}", [{"in": "body", "name": "status", "reason": reason}]
+        )
+    return [s for s in action_statuses if s in requested]
+
+
 async def select(call: ApiRequest[Any, BulkRequest], statuses: list[str], limit: int) -> list[str]:
+    """The oldest ``limit`` jobs of ``statuses`` (all finished, or all unfinished) the filter
+    selects."""
     b = call.body
     args: list[Any] = [
-        statuses,
+        narrowed_statuses(statuses, b.status),
         scoped_queues(b.queues, call.principal),
         b.start_date,
         b.end_date,
@@ -103,8 +134,12 @@ async def select(call: ApiRequest[Any, BulkRequest], statuses: list[str], limit:
     ]
     if b.fingerprint is not None:
         rows = await call.app[PG].fetch(SQL["select_by_fingerprint"], *args, b.fingerprint)
+    elif FINISHED_STATUSES.issuperset(statuses):
+        rows = await call.app[PG].fetch(SQL["select_finished"], *args)
+    elif FINISHED_STATUSES.isdisjoint(statuses):
+        rows = await call.app[PG].fetch(SQL["select_unfinished"], *args)
     else:
-        rows = await call.app[PG].fetch(SQL["select_by_filter"], *args)
+        raise ValueError(f"statuses mix finished and unfinished ones: {statuses}")
     return [r["id"] for r in rows]
 
 

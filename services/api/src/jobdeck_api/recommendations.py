@@ -99,14 +99,22 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def may_time_out(failures: int, timeouts: int, rules: Rules = Rules()) -> bool:
+    """Whether a task's failure counts alone let ``timeouts_near_limit`` fire: only then are
+    its p95 duration and its timeout worth reading."""
+    return failures >= rules.min_failures and timeouts >= rules.timeout_share * failures
+
+
 def timeouts_near_limit(tasks: Iterable[TaskFailures], rules: Rules) -> list[Finding]:
     found = []
     for t in tasks:
-        if t.failures < rules.min_failures or t.timeout_ms is None or t.p95_duration_ms is None:
+        if not may_time_out(t.failures, t.timeouts, rules):
+            continue
+        if t.timeout_ms is None or t.p95_duration_ms is None:
             continue
         share = t.timeouts / t.failures
         closeness = t.p95_duration_ms / t.timeout_ms if t.timeout_ms > 0 else 0.0
-        if share < rules.timeout_share or closeness < rules.timeout_closeness:
+        if closeness < rules.timeout_closeness:
             continue
         found.append(
             Finding(

@@ -7,7 +7,6 @@ never the file; a deleted export's file is 404.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -15,6 +14,7 @@ from aiohttp import web
 from jobdeck.exports import ExportFormat
 from jobdeck.settings import Settings
 from jobdeck.streams import EventStream
+from jobdeck.supervise import supervise
 from jobdeck.usage import use_usage_sampler
 from jobdeck.web import (
     PG,
@@ -71,14 +71,14 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
     app[READY_CHECKS]["storage"] = storage.check
     app[READY_CHECKS]["exports"] = consuming
-    tasks = [
-        asyncio.create_task(consumer.run(), name="export-consumer"),
-        asyncio.create_task(janitor.run(), name="export-janitor"),
-    ]
+    # /readyz fails while either is dead, and each is restarted.
+    loops = ["export-consumer", "export-janitor"]
+    supervisor = supervise(app)
+    supervisor.start(loops[0], consumer.run)
+    supervisor.start(loops[1], janitor.run)
     yield
-    for task in tasks:  # first stop reading: a handed-back export must not come back here
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # First stop reading: a handed-back export must not come back here.
+    await supervisor.stop(names=loops)
     await consumer.stop()
 
 

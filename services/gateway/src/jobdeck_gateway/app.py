@@ -50,6 +50,7 @@ def build_app(settings: Settings, config: GatewayConfig | None = None) -> web.Ap
         # Client messages are small (a queue name, a job id): no megabyte packets.
         max_http_buffer_size=MAX_CLIENT_PACKET,
         ping_interval=config.ping_interval_s,
+        ping_timeout=config.ping_timeout_s,
         cors_allowed_origins=origin_policy(config),
         # Our loggers (JSON, flood-gated), not the libraries' extra plain-text handlers.
         logger=quiet_logger("socketio.server"),

@@ -30,7 +30,9 @@ class GatewayConfig:
 
     Unauthenticated load: an engine.io session must join ``/jobs`` within
     ``join_timeout_s`` or it is closed (engine.io still holds a closed session until its
-    next ping is due, ``ping_interval_s``); one client address may hold at most
+    next ping is due, ``ping_interval_s``; a client that leaves a ping unanswered for
+    ``ping_timeout_s`` is gone, and one sweep over the sessions, which also gives back
+    the memory of a flood, see ``engine``, takes that long); one client address may hold at most
     ``max_connections_per_address`` sessions and open ``handshake_burst`` more, refilled
     at ``handshakes_per_s`` (``trusted_proxies``: peers whose ``X-Forwarded-For`` names
     the client, e.g. the ingress). Per authenticated caller: ``max_connections_per_token``
@@ -49,6 +51,7 @@ class GatewayConfig:
     read_batch: int = 1000
     join_timeout_s: float = 10.0
     ping_interval_s: float = 25.0
+    ping_timeout_s: float = 20.0
     max_connections_per_address: int = 500
     handshakes_per_s: float = 20.0
     handshake_burst: int = 200

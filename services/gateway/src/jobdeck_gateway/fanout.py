@@ -65,6 +65,7 @@ class Encoded:
 
 
 REPLAY_PAGE = 500
+YIELD_EVERY = 100  # stream entries dispatched between two yields to the event loop
 ZERO_ID = "0-0"
 
 
@@ -272,7 +273,12 @@ class Fanout:
                 backoff = min(backoff * 2, 5.0)
                 continue
             for _stream, entries in response or ():
-                for raw_id, fields in entries:
+                for n, (raw_id, fields) in enumerate(entries, 1):
+                    if n % YIELD_EVERY == 0:
+                        # Let other tasks (stats ticks, client writers) run between slices of
+                        # a big batch; every entry up to last_id is dispatched, so a resume
+                        # that looks meanwhile still switches to live without a gap.
+                        await asyncio.sleep(0)
                     entry_id = _str(raw_id)
                     event = _decode(entry_id, fields)
                     if event is not None:

@@ -28,6 +28,7 @@ from jobdeck.web import problem
 
 from jobdeck_gateway import metrics
 from jobdeck_gateway.config import GatewayConfig
+from jobdeck_gateway.engine import CompactingEngine, shrink
 from jobdeck_gateway.limits import TokenBucket
 from jobdeck_gateway.protocol import NAMESPACE
 
@@ -144,6 +145,13 @@ class SessionGuard:
         metrics.REFUSED.labels("join_timeout").inc()
         self.drop(eio_sid)
 
+    def compact(self) -> None:
+        """After a flood: forget the addresses whose bucket has refilled, and rebuild the
+        per-session tables at their present size."""
+        self._buckets = OrderedDict((a, b) for a, b in self._buckets.items() if not b.full())
+        for table in (self.sessions, self._address_of, self._timers):
+            shrink(table)
+
     async def drain(self) -> None:
         """Wait for the sessions being dropped to be closed."""
         if self._closing:
@@ -174,6 +182,10 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.guard = guard
         guard.sio = self
+        self.eio.after_flood += [lambda: shrink(self.environ), guard.compact]
+
+    def _engineio_server_class(self) -> type[CompactingEngine]:
+        return CompactingEngine
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         self.guard.opened(eio_sid, environ)

@@ -27,6 +27,11 @@ class TokenBucket:
             return True
         return False
 
+    def full(self, now: float | None = None) -> bool:
+        """Refilled to ``burst``: the bucket holds no state a fresh one would not."""
+        now = time.monotonic() if now is None else now
+        return self.tokens + (now - self.at) * self.rate >= self.burst
+
     def wait_s(self) -> float:
         """Seconds until the next token."""
         return max(0.0, (1 - self.tokens) / self.rate) if self.rate > 0 else float("inf")

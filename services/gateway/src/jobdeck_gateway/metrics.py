@@ -8,6 +8,10 @@ CONNECTED_CLIENTS = Gauge("jobdeck_gateway_connected_clients", "Sockets connecte
 ENGINE_SESSIONS = Gauge(
     "jobdeck_gateway_engine_sessions", "engine.io sessions open (joined /jobs or not yet)"
 )
+COMPACTIONS = Counter(
+    "jobdeck_gateway_compactions_total",
+    "Session tables rebuilt and free memory returned after a peak of engine.io sessions",
+)
 SUBSCRIPTIONS = Gauge(
     "jobdeck_gateway_subscriptions", "Room subscriptions on this replica", ["kind"]
 )
@@ -18,6 +22,11 @@ PUBLISH_TO_EMIT = Histogram(
     "jobdeck_gateway_publish_to_emit_seconds",
     "Time from an event's publication (its ts) to its hand-off to client sockets",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+STATS_AGE = Histogram(
+    "jobdeck_gateway_stats_age_seconds",
+    "Age of a stats snapshot (since its measuring began, its ts) when handed to client sockets",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 DROPPED = Counter(
     "jobdeck_gateway_dropped_messages_total",

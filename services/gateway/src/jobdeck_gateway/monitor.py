@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -141,10 +142,9 @@ class Monitor:
 
     async def tick(self) -> None:
         lease_ms = int(self.config.stats_interval_s * 3000)
-        if await self._lease(keys=[LEADER_KEY], args=[self.instance, lease_ms]):
+        leader = bool(await self._lease(keys=[LEADER_KEY], args=[self.instance, lease_ms]))
+        if leader:
             snap = await measure(self.redis, self.pg, self.config.stats_window_s)
-            await self.redis.set(SNAPSHOT_KEY, snap.to_json(), px=lease_ms)
-            await self.raise_and_clear(snap)
         else:
             raw = await self.redis.get(SNAPSHOT_KEY)
             if raw is None:
@@ -152,6 +152,12 @@ class Monitor:
             snap = Snapshot.from_json(raw)
         self.latest = snap
         self.emit(snap)
+        metrics.STATS_AGE.observe(max(0.0, time.time() - snap.ts / 1000))
+        # The other replicas' copy and the alerts after the emit: their round trips (and the
+        # alerts' Postgres and Redis usage checks) must not make every client's stats older.
+        if leader:
+            await self.redis.set(SNAPSHOT_KEY, snap.to_json(), px=lease_ms)
+            await self.raise_and_clear(snap)
 
     async def raise_and_clear(self, snap: Snapshot) -> None:
         observations = [

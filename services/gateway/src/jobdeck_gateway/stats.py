@@ -17,6 +17,7 @@ rows (no query reads the whole table; see ``sql/queries.sql``):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -100,20 +101,37 @@ async def recorder_lag(redis: Redis) -> int | None:
     return None
 
 
-async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW_S) -> Snapshot:
-    """One snapshot of every known queue (known = recorded, configured, paused or served)."""
-    now = int(time.time() * 1000)
-    snap = Snapshot(ts=now, window_s=window_s)
+async def _recorded(pg: asyncpg.Pool, window_s: int) -> list[list[asyncpg.Record]]:
+    """Known queues, recorded active counts, recent finishes, alert inputs: one snapshot."""
     async with pg.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         # Small index scans: JIT compiling them (the planner's row estimates for the
         # windowed counts are pessimistic) would cost ~100 ms for ~10 ms of work.
         await conn.execute("SET LOCAL jit = off")
-        recorded = await conn.fetch(SHARED["known_queues"])
-        recorded_active = await conn.fetch(SHARED["active_counts"])
-        recent = await conn.fetch(QUERIES["recent_finished"], window_s, THROUGHPUT_WINDOW_S)
-        alert_rows = await conn.fetch(QUERIES["alert_inputs"])
-    paused = {k.decode() for k in await redis.hkeys(PAUSED)}  # type: ignore[misc]
-    workers = await live_workers(redis, now)
+        return [
+            await conn.fetch(SHARED["known_queues"]),
+            await conn.fetch(SHARED["active_counts"]),
+            await conn.fetch(QUERIES["recent_finished"], window_s, THROUGHPUT_WINDOW_S),
+            await conn.fetch(QUERIES["alert_inputs"]),
+        ]
+
+
+async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW_S) -> Snapshot:
+    """One snapshot of every known queue (known = recorded, configured, paused or served)."""
+    now = int(time.time() * 1000)
+    snap = Snapshot(ts=now, window_s=window_s)
+    # Redis is read while Postgres answers, so a tick takes the longer of the two, not both.
+    (
+        (recorded, recorded_active, recent, alert_rows),
+        paused_keys,
+        workers,
+        lag,
+    ) = await asyncio.gather(
+        _recorded(pg, window_s),
+        redis.hkeys(PAUSED),  # type: ignore[arg-type]
+        live_workers(redis, now),
+        recorder_lag(redis),
+    )
+    paused = {k.decode() for k in paused_keys}
     names = (
         {r["queue"] for r in recorded}
         | {r["queue"] for r in recent}
@@ -141,7 +159,7 @@ async def measure(redis: Redis, pg: asyncpg.Pool, window_s: int = DEFAULT_WINDOW
         s.waiting, s.active, s.delayed = depth.waiting, depth.active, depth.delayed
         s.workers = serving.get(q, 0)
     snap.workers = [asdict(w) for w in workers]
-    snap.recorder_lag = await recorder_lag(redis)
+    snap.recorder_lag = lag
     snap.alert_rows = [dict(r) for r in alert_rows]
     return snap
 

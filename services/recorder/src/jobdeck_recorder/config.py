@@ -14,7 +14,15 @@ from jobdeck.settings import ConfigError, parse_int
 
 GROUP = "recorder"
 POSITIVE = frozenset(
-    {"batch_size", "pg_pool_size", "janitor_batch", "block_ms", "lag_ttl_s", "retention_batch"}
+    {
+        "batch_size",
+        "pg_pool_size",
+        "janitor_batch",
+        "block_ms",
+        "lag_ttl_s",
+        "retention_batch",
+        "retention_duty_pct",
+    }
 )
 MAX_INT = 2**31 - 1
 
@@ -48,6 +56,9 @@ class RecorderConfig:
     retention_interval_ms: int = 60_000
     retention_batch: int = 1_000
     retention_pause_ms: int = 20
+    # After a batch that took t, the pruner rests at least t * (100 - duty) / duty: it works
+    # at most this share of the time, however slow a loaded database makes its batches.
+    retention_duty_pct: int = 20
     retention_max_batches: int = 500
     retention_completed_days: int = 30
     retention_failed_days: int = 90
@@ -74,7 +85,8 @@ class RecorderConfig:
             name = f"JOBDECK_RECORDER_{f.name.upper()}"
             if f.type == "int":
                 low = 1 if f.name in POSITIVE else 0
-                values[f.name] = parse_int(name, raw, low, MAX_INT)
+                high = 100 if f.name == "retention_duty_pct" else MAX_INT
+                values[f.name] = parse_int(name, raw, low, high)
             elif raw.strip():
                 values[f.name] = raw.strip()
             else:

@@ -60,6 +60,12 @@ PRUNED = Counter(
     "jobdeck_pruner_rows_deleted_total", "Rows deleted past their queue's retention", ["table"]
 )
 PRUNER_BATCHES = Counter("jobdeck_pruner_batches_total", "Delete batches run by the pruner")
+PRUNER_PARTITIONS_DROPPED = Counter(
+    "jobdeck_pruner_partitions_dropped_total", "Monthly job_logs partitions dropped whole"
+)
+PRUNER_PARTITION_ERRORS = Counter(
+    "jobdeck_pruner_partition_errors_total", "Failed creations or drops of job_logs partitions"
+)
 PRUNER_PASS_SECONDS = Histogram(
     "jobdeck_pruner_pass_seconds",
     "Time of one retention pass (batches and pauses)",

@@ -10,9 +10,17 @@ One replica at a time prunes: a pass runs while holding a Postgres session advis
 their pass. The lock needs no lease or renewal: it is released when the pass ends, or by
 Postgres when the holder's connection dies with it. Deleting is done in small batches (one
 statement each, oldest first along ``jobs_retention_idx``, ``FOR UPDATE SKIP LOCKED`` so
-that no row the recorder writes waits), with a pause between batches, so that no lock is
-held long and search latency is barely touched; a pass does at most
-``retention_max_batches`` and the next pass goes on.
+that no row the recorder writes waits), with a rest after each batch in proportion to the
+time it took (``retention_duty_pct``: a database slowed by searches slows the pruner
+down with it), so that no lock is held long and search latency is barely touched; a pass
+does at most ``retention_max_batches`` and the next pass goes on.
+
+``job_logs`` is partitioned by month of the line's time (migration 0014): each pass keeps
+the next months' partitions created, and drops a whole month once it ended longer ago
+than the longest log retention of any queue (none while a queue keeps its logs forever).
+The batched log deletes still apply each queue's own, shorter, retention. A dropped month
+goes by the lines' time, so a line older than the longest retention goes even when its
+job, retried much later, finished recently.
 
 Pruning deletes rows; it is not job state, so no event is published.
 """
@@ -42,6 +50,7 @@ PRUNER_LOCK_ID = 0x6A6F6270  # "jobp"
 FINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOMBSTONE_DAYS = 30
+LOG_MONTHS_AHEAD = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,23 @@ def retention_for(row: Mapping[str, Any] | None, config: RecorderConfig) -> Rete
 def cutoff(now: datetime, days: int) -> datetime | None:
     """Jobs finished before this are past retention; None keeps them forever."""
     return now - timedelta(days=days) if days > 0 else None
+
+
+def rest_after(took_s: float, config: RecorderConfig) -> float:
+    """Seconds to rest after a batch that took ``took_s``: enough that the pruner works at
+    most ``retention_duty_pct`` of the time, and at least ``retention_pause_ms``."""
+    duty = config.retention_duty_pct / 100
+    return max(config.retention_pause_ms / 1000, took_s * (1 - duty) / duty)
+
+
+def longest_log_retention(
+    queues: list[str], configs: Mapping[str, Mapping[str, Any]], config: RecorderConfig
+) -> timedelta | None:
+    """How long the queue that keeps its logs longest keeps them (the default counts, for
+    queues not seen yet); None when one keeps them forever."""
+    days = [retention_for(configs.get(q), config).logs_days for q in [*queues, *configs]]
+    days.append(config.retention_logs_days)
+    return None if 0 in days else timedelta(days=max(days))
 
 
 @dataclass
@@ -118,6 +144,7 @@ class Pruner:
         result = PassResult()
         configs = {r["queue"]: r for r in await conn.fetch(QUERIES["retention_configs"])}
         queues = [r["queue"] for r in await conn.fetch(SHARED["known_queues"])]
+        await self._maintain_log_partitions(conn, now, queues, configs)
         for queue in queues:
             retention = retention_for(configs.get(queue), self.config)
             for status in FINAL:
@@ -143,13 +170,34 @@ class Pruner:
             )
         return result
 
+    async def _maintain_log_partitions(
+        self,
+        conn: asyncpg.Connection,
+        now: datetime,
+        queues: list[str],
+        configs: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Create the coming months' log partitions; drop the months past every retention.
+        A failure (a lock not granted within its timeout) is logged; the pass goes on."""
+        try:
+            await conn.fetchval(QUERIES["ensure_log_partitions"], LOG_MONTHS_AHEAD)
+            keep = longest_log_retention(queues, configs, self.config)
+            if keep is None:
+                return
+            for name in await conn.fetch(QUERIES["drop_log_partitions"], now - keep):
+                metrics.PRUNER_PARTITIONS_DROPPED.inc()
+                log.info("log partition dropped", extra={"partition": name[0]})
+        except asyncpg.PostgresError as exc:
+            metrics.PRUNER_PARTITION_ERRORS.inc()
+            log.warning("log partition maintenance failed", extra={"error": repr(exc)})
+
     def _budget_left(self, result: PassResult) -> bool:
         return result.batches < self.config.retention_max_batches and not self._stop.is_set()
 
-    async def _batch_done(self, result: PassResult) -> None:
+    async def _batch_done(self, result: PassResult, took_s: float) -> None:
         result.batches += 1
         metrics.PRUNER_BATCHES.inc()
-        await asyncio.sleep(self.config.retention_pause_ms / 1000)
+        await asyncio.sleep(rest_after(took_s, self.config))
 
     async def _prune_jobs(
         self,
@@ -161,6 +209,7 @@ class Pruner:
     ) -> None:
         batch = self.config.retention_batch
         while before is not None and self._budget_left(result):
+            started = time.perf_counter()
             row = await conn.fetchrow(QUERIES["prune_jobs"], queue, status.value, before, batch)
             assert row is not None
             jobs, logs = int(row["jobs"]), int(row["logs"])
@@ -169,7 +218,7 @@ class Pruner:
             result.per_queue[queue] = result.per_queue.get(queue, 0) + jobs
             metrics.PRUNED.labels("jobs").inc(jobs)
             metrics.PRUNED.labels("job_logs").inc(logs)
-            await self._batch_done(result)
+            await self._batch_done(result, time.perf_counter() - started)
             if jobs < batch:
                 return
 
@@ -186,6 +235,7 @@ class Pruner:
         since = await conn.fetchval(QUERIES["logs_pruned_until"], queue, status.value) or EPOCH
         batch = self.config.retention_batch
         while since < before and self._budget_left(result):
+            started = time.perf_counter()
             row = await conn.fetchrow(
                 QUERIES["prune_logs"], queue, status.value, since, before, batch
             )
@@ -195,6 +245,6 @@ class Pruner:
             await conn.execute(QUERIES["save_logs_pruned_until"], queue, status.value, since)
             result.logs += logs
             metrics.PRUNED.labels("job_logs").inc(logs)
-            await self._batch_done(result)
+            await self._batch_done(result, time.perf_counter() - started)
             if jobs < batch:
                 return

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from jobdeck.queues import QueueClient
 from jobdeck.settings import Settings
+from jobdeck.supervise import supervise
 from jobdeck.usage import use_usage_sampler
 from jobdeck.web import PG, READY_CHECKS, REDIS, SETTINGS, create_app, use_postgres, use_redis
 
@@ -18,6 +17,7 @@ from jobdeck_scheduler.loop import Scheduler
 
 CONFIG = web.AppKey("scheduler_config", SchedulerConfig)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+FIRING = "scheduler-firing"
 
 
 def build_app(settings: Settings, config: SchedulerConfig) -> web.Application:
@@ -55,15 +55,11 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
             raise RuntimeError(scheduler.last_error or "scheduler has not ticked yet")
 
     app[READY_CHECKS]["scheduler"] = check
-    firing = asyncio.create_task(scheduler.run_firing(), name="scheduler-firing")
-    helpers = [
-        asyncio.create_task(scheduler.run_listener(), name="scheduler-listen"),
-        asyncio.create_task(scheduler.run_outcomes(), name="scheduler-outcomes"),
-    ]
+    # /readyz fails while one of the three is dead, and each is restarted.
+    supervisor = supervise(app)
+    supervisor.start(FIRING, scheduler.run_firing, stop=scheduler.stop)
+    supervisor.start("scheduler-listen", scheduler.run_listener)
+    supervisor.start("scheduler-outcomes", scheduler.run_outcomes)
     yield
-    scheduler.stop()  # the tick in hand commits (or rolls back) before the pool closes
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(firing, timeout=10)
-    for task in helpers:
-        task.cancel()
-    await asyncio.gather(*helpers, return_exceptions=True)
+    # The tick in hand commits (or rolls back) before the pool closes; the others are cancelled.
+    await supervisor.stop(grace_s=10, names=[FIRING, "scheduler-listen", "scheduler-outcomes"])

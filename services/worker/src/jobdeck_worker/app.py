@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from jobdeck.supervise import supervise
 from jobdeck.usage import use_usage_sampler
 from jobdeck.web import READY_CHECKS, create_app
 
@@ -19,6 +20,7 @@ class QueueLoopsDown(Exception):
 def build_app(runtime: WorkerRuntime) -> web.Application:
     app = create_app(runtime.settings)
     app[RUNTIME] = runtime
+    supervise(app, runtime.supervisor)  # its loops and the usage sampler: /readyz "loops"
     use_usage_sampler(app, "worker", runtime.redis)
 
     async def redis_ok() -> None:

@@ -10,7 +10,6 @@ the stream in the order they happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from jobdeck.events import Event, encode
@@ -44,7 +43,6 @@ class EventBuffer:
         self._wakeup = asyncio.Event()
         self._below_high_water = asyncio.Event()
         self._below_high_water.set()
-        self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -86,21 +84,14 @@ class EventBuffer:
         if self._count < self.high_water // 2:
             self._below_high_water.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="jobdeck-event-buffer")
-
     async def close(self) -> None:
-        """Stop the background flusher and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Write what is left (once ``run`` has stopped)."""
         for _ in range(3):
             if not self._pending or await self.flush():
                 break
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The background flusher: writes buffered events shortly after they arrive."""
         while True:
             await self._wakeup.wait()
             await asyncio.sleep(self.flush_delay_s)

@@ -40,13 +40,12 @@ class ControlListener:
         self.redis = redis
         self.workers = workers
         self._pubsub: PubSub | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Subscribe and apply the current flags; ``listen`` then follows the changes."""
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(CONTROL_CHANNEL)
         await self.sync()
-        self._task = asyncio.create_task(self._listen(), name="jobdeck-control")
 
     async def sync(self) -> None:
         """Read the paused flags and concurrency of every queue served here, and apply them."""
@@ -72,7 +71,7 @@ class ControlListener:
         else:
             worker.set_paused(action == "pause")
 
-    async def _listen(self) -> None:
+    async def listen(self) -> None:
         assert self._pubsub is not None
         while True:
             try:
@@ -91,10 +90,7 @@ class ControlListener:
                     worker.wake()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Unsubscribe (once ``listen`` has stopped)."""
         if self._pubsub is not None:
             with contextlib.suppress(RedisError):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]

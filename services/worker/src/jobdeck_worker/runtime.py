@@ -17,6 +17,7 @@ from types import TracebackType
 
 from jobdeck.events import now_ms
 from jobdeck.settings import Settings
+from jobdeck.supervise import Supervisor
 from redis.asyncio import Redis
 
 from jobdeck_worker.buffer import EventBuffer
@@ -27,6 +28,8 @@ from jobdeck_worker.queue_worker import QueueWorker
 from jobdeck_worker.registry import TaskRegistry
 
 log = logging.getLogger(__name__)
+EVENT_LOOP = "event-buffer"
+CONTROL_LOOP = "control"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class WorkerRuntime:
         self.instance = instance_id(settings)
         self.workers: dict[str, QueueWorker] = {}
         self.crashed = asyncio.Event()
+        # The event flusher and the control listener: restarted when they die, /readyz
+        # failing meanwhile. A queue loop that dies ends the process instead (``crashed``).
+        self.supervisor = Supervisor()
         self._redis: Redis | None = None
         self._events: EventBuffer | None = None
         self._control: ControlListener | None = None
@@ -98,7 +104,7 @@ class WorkerRuntime:
         self._events = EventBuffer(
             self._redis, self.settings.stream_maxlen, self.options.flush_delay_s
         )
-        self._events.start()
+        self.supervisor.start(EVENT_LOOP, self._events.run)
         for q in self.queues:
             self.workers[q.name] = QueueWorker(
                 queue=q.name,
@@ -112,6 +118,7 @@ class WorkerRuntime:
             )
         self._control = ControlListener(self._redis, self.workers)
         await self._control.start()  # learn which queues are paused before picking anything
+        self.supervisor.start(CONTROL_LOOP, self._control.listen)
         self._housekeeper = Housekeeper(
             self.settings.redis_url,
             self.instance,
@@ -167,6 +174,7 @@ class WorkerRuntime:
             await worker.close()
         if self._housekeeper is not None:
             await self._housekeeper.stop()
+        await self.supervisor.stop(names=[CONTROL_LOOP, EVENT_LOOP])
         if self._control is not None:
             await self._control.close()
         if self._events is not None:

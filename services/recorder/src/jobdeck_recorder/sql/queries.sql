@@ -105,7 +105,7 @@ INSERT INTO job_logs (job_id, attempt, seq, ts, level, message)
 SELECT s.job_id, s.attempt, s.seq, to_timestamp(s.ts / 1000.0), s.level, s.message
 FROM jsonb_to_recordset($1::text::jsonb)
     AS s(job_id text, attempt int, seq int, ts bigint, level text, message text)
-ON CONFLICT (job_id, attempt, seq) DO NOTHING;
+ON CONFLICT (job_id, attempt, seq, ts) DO NOTHING;
 
 -- name: unfinished_stale_first
 -- The janitor's candidates: unfinished jobs no event has touched for $1 ms, oldest first,
@@ -172,6 +172,14 @@ SELECT (SELECT max(finished_at) FROM done) AS until,
 INSERT INTO job_retention_state (queue, status, logs_pruned_until) VALUES ($1, $2, $3)
 ON CONFLICT (queue, status) DO UPDATE
 SET logs_pruned_until = EXCLUDED.logs_pruned_until, updated_at = now();
+
+-- name: ensure_log_partitions
+-- job_logs partitions for the current month and the next $1 (migration 0014).
+SELECT jobdeck_ensure_log_partitions($1);
+
+-- name: drop_log_partitions
+-- Drop the job_logs partitions whose month ended before $1; their names.
+SELECT jobdeck_drop_log_partitions($1);
 
 -- name: tombstones
 -- When each of these jobs was removed (only removed ones are returned), epoch ms.

@@ -10,6 +10,7 @@ const PREFIXES = ['/api/v1/jobs/export'];
 const FORMATS = { csv: 'CSV', excel: 'Excel (.xlsx)', json: 'JSON', ndjson: 'NDJSON' };
 const FIELDS = ['id', 'queue', 'jobName', 'status', 'priority', 'progress', 'attempts', 'maxAttempts',
   'createdAt', 'startedAt', 'finishedAt', 'duration', 'worker', 'errorType', 'errorMessage'];
+const FINISHED = new Set(['done', 'failed']);
 const NUMBERS = ['minDuration', 'maxDuration', 'minPriority', 'maxPriority', 'priority'];
 
 /** The search filters of a Jobs-page URL as the export body's `filters` object. */
@@ -20,6 +21,8 @@ export function exportFilters(params) {
 }
 
 const size = (n) => (n === null || n === undefined ? '–' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+
+const rowsText = (done, estimated) => `${num(done)}${estimated ? ` / ${num(estimated)}` : ''}`;
 
 function describe(filters) {
   const parts = Object.entries(filters).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
@@ -74,11 +77,19 @@ export async function mount(root, route) {
       h('thead', {}, h('tr', {}, ['file', 'status', 'progress', 'rows', 'size', 'requested', ''].map((c) => h('th', { scope: 'col' }, c)))),
       body))));
 
+  // The latest progress event of each export: a row rebuilt from an older REST answer
+  // keeps it, and an export this page has no answer for yet shows up at its first event.
+  const latest = new Map();
+
   function cells(info) {
-    const bar = progressBar((info.progress ?? 0) * 100, `progress of ${info.filename}`);
-    const link = info.url ? h('a', { href: info.url, download: info.filename }, 'Download') : null;
+    const now = FINISHED.has(info.status) ? null : latest.get(info.id);
+    const name = info.filename || `export ${info.id.slice(0, 8)}…`;
+    const status = now && info.status === 'pending' ? 'running' : info.status;
+    const bar = progressBar(Math.max(info.progress ?? 0, now?.progress ?? 0) * 100, `progress of ${name}`);
+    const done = Math.max(info.rows ?? 0, now?.rows ?? 0);
+    const link = info.url ? h('a', { href: info.url, download: name }, 'Download') : null;
     const remove = h('button', {
-      type: 'button', class: 'small', 'aria-label': `Delete ${info.filename}`,
+      type: 'button', class: 'small', 'aria-label': `Delete ${name}`,
       onclick: async () => {
         try {
           await api(`/jobs/exports/${encodeURIComponent(info.id)}`, { method: 'DELETE' });
@@ -89,43 +100,62 @@ export async function mount(root, route) {
         }
       },
     }, 'Delete');
-    return h('tr', { 'data-export': info.id },
-      h('td', { 'data-label': 'file' }, info.filename, h('div', { class: 'muted' }, describe(info.filters || {}))),
-      h('td', { 'data-label': 'status' }, info.status, info.error ? h('div', { class: 'muted error-line' }, info.error) : null),
+    return h('tr', { 'data-export': info.id, 'data-status': status },
+      h('td', { 'data-label': 'file' }, name, h('div', { class: 'muted' }, info.filters ? describe(info.filters) : '')),
+      h('td', { class: 'status', 'data-label': 'status' }, status, info.error ? h('div', { class: 'muted error-line' }, info.error) : null),
       h('td', { 'data-label': 'progress' }, bar),
-      h('td', { class: 'num', 'data-label': 'rows' }, `${num(info.rows)}${info.rowsEstimated ? ` / ${num(info.rowsEstimated)}` : ''}`),
+      h('td', { class: 'num rows', 'data-label': 'rows' }, rowsText(done, info.rowsEstimated ?? now?.rowsEstimated)),
       h('td', { class: 'num', 'data-label': 'size' }, size(info.bytes)),
-      h('td', { 'data-label': 'requested' }, `${when(info.createdAt)} by ${info.requestedBy}`),
+      h('td', { 'data-label': 'requested' }, `${when(info.createdAt)}${info.requestedBy ? ` by ${info.requestedBy}` : ''}`),
       h('td', { class: 'actions' }, link, ' ', remove));
   }
 
   function show(info) {
-    const tr = cells(info);
     const old = rows.get(info.id);
+    // Answers can cross: a late "running" never replaces the row of a finished export.
+    if (old && FINISHED.has(old.dataset.status) && !FINISHED.has(info.status)) return;
+    const tr = cells(info);
     if (old) old.replaceWith(tr);
     else body.prepend(tr);
     rows.set(info.id, tr);
   }
 
+  const asking = new Set();
   async function refresh(id) {
+    asking.add(id);
     try {
       show(await api(`/jobs/exports/${encodeURIComponent(id)}`));
     } catch (err) {
       replace(message, notice(err.message, 'error'));
+    } finally {
+      asking.delete(id);
     }
   }
 
+  // Progress moves the row's bar and row count; an export this page has no row for yet
+  // (its start request is still waiting for the file) is shown at once, then fetched.
   const stop = live.listen((batch) => {
-    const finished = new Set();
+    const reload = new Set();
     for (const { name, payload } of batch) {
+      const id = payload.exportId;
       if (name === 'exportProgress') {
-        const bar = rows.get(payload.exportId)?.querySelector('[role=progressbar]');
-        if (bar) setProgress(bar, (payload.progress ?? 0) * 100);
+        const now = { rows: payload.rowsDone, rowsEstimated: payload.rowsEstimated, progress: payload.progress ?? 0 };
+        latest.set(id, now);
+        const tr = rows.get(id);
+        if (!tr) {
+          show({ id, status: 'running' });
+          if (!asking.has(id)) reload.add(id);
+        } else if (!FINISHED.has(tr.dataset.status)) {
+          tr.dataset.status = 'running';
+          tr.querySelector('td.status').firstChild.textContent = 'running';
+          setProgress(tr.querySelector('[role=progressbar]'), now.progress * 100);
+          tr.querySelector('td.rows').textContent = rowsText(now.rows, now.rowsEstimated);
+        }
       } else if (name === 'exportCompleted' || name === 'exportFailed') {
-        finished.add(payload.exportId);
+        reload.add(id);
       }
     }
-    finished.forEach(refresh);
+    reload.forEach(refresh);
   });
 
   try {

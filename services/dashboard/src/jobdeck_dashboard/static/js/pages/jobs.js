@@ -162,16 +162,26 @@ class JobRow {
   }
 }
 
-/** The bulk-by-filter body selecting exactly the failed jobs these filters list, when the
- * API's filter form can express them (status failed, queues, finished-at range); else null. */
-export function retryFilterFor(filters, allQueues) {
-  const expressible = new Set(['status', 'queues', 'startDate', 'endDate', 'dateField', 'sortBy', 'sortOrder', 'limit', 'cursor']);
-  if (Object.keys(filters).some((key) => !expressible.has(key))) return null;
-  if (filters.status?.length !== 1 || filters.status[0] !== 'failed') return null;
-  if ((filters.startDate || filters.endDate) && filters.dateField !== 'finishedAt') return null;
+// What the API's bulk filter form selects for each action, and the date its range is on
+// (none for cancel: there it would be the creation time of unfinished jobs only).
+const FILTER_FORMS = {
+  retry: { statuses: ['failed'], dateField: 'finishedAt' },
+  cancel: { statuses: ['waiting', 'delayed', 'active'], dateField: null },
+};
+const EXPRESSIBLE = new Set(['status', 'queues', 'startDate', 'endDate', 'dateField', 'sortBy', 'sortOrder', 'limit', 'cursor']);
+
+/** The bulk-by-filter body of `action` ('retry' or 'cancel') selecting exactly the jobs these
+ * filters list, when the API's filter form can express them (statuses the action takes,
+ * queues, for retry a finished-at range); else null. */
+export function bulkFilterFor(action, filters, allQueues) {
+  const form = FILTER_FORMS[action];
+  if (Object.keys(filters).some((key) => !EXPRESSIBLE.has(key))) return null;
+  const status = filters.status || [];
+  if (!status.length || status.some((s) => !form.statuses.includes(s))) return null;
+  if ((filters.startDate || filters.endDate) && filters.dateField !== form.dateField) return null;
   const queues = filters.queues || allQueues;
   if (!queues.length) return null;
-  return { queues, startDate: filters.startDate, endDate: filters.endDate };
+  return { queues, status, startDate: filters.startDate, endDate: filters.endDate };
 }
 
 function resultsTable(response) {
@@ -194,8 +204,12 @@ export async function mount(root, route) {
   const selected = new Set();
   const retryBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('retry') }, 'Retry selected');
   const cancelBtn = h('button', { type: 'button', disabled: true, onclick: () => bulk('cancel') }, 'Cancel selected');
-  const retryAllBtn = h('button', { type: 'button', hidden: true, onclick: () => retryAll() });
-  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' }, retryBtn, cancelBtn, retryAllBtn) : null;
+  const allButtons = {
+    retry: h('button', { type: 'button', hidden: true, onclick: () => actOnAll('retry') }),
+    cancel: h('button', { type: 'button', hidden: true, onclick: () => actOnAll('cancel') }),
+  };
+  const toolbar = operator ? h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Bulk actions' },
+    retryBtn, cancelBtn, allButtons.retry, allButtons.cancel) : null;
   const body = h('tbody');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const rows = new Map();
@@ -260,20 +274,34 @@ export async function mount(root, route) {
     load();
   }
 
-  async function retryAll() {
-    const body = retryFilterFor(filters, queues);
+  const ALL_TEXT = {
+    retry: {
+      title: (n) => `Retry all ${num(n)} failed job${n === 1 ? '' : 's'} matching this filter?`,
+      detail: 'They run again as their next attempt, oldest first, up to 10,000 in one go.',
+      ok: 'Retry all',
+    },
+    cancel: {
+      title: (n) => `Cancel all ${num(n)} job${n === 1 ? '' : 's'} matching this filter?`,
+      detail: 'Waiting and delayed jobs leave their queue and running ones are stopped, oldest first, up to 10,000 in one go.',
+      ok: 'Cancel all',
+    },
+  };
+
+  // "All N matching": the API's filter form counts them first (dry run), then acts.
+  async function actOnAll(action) {
+    const body = bulkFilterFor(action, filters, queues);
+    const text = ALL_TEXT[action];
     try {
-      const dry = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, dryRun: true } });
-      const ok = await ask(`Retry all ${num(dry.matched)} failed job${dry.matched === 1 ? '' : 's'} matching this filter?`,
-        [h('p', {}, 'They run again as their next attempt, oldest first, up to 10,000 in one go.')], { okText: 'Retry all' });
+      const dry = await api(`/jobs/bulk/${action}`, { method: 'POST', body: { ...body, dryRun: true } });
+      const ok = await ask(text.title(dry.matched), [h('p', {}, text.detail)], { okText: text.ok });
       if (!ok) return;
-      const response = await api('/jobs/bulk/retry', { method: 'POST', body: { ...body, limit: 10000 } });
-      await tell('Retry all: results', [
+      const response = await api(`/jobs/bulk/${action}`, { method: 'POST', body: { ...body, limit: 10000 } });
+      await tell(`${text.ok}: results`, [
         resultsTable(response),
         response.remaining ? h('p', {}, `${num(response.remaining)} more match: run it again for the next batch.`) : null,
       ]);
     } catch (err) {
-      replace(message, notice(`Retry failed: ${err.message}`, 'error'));
+      replace(message, notice(`${text.ok} failed: ${err.message}`, 'error'));
     }
     load();
   }
@@ -330,9 +358,10 @@ export async function mount(root, route) {
       body.append(row.tr);
     }
     updateSelection();
-    const canRetryAll = Boolean(page.total) && retryFilterFor(filters, queues) !== null;
-    retryAllBtn.hidden = !canRetryAll;
-    retryAllBtn.textContent = `Retry all ${page.totalExact ? '' : '~'}${num(page.total)} matching`;
+    for (const [action, button] of Object.entries(allButtons)) {
+      button.hidden = !page.total || bulkFilterFor(action, filters, queues) === null;
+      button.textContent = `${ALL_TEXT[action].ok} ${page.totalExact ? '' : '~'}${num(page.total)} matching`;
+    }
     summary.textContent = `${page.totalExact ? '' : '~'}${num(page.total)} matching · showing ${page.items.length}`;
     if (!page.items.length) body.append(h('tr', {}, h('td', { colspan: COLUMNS.length + 1, class: 'muted' }, 'No jobs match these filters.')));
     replace(pager,

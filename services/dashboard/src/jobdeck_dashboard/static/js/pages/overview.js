@@ -9,6 +9,7 @@ import { sparkline } from '../sparkline.js';
 
 const COUNTS = ['waiting', 'active', 'delayed', 'completed', 'failed'];
 const HISTORY = 120;
+const WORKERS_EVERY_MS = 5000;
 // Kept across visits to the page (the module lives as long as the tab): one point per
 // stats tick, {t: epoch s, total, byQueue: {queue: jobs/min}}.
 const ticks = [];
@@ -151,6 +152,7 @@ export async function mount(root) {
       chart = lineChart(chartBox, { series: ['all', ...queues], yLabel: 'jobs/min' });
       charted = queues.join('\n');
     }
+    chartBox.dataset.points = String(ticks.length);
     chart.update([
       ticks.map((p) => p.t),
       ticks.map((p) => p.total),
@@ -177,10 +179,14 @@ export async function mount(root) {
     return row;
   }
 
+  // The worker list is REST (no event carries it): asked on a stats tick, at most every
+  // WORKERS_EVERY_MS however often the ticks come.
   let askingWorkers = false;
+  let workersAskedAt = -Infinity;
   async function loadWorkers() {
-    if (!hasWorkers || askingWorkers) return;
+    if (!hasWorkers || askingWorkers || performance.now() - workersAskedAt < WORKERS_EVERY_MS) return;
     askingWorkers = true;
+    workersAskedAt = performance.now();
     try {
       replace(workersBox, workersTable((await api('/jobs/workers')).items));
     } catch (err) {
