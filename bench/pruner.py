@@ -1,15 +1,17 @@
 """Retention benchmark: rows deleted per second by the pruner on the search bench's big table,
-and the search latency (p95) before and while it runs.
+and the search latency (p95) while it runs against while it does not.
 
 Needs the database ``bench/search.py`` seeds (``JOBDECK_BENCH_DB``, 1,000,000 jobs by
 default; 10,000,000 with ``--jobs 10000000`` there). Adds ``--prune`` old completed jobs
 (with a log line each) on a queue of their own, ``bench-prune``, whose config keeps
 completed jobs one day; every other queue keeps everything, so the search bench's data
-survives. Then: the 8 typical searches as SQL (the API's own ``execute_search``) at
-concurrency 4 for ``--seconds``, alone, then again while the pruner deletes the added
-jobs in its production batches.
+survives. Then the 8 typical searches run as SQL (the API's own ``execute_search``) at
+concurrency 4 throughout, while the pruner is alternately off and on (one window of
+``--window`` seconds each, for each ``--duty`` given, ``--rounds`` times): load from other
+processes on this shared machine then falls on both sides alike. A search that straddles a
+switch is not counted.
 
-    JOBDECK_BENCH_DB=jobdeck_bench_search .venv/bin/python bench/pruner.py [--prune 500000]
+    JOBDECK_BENCH_DB=jobdeck_bench_search .venv/bin/python bench/pruner.py [--duty 10,20]
 
 ``bench/search.py --prune N`` runs the same pruning beside its own HTTP measurements.
 """
@@ -57,24 +59,37 @@ def plans(cursor: str) -> list[tuple[SearchQuery, Any]]:
     return [(q, plan_search(q, None)) for q in map(search_query, queries(cursor).values())]
 
 
-async def search_load(
-    pool: asyncpg.Pool, searches: list[tuple[SearchQuery, Any]], until: asyncio.Event
-) -> list[float]:
-    """Every typical search in turn on each of CONCURRENCY lanes until ``until`` is set."""
-    latencies: list[float] = []
+class Windows:
+    """The searches' latencies per state of the pruner ("off", or its duty)."""
 
-    async def lane(offset: int) -> None:
-        i = offset
-        while not until.is_set():
-            q, plan = searches[i % len(searches)]
-            started = time.perf_counter()
-            async with pool.acquire() as conn:
-                await execute_search(conn, plan, q)
-            latencies.append((time.perf_counter() - started) * 1000)
-            i += 1
+    def __init__(self) -> None:
+        self.state = "off"
+        self.samples: dict[str, list[float]] = {}
 
-    await asyncio.gather(*(lane(n) for n in range(CONCURRENCY)))
-    return latencies
+    async def search_load(
+        self, pool: asyncpg.Pool, searches: list[tuple[SearchQuery, Any]], until: asyncio.Event
+    ) -> None:
+        """Every typical search in turn on each of CONCURRENCY lanes until ``until``."""
+
+        async def lane(offset: int) -> None:
+            i = offset
+            while not until.is_set():
+                q, plan = searches[i % len(searches)]
+                state, started = self.state, time.perf_counter()
+                async with pool.acquire() as conn:
+                    await execute_search(conn, plan, q)
+                if self.state == state:
+                    ms = (time.perf_counter() - started) * 1000
+                    self.samples.setdefault(state, []).append(ms)
+                i += 1
+
+        await asyncio.gather(*(lane(n) for n in range(CONCURRENCY)))
+
+
+async def remove_old_jobs(pg: asyncpg.Pool | asyncpg.Connection) -> None:
+    """What a pruning run left of QUEUE's old jobs (the table back to its seeded size)."""
+    await pg.execute("DELETE FROM jobs WHERE queue = $1", QUEUE)
+    await pg.execute("DELETE FROM job_logs WHERE job_id LIKE 'prune-%'")
 
 
 async def add_old_jobs(n: int) -> tuple[int, float]:
@@ -84,6 +99,7 @@ async def add_old_jobs(n: int) -> tuple[int, float]:
     setup = await asyncpg.connect(DB_URL)
     try:
         await setup.execute("DELETE FROM job_queue_configs WHERE queue = $1", QUEUE)
+        await remove_old_jobs(setup)
         old = await setup.fetchval("SELECT now() - interval '400 days'")
         started = time.perf_counter()
         await setup.execute(ADD, QUEUE, old, n)
@@ -113,38 +129,62 @@ def prune_config(**over: int) -> RecorderConfig:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--prune", type=int, default=500_000, help="old jobs added, then pruned")
-    parser.add_argument("--seconds", type=float, default=20.0, help="baseline search window")
-    parser.add_argument("--duty", type=int, help="retention_duty_pct (default: the recorder's)")
+    parser.add_argument("--prune", type=int, default=300_000, help="old jobs added, then pruned")
+    parser.add_argument("--duty", default="", help="retention_duty_pct values, e.g. 10,20")
     parser.add_argument("--batch", type=int, help="retention_batch (default: the recorder's)")
+    parser.add_argument("--window", type=float, default=15.0, help="seconds off, then on")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     total, added_s = await add_old_jobs(args.prune)
+    duties = [int(d) for d in args.duty.split(",") if d] or [RecorderConfig().retention_duty_pct]
+    batch = {"retention_batch": args.batch} if args.batch else {}
     pool = await create_pool(DB_URL, **PG_POOL_OPTIONS)
     prune_pool = await create_pool(DB_URL, min_size=1, max_size=2)
-    over = {"retention_duty_pct": args.duty, "retention_batch": args.batch}
-    config = prune_config(**{k: v for k, v in over.items() if v is not None})
+    windows = Windows()
+    deleted = dict.fromkeys(duties, 0)
+    pruning_s = dict.fromkeys(duties, 0.0)
     try:
         searches = plans(await deep_cursor(pool, total))
-        await search_load(pool, searches, _after(2.0))  # warm
-        baseline = await search_load(pool, searches, _after(args.seconds))
+        warm = Windows()
+        await warm.search_load(pool, searches, _after(3.0))
         done = asyncio.Event()
-        load = asyncio.create_task(search_load(pool, searches, done))
-        result = await Pruner(prune_pool, config).run_once()
+        load = asyncio.create_task(windows.search_load(pool, searches, done))
+        for _ in range(args.rounds):
+            for duty in duties:
+                windows.state = "off"
+                await asyncio.sleep(args.window)
+                pruner = Pruner(prune_pool, prune_config(retention_duty_pct=duty, **batch))
+                windows.state, started = f"duty {duty}", time.perf_counter()
+                pass_ = asyncio.create_task(pruner.run_once())
+                await asyncio.sleep(args.window)
+                windows.state = "switching"  # the batch in hand finishes
+                pruner.stop()
+                result = await pass_
+                assert result is not None
+                deleted[duty] += result.jobs
+                pruning_s[duty] += time.perf_counter() - started
         done.set()
-        during = await load
+        await load
+        await remove_old_jobs(prune_pool)
     finally:
         await pool.close()
         await prune_pool.close()
-    assert result is not None
-    b95, d95 = pct(baseline, 95), pct(during, 95)
+    off = windows.samples["off"]
+    parts = []
+    for duty in duties:
+        on = windows.samples[f"duty {duty}"]
+        parts.append(
+            f"duty {duty} %: {deleted[duty] / pruning_s[duty]:,.0f} jobs/s, search p95"
+            f" {pct(on, 95):.1f} ms vs {pct(off, 95):.1f} off"
+            f" ({(pct(on, 95) / pct(off, 95) - 1) * 100:+.0f}%), p50 {pct(on, 50):.1f}"
+            f" vs {pct(off, 50):.1f} ({len(on)} searches)"
+        )
+    size = RecorderConfig(**batch).retention_batch
     print(
-        f"pruner bench ({total:,} jobs; {args.prune:,} old ones added in {added_s:.0f}s):"
-        f" deleted {result.jobs:,} jobs and {result.logs:,} log lines in {result.seconds:.1f}s"
-        f" = {result.jobs / result.seconds:,.0f} jobs/s in batches of {config.retention_batch:,}"
-        f" at a {config.retention_duty_pct} % duty cycle ({result.batches} batches); search p95"
-        f" {b95:.1f} ms before, {d95:.1f} ms while pruning ({(d95 / b95 - 1) * 100:+.0f}%),"
-        f" p50 {pct(baseline, 50):.1f} -> {pct(during, 50):.1f} ms"
+        f"pruner bench ({total:,} jobs; {args.prune:,} old ones added in {added_s:.0f}s;"
+        f" batches of {size:,}; {args.rounds} rounds of {args.window:.0f} s off / on per duty;"
+        f" {len(off)} searches off): " + "; ".join(parts)
     )
 
 

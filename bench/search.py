@@ -469,13 +469,12 @@ async def stop_pruning(
     pruner: Any, prune_pool: asyncpg.Pool, task: asyncio.Task[Any], started: float
 ) -> str:
     """Stop the pruner; what it did meanwhile; the rows it left are deleted at once."""
-    from pruner import QUEUE
+    from pruner import remove_old_jobs
 
     running = not task.done()
     pruner.stop()
     result = await task
-    await prune_pool.execute("DELETE FROM jobs WHERE queue = $1", QUEUE)
-    await prune_pool.execute("DELETE FROM job_logs WHERE job_id LIKE 'prune-%'")
+    await remove_old_jobs(prune_pool)
     await prune_pool.close()
     seconds = time.perf_counter() - started
     return (
