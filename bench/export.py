@@ -17,20 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 from jobdeck.db import ensure_database, migrate
 from jobdeck.exports import ExportFormat, done_key, request_export
 from jobdeck_exporter.columns import layout, select_list
 from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.processes import ServiceProcess, free_port
 
 PG_BASE = os.environ.get("JOBDECK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 DB_URL = f"{PG_BASE}/jobdeck_bench_issue10"
@@ -59,12 +59,6 @@ SELECT 'job-' || lpad(i::text, 8, '0'),
        i % 5000, 19, 1
   FROM generate_series(1, $1) AS i
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed(n: int) -> None:
@@ -115,6 +109,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def wait_done(exporter: ServiceProcess, redis: Redis, export_id: str) -> None:
+    """Until the exporter says the export ended; fails at once if the exporter dies."""
+    while await redis.blpop([done_key(export_id)], timeout=1) is None:  # type: ignore[misc]
+        if exporter.proc is not None and exporter.proc.poll() is not None:
+            raise RuntimeError(
+                f"the exporter exited ({exporter.proc.returncode}): {exporter.log_tail()}"
+            )
+
+
 async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[float, float, int, int]:
     """(seconds, peak RSS MB, rows, bytes) of one export by a fresh exporter process."""
     port = free_port()
@@ -128,19 +131,12 @@ async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[floa
         JOBDECK_LOG_LEVEL="WARNING",
         JOBDECK_ENV="development",  # a scratch stack: the development JWT secret is fine
     )
-    proc = subprocess.Popen([sys.executable, "-m", "jobdeck_exporter"], env=env)  # noqa: ASYNC220
+    exporter = ServiceProcess("jobdeck_exporter", env, port, tmp).start()
     redis = Redis.from_url(redis_url)
     conn = await asyncpg.connect(DB_URL)
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(400):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+        await exporter.wait_ready(60)  # fails with the exporter's log if it exits
+        assert exporter.proc is not None
         export_id = uuid.uuid4().hex
         await conn.execute(
             "INSERT INTO exports (id, requested_by, format, filename) VALUES ($1, 'bench', $2, $3)",
@@ -150,19 +146,18 @@ async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[floa
         )
         started = time.perf_counter()
         await request_export(redis, export_id)
-        ended = await redis.blpop([done_key(export_id)], timeout=900)  # type: ignore[misc]
+        await wait_done(exporter, redis, export_id)
         elapsed = time.perf_counter() - started
-        rss = peak_rss_mb(proc.pid)
+        rss = peak_rss_mb(exporter.proc.pid)
         row = await conn.fetchrow(
             "SELECT status, error, row_count, size_bytes FROM exports WHERE id = $1", export_id
         )
-        if ended is None or row is None or row["status"] != "done":
+        if row is None or row["status"] != "done":
             raise RuntimeError(f"{fmt} export did not finish: {dict(row or {})}")
         await conn.execute("DELETE FROM exports WHERE id = $1", export_id)
         return elapsed, rss, row["row_count"], row["size_bytes"]
     finally:
-        proc.terminate()
-        proc.wait(30)
+        await asyncio.to_thread(exporter.stop, 30)
         await redis.aclose()
         await conn.close()
 
@@ -175,6 +170,7 @@ async def main() -> None:
     parser.add_argument("--formats", default="csv,ndjson,json,excel")
     args = parser.parse_args()
     await seed(args.jobs)
+    load_before = os.getloadavg()
     admin, db = await lease_redis_db()
     redis_url = f"{REDIS_BASE}/{db}"
     try:
@@ -200,11 +196,13 @@ async def main() -> None:
     finally:
         await admin.delete(f"jobdeck:test-db-lease:{db}")
         await admin.aclose()
+    load_after = os.getloadavg()
     parts = [f"jobs={args.jobs:,}", f"COPY={copy_s:.2f}s"]
     for fmt, (seconds, rss) in results.items():
         parts.append(f"{fmt.value}={seconds:.2f}s/{rss:.0f}MB")
     if ExportFormat.CSV in results:
         parts.append(f"csv/COPY={results[ExportFormat.CSV][0] / copy_s:.2f}")
+    parts.append(f"load(1m)={load_before[0]:.1f}->{load_after[0]:.1f}")
     print("export bench: " + " ".join(parts))
 
 

@@ -1,5 +1,6 @@
 """Exporter replicas as processes: a SIGKILLed exporter's export is finished by another
-replica, or failed with a reason once it has lost too many owners; never left running."""
+replica, or failed with a reason once it has lost too many owners; never left running. Its
+/metrics count each export by format and outcome, with rows, bytes and time."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from jobdeck.settings import Settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api import BASE, auth, job_row, seed
-from tests.support.exporter import path_of
+from tests.support.exporter import finished_export, path_of
 from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
 
 ROWS = 6_000
@@ -33,7 +35,7 @@ async def start_exporter(
             JOBDECK_EXPORTER_PORT=str(port),
             JOBDECK_EXPORTER_CHUNK_ROWS="5",
             JOBDECK_EXPORTER_LEASE_MS="1500",
-            JOBDECK_EXPORTER_URL_SECRET="process-test-secret",
+            JOBDECK_EXPORTER_URL_SECRET="exporter-process-test-url-secret-0123456789",
             JOBDECK_EXPORTER_SPOOL_DIR=str(tmp / "spool"),
             JOBDECK_LOG_LEVEL="WARNING",
             **env,
@@ -160,3 +162,55 @@ async def test_sigterm_hands_a_running_export_back_to_another_replica(
     await start_exporter(export_settings, service_procs, tmp_path)
     row = await final_state(pg, export_id)
     assert row["status"] == "done" and row["attempts"] == 1  # handed back: not counted as lost
+
+
+async def scrape(proc: ServiceProcess) -> dict[tuple[str, str, str], float]:
+    """The exporter's export metrics: (sample, format, outcome) -> value."""
+    async with aiohttp.ClientSession() as http, http.get(proc.url + "/metrics") as resp:
+        text = await resp.text()
+    return {
+        (s.name, s.labels.get("format", ""), s.labels.get("outcome", "")): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("jobdeck_exporter_")
+        for s in family.samples
+        if "le" not in s.labels
+    }
+
+
+async def test_metrics_count_exports_by_format_and_outcome_with_rows_bytes_and_time(
+    api: TestClient,
+    export_settings: Settings,
+    pg: asyncpg.Pool,
+    service_procs: list[ServiceProcess],
+    tmp_path: Path,
+) -> None:
+    completed = [
+        job_row(status="completed", created_at=BASE + timedelta(minutes=i)) for i in range(12)
+    ]
+    await seed(pg, [*completed, *(job_row(status="failed") for _ in range(30))])
+    # The API lets 42 rows through; this exporter holds 20 at most: one export fails.
+    proc = await start_exporter(
+        export_settings, service_procs, tmp_path, JOBDECK_EXPORT_MAX_ROWS="20"
+    )
+    before = await scrape(proc)
+    assert before[("jobdeck_exporter_running", "", "")] == 0
+    done = {}
+    for fmt in ("csv", "ndjson", "excel"):
+        body = {"format": fmt, "filters": {"status": ["completed"]}}
+        done[fmt] = await finished_export(api, body)
+        assert done[fmt]["status"] == "done" and done[fmt]["rows"] == 12, done[fmt]
+    failed = await finished_export(api, {"format": "json"})
+    assert failed["status"] == "failed" and "more than the limit of 20" in failed["error"]
+
+    after = await scrape(proc)
+    for fmt, info in done.items():
+        assert not any(key[1] == fmt for key in before)  # nothing counted before
+        assert after[("jobdeck_exporter_exports_total", fmt, "done")] == 1
+        assert after[("jobdeck_exporter_rows_total", fmt, "")] == 12
+        assert after[("jobdeck_exporter_bytes_total", fmt, "")] == info["bytes"] > 0
+        assert after[("jobdeck_exporter_export_seconds_count", fmt, "")] == 1
+        assert after[("jobdeck_exporter_export_seconds_sum", fmt, "")] > 0
+        assert after[("jobdeck_exporter_rows_per_second", fmt, "")] > 0
+    assert after[("jobdeck_exporter_exports_total", "json", "failed")] == 1
+    assert ("jobdeck_exporter_rows_total", "json", "") not in after  # a failed export wrote none
+    assert after[("jobdeck_exporter_running", "", "")] == 0

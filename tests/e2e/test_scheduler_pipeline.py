@@ -1,13 +1,12 @@
 """Schedules end to end: API, scheduler, worker and recorder as processes. The seed's two
-schedule examples verbatim (the JSON body, and the JS ``fetch`` snippet run by Node); a
-schedule that fires, runs and reports its job's status; one that keeps failing and
-disables itself with one alert."""
+schedule examples verbatim (the JSON body, and the JS ``fetch`` snippet run by Node) through
+the real nginx ingress, against the templates ``make run`` installs; a schedule that fires,
+runs and reports its job's status; one that keeps failing and disables itself with one
+alert."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,14 +21,20 @@ from jobdeck.streams import EVENT_FIELD, EVENTS
 from redis.asyncio import Redis
 
 from tests.e2e.test_api_pipeline import Stack
-from tests.support.api import SECRET, token
+from tests.support.api import SECRET, auth, token
+from tests.support.ingress import Ingress, ingress_in_front, nginx_binary
+from tests.support.node import node_missing, run_page_script
 from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
 from tests.support.scheduling import SEED_BODY
 
 WORKER_ARGS = ["--tasks", "jobdeck_worker.demo", "--grace", "2"]
 WORKER_ARGS += ["--queue", "price-file-parser:2", "--queue", "failing:2"]
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SCHEDULES = "/api/v1/jobs/schedules"
+
+pytestmark = pytest.mark.skipif(
+    node_missing() or nginx_binary() is None,
+    reason="node or nginx missing (make install / make run install them)",
+)
 
 
 @pytest.fixture
@@ -77,26 +82,34 @@ async def stack(
         yield Stack(procs[2], http)
 
 
-async def seed_examples_verbatim(stack: Stack) -> None:
-    created = await stack.call("POST", SCHEDULES, SEED_BODY, status=201)
+@pytest.fixture
+async def ingress(stack: Stack, tmp_path: Path) -> AsyncIterator[Ingress]:
+    """deploy/nginx's config in front of the stack's API, as ``make run`` serves it."""
+    async with ingress_in_front(tmp_path / "nginx", api=stack.api.port) as ingress:
+        yield ingress
+
+
+async def seed_examples_verbatim(stack: Stack, ingress: Ingress) -> None:
+    async with stack.http.post(
+        ingress.url + SCHEDULES, json=SEED_BODY, headers=auth("admin")
+    ) as resp:
+        created = await resp.json()
+        assert resp.status == 201, created
     assert created["jobName"] == "generate-report" and created["priority"] == 5
     assert created["cronDescription"] == "At 02:00 every day (America/New_York)"
 
-    node = await asyncio.create_subprocess_exec(
-        "node",
-        str(NODE_DIR / "seed-schedule.mjs"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "JOBDECK_TOKEN": token("admin"), "JOBDECK_ORIGIN": stack.api.url},
-        cwd=NODE_DIR,
+    result = await run_page_script(
+        "seed-schedule.mjs", ingress.url, token("admin"), [stack.api], timeout=30
     )
-    out, _ = await asyncio.wait_for(node.communicate(), timeout=30)
-    result = json.loads(out.decode().strip().splitlines()[-1])
     assert result["status"] == 201, result
     body = result["body"]
     assert body["name"] == "Hourly Price Update" and body["queue"] == "price-file-parser"
     assert body["cronDescription"] == "At the start of every hour (UTC)"
-    listed = await stack.call("GET", SCHEDULES + "?queue=price-file-parser")
+    async with stack.http.get(
+        ingress.url + SCHEDULES + "?queue=price-file-parser", headers=auth("viewer")
+    ) as resp:
+        listed = await resp.json()
+        assert resp.status == 200, listed
     assert body["name"] in {s["name"] for s in listed["items"]}
 
 
@@ -212,10 +225,12 @@ async def fail_once_template(stack: Stack) -> str:
     return str((await stack.call("POST", "/api/v1/jobs/templates", body, status=201))["id"])
 
 
-async def test_schedules_end_to_end(stack: Stack, pg: asyncpg.Pool, redis: Redis) -> None:
+async def test_schedules_end_to_end(
+    stack: Stack, ingress: Ingress, pg: asyncpg.Pool, redis: Redis
+) -> None:
     """The stories share one stack (starting four services is the slow part)."""
     await asyncio.gather(
-        seed_examples_verbatim(stack),
+        seed_examples_verbatim(stack, ingress),
         fires_runs_and_reports_its_status(stack),
         repeated_failures_disable_it_with_one_alert(stack, pg, redis),
         one_slot_reports_its_job(stack, pg, "price-update-template-id", "completed"),

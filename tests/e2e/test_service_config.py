@@ -30,7 +30,7 @@ def refusal(module: str, env: dict[str, str]) -> dict[str, object]:
     return line
 
 
-@pytest.mark.parametrize("module", ["jobdeck_api", "jobdeck_gateway"])
+@pytest.mark.parametrize("module", ["jobdeck_api", "jobdeck_gateway", "jobdeck_exporter"])
 @pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "change-me-in-production", "short-secret"])
 def test_a_public_or_short_secret_stops_a_service_outside_development(
     settings: Settings, module: str, secret: str
@@ -46,6 +46,27 @@ def test_a_public_or_short_secret_stops_a_service_outside_development(
 def test_a_bad_value_stops_the_api_naming_the_variable(settings: Settings) -> None:
     line = refusal("jobdeck_api", settings_env(settings, JOBDECK_API_RATE_LIMIT="lots"))
     assert "JOBDECK_API_RATE_LIMIT='lots': accepts" in str(line["msg"])
+
+
+@pytest.mark.parametrize(
+    ("module", "variable", "value"),
+    [
+        ("jobdeck_exporter", "JOBDECK_EXPORTER_CHUNK_ROWS", "0"),
+        ("jobdeck_exporter", "JOBDECK_EXPORTER_PUBLIC_URL", "localhost:3000"),
+        ("jobdeck_exporter", "JOBDECK_EXPORTER_URL_SECRET", "short"),
+        ("jobdeck_exporter", "JOBDECK_STORAGE_URL", "s3:///no-bucket"),
+        ("jobdeck_exporter", "JOBDECK_EXPORT_MAX_ROWS", "lots"),
+        ("jobdeck_api", "JOBDECK_EXPORT_MAX_ROWS", "lots"),
+        ("jobdeck_api", "JOBDECK_API_EXPORT_WAIT_S", "soon"),
+    ],
+)
+def test_a_bad_export_setting_stops_the_service_naming_it(
+    settings: Settings, module: str, variable: str, value: str
+) -> None:
+    secret = replace(settings, jwt_secret="jobdeck-config-test-secret-0123456789abcdef")
+    line = refusal(module, settings_env(secret, JOBDECK_ENV="production", **{variable: value}))
+    assert str(line["msg"]).startswith(f"configuration error: {variable}"), line
+    assert "accepts" in str(line["msg"]) and line["service"] == module.removeprefix("jobdeck_")
 
 
 async def test_bulk_rate_limit_off_starts_and_serves(

@@ -84,15 +84,13 @@ async def start_stack(
         )
         for name, port in ports.items()
     }
-    ingress = Ingress(
+    ingress = Ingress.routing(
         work / "nginx",
         ingress_port,
-        {
-            "API_UPSTREAM": f"127.0.0.1:{ports['api']}",
-            "GATEWAY_UPSTREAM": f"127.0.0.1:{ports['gateway']}",
-            "DASHBOARD_UPSTREAM": f"127.0.0.1:{ports['dashboard']}",
-            "EXPORTER_UPSTREAM": f"127.0.0.1:{ports['exporter']}",
-        },
+        api=ports["api"],
+        gateway=ports["gateway"],
+        dashboard=ports["dashboard"],
+        exporter=ports["exporter"],
     )
     stack = Stack(ingress, procs["api"], list(procs.values()))
     try:

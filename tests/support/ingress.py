@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from tests.support.processes import wait_for
+from tests.support.processes import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "jobdeck.conf.template"
+ROUTED = ("api", "gateway", "dashboard", "exporter")
 
 
 def nginx_binary() -> str | None:
@@ -32,6 +35,18 @@ class Ingress:
         self.port = port
         self.upstreams = upstreams
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def routing(cls, work: Path, port: int, **services: int) -> Ingress:
+        """The ingress in front of the services at the given local ports (``api=8000``...);
+        the routes of a service not given lead to a port where nothing listens (502)."""
+        unknown = set(services) - set(ROUTED)
+        if unknown:
+            raise ValueError(f"the ingress routes no {sorted(unknown)}")
+        ports = {name: services.get(name) or free_port() for name in ROUTED}
+        return cls(
+            work, port, {f"{n.upper()}_UPSTREAM": f"127.0.0.1:{p}" for n, p in ports.items()}
+        )
 
     @property
     def url(self) -> str:
@@ -88,3 +103,16 @@ class Ingress:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+
+@asynccontextmanager
+async def ingress_in_front(
+    work: Path, port: int | None = None, **services: int
+) -> AsyncIterator[Ingress]:
+    """A running ingress (see ``Ingress.routing``), stopped on exit."""
+    ingress = Ingress.routing(work, port or free_port(), **services).start()
+    try:
+        await ingress.wait_ready()
+        yield ingress
+    finally:
+        ingress.stop()

@@ -12,6 +12,7 @@ from jobdeck.settings import DEV_JWT_SECRET, ConfigError, Settings
 from jobdeck.usage import ResourceThresholds
 from jobdeck_api.__main__ import configure as configure_api
 from jobdeck_api.security import RateLimits
+from jobdeck_exporter.config import ExporterConfig
 from jobdeck_gateway.config import GatewayConfig
 from jobdeck_recorder.config import RecorderConfig
 from jobdeck_scheduler.config import SchedulerConfig
@@ -33,6 +34,11 @@ def settings(env: Mapping[str, str]) -> Any:
 
 def api(env: Mapping[str, str]) -> Any:
     return configure_api({**BASE, **env})
+
+
+def exporter(env: Mapping[str, str]) -> Any:
+    env = {**BASE, **env}
+    return ExporterConfig.from_env(Settings.from_env("exporter", env), env)
 
 
 def worker(env: Mapping[str, str]) -> Any:
@@ -64,6 +70,18 @@ CASES: list[tuple[Loader, str, str, str]] = [
     (RateLimits.from_env, "JOBDECK_API_RATE_LIMIT", "off", "lots"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "off", "0/minute"),
     (RateLimits.from_env, "JOBDECK_API_BULK_RATE_LIMIT", "30/minute", "5/minute;1/second"),
+    (api, "JOBDECK_API_EXPORT_WAIT_S", "0.5", "soon"),
+    (api, "JOBDECK_API_EXPORT_IN_FLIGHT", "4", "0"),
+    (api, "JOBDECK_API_EXPORTS_PER_HOUR", "100", "-1"),
+    (api, "JOBDECK_EXPORT_MAX_ROWS", "1000000", "lots"),
+    (exporter, "JOBDECK_EXPORT_MAX_ROWS", "1000000", "0"),
+    (exporter, "JOBDECK_STORAGE_URL", "s3://bucket/prefix", "s3:///prefix"),
+    (exporter, "JOBDECK_STORAGE_URL", "file:///var/exports", "file:exports"),
+    (exporter, "JOBDECK_EXPORTER_PUBLIC_URL", "https://jobs.example.com/", "jobs.example.com"),
+    (exporter, "JOBDECK_EXPORTER_URL_SECRET", "u" * 32, "short"),
+    (exporter, "JOBDECK_EXPORTER_SPOOL_DIR", "/var/spool/jobdeck", "spool"),
+    (exporter, "JOBDECK_S3_ENDPOINT_URL", "http://127.0.0.1:9000", "minio:9000"),
+    (exporter, "JOBDECK_S3_REGION", "eu-west-1", " "),
     (worker, "JOBDECK_WORKER_QUEUES", "emails:8,reports", "emails:zero"),
     (worker, "JOBDECK_WORKER_TASKS", "jobdeck_worker.demo", "no.such.module"),
     (worker, "JOBDECK_WORKER_PORT", "0", "-5"),
@@ -90,6 +108,18 @@ CASES += [
         ("subscribe_burst", "10", "0"),
         ("job_lookups_per_s", "5", "x"),
         ("job_lookup_burst", "10", "0"),
+    ]
+]
+CASES += [
+    (exporter, f"JOBDECK_EXPORTER_{name.upper()}", good, bad)
+    for name, good, bad in [
+        ("concurrency", "4", "0"),
+        ("chunk_rows", "1000", "many"),
+        ("lease_ms", "10000", "10"),
+        ("max_attempts", "3", "-1"),
+        ("retention_s", "86400", "2592000"),  # past the 7 days of an S3 presigned URL
+        ("progress_interval_ms", "500", "x"),
+        ("janitor_interval_ms", "60000", "1.5"),
     ]
 ]
 CASES += [

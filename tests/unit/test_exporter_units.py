@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import openpyxl
 import pytest
 from jobdeck.events import EventType
 from jobdeck.exports import ExportFormat, export_event
 from jobdeck_api.exports_api import ExportLimits, default_filename, throttle_wait
-from jobdeck_exporter import excel
 from jobdeck_exporter.columns import Kind, layout, neutralised
 from jobdeck_exporter.signing import UrlSigner
-from jobdeck_exporter.summary import Summary
 from jobdeck_gateway.protocol import SocketEvent, outgoing
 
 from tests.support.gateway import validate
@@ -88,27 +84,3 @@ def test_export_events_go_to_the_requesters_room_only(
     validate(str(name), payload)
     if etype is EventType.EXPORT_PROGRESS:
         assert payload["progress"] == 0.5
-
-
-def test_excel_continues_past_a_sheets_rows_on_numbered_sheets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(excel, "SHEET_ROWS", 3)  # Excel's 1,048,575, scaled down
-    lay = layout(["id", "createdAt", "duration"], include_data=False, include_logs=True)
-    path = tmp_path / "many.xlsx"
-    writer = excel.ExcelWriter(path, lay, rows=7)
-    when = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = [(f"job-{i}", when + timedelta(hours=i), i * 10, f"job-{i}") for i in range(7)]
-    logs = [(f"job-{i}", 1, s, when, "info", f"=line {s}") for i in range(2) for s in range(3)]
-    writer.write(rows[:4], logs)
-    writer.write(rows[4:], [])
-    summary = Summary("e1", "alice", when, "excel", {"status": ["failed"]}, lay.names, "x desc")
-    writer.finish(summary)
-    book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Summary", "Jobs", "Jobs (2)", "Jobs (3)", "Logs", "Logs (2)"]
-    ids = [c.value for name in ("Jobs", "Jobs (2)", "Jobs (3)") for c in book[name]["A"][1:]]
-    assert ids == [f"job-{i}" for i in range(7)]
-    assert book["Jobs (3)"]["B2"].value == datetime(2024, 1, 1, 6)  # a date cell, UTC
-    assert book["Logs (2)"]["F2"].value == "=line 0" and book["Logs (2)"]["F2"].data_type == "s"
-    summary_cells = {r[0].value: r[1].value for r in book["Summary"].iter_rows() if r[0].value}
-    assert summary_cells["Log lines"] == 6 and summary_cells["status"] == '["failed"]'

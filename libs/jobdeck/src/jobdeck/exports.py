@@ -11,6 +11,7 @@ that a short export answers the request itself; and it publishes ``export.*`` ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 
 from jobdeck.events import Event, EventType
 from jobdeck.jobsql import DATA_FIELDS, SUMMARY_FIELDS
+from jobdeck.settings import parse_int
 
 EXPORT_STREAM = "jobdeck:exports"
 EXPORT_GROUP = "exporters"
@@ -27,6 +29,15 @@ DONE_TTL_S = 300
 # exporter fails one whose snapshot turns out larger. Both read the same variable.
 MAX_ROWS_ENV = "JOBDECK_EXPORT_MAX_ROWS"
 DEFAULT_MAX_ROWS = 5_000_000
+MAX_ROWS_LIMIT = 1_000_000_000
+
+
+def max_rows_from_env(env: Mapping[str, str]) -> int:
+    """``JOBDECK_EXPORT_MAX_ROWS``, or a ConfigError saying what it accepts."""
+    raw = env.get(MAX_ROWS_ENV)
+    return DEFAULT_MAX_ROWS if raw is None else parse_int(MAX_ROWS_ENV, raw, 1, MAX_ROWS_LIMIT)
+
+
 # Stream events about exports are not about a queue; "*" is the events' system-wide queue.
 EVENT_QUEUE = "*"
 

@@ -76,7 +76,8 @@ def parse_choice(name: str, raw: str, choices: tuple[str, ...], fold: bool = Fal
     return value
 
 
-def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+def parse_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    """A URL with one of ``schemes``, or a ConfigError saying so (a password is masked)."""
     try:
         parts = urlsplit(raw.strip())
         ok = parts.scheme in schemes and bool(parts.netloc or parts.path)
@@ -111,16 +112,16 @@ def _public_key(name: str, raw: str) -> str:
 
 # How each ``Settings`` field is read: variable suffix → parser of the raw text.
 _PARSERS: dict[str, Callable[[str, str], object]] = {
-    "database_url": lambda n, r: _url(n, r, ("postgresql", "postgres")),
-    "redis_url": lambda n, r: _url(n, r, ("redis", "rediss", "unix")),
+    "database_url": lambda n, r: parse_url(n, r, ("postgresql", "postgres")),
+    "redis_url": lambda n, r: parse_url(n, r, ("redis", "rediss", "unix")),
     "jwt_secret": lambda n, r: r,  # the policy (length, public values) is checked below
     "jwt_public_key": _public_key,
-    "jwt_jwks_url": lambda n, r: _url(n, r, ("https", "http")),
+    "jwt_jwks_url": lambda n, r: parse_url(n, r, ("https", "http")),
     "jwt_jwks_refresh_s": lambda n, r: parse_int(n, r, 0, 3600),
     "jwt_audience": _text,
     "jwt_issuer": _text,
     "jwt_leeway_s": lambda n, r: parse_int(n, r, 0, 300),
-    "storage_url": lambda n, r: _url(n, r, ("file", "s3")),
+    "storage_url": lambda n, r: parse_url(n, r, ("file", "s3")),
     "host": _text,
     "log_level": lambda n, r: parse_choice(n, r, LOG_LEVELS, fold=True),
     "stream_maxlen": lambda n, r: parse_int(n, r, 1000, 10**9),

@@ -33,9 +33,9 @@ TRACEBACKS = ("show", "hide")
 
 def configure(
     env: Mapping[str, str],
-) -> tuple[Settings, RateLimits, ResourceThresholds, bool, frozenset[str]]:
+) -> tuple[Settings, RateLimits, ResourceThresholds, bool, frozenset[str], ExportLimits]:
     """Settings, rate limits, alert thresholds, whether job detail shows tracebacks, CORS
-    origins; ConfigError if a value is bad."""
+    origins, export limits; ConfigError if a value is bad."""
     tracebacks = parse_choice(
         "JOBDECK_API_JOB_TRACEBACKS", env.get("JOBDECK_API_JOB_TRACEBACKS", "show"), TRACEBACKS
     )
@@ -45,13 +45,14 @@ def configure(
         ResourceThresholds.from_env(env),
         tracebacks == "show",
         origins_from_env(env),
+        ExportLimits.from_env(env),
     )
 
 
 def main() -> None:
     # uvloop: a faster event loop for aiohttp and asyncpg (about a third less CPU a request).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    settings, limits, thresholds, tracebacks, origins = exit_on_config_error(
+    settings, limits, thresholds, tracebacks, origins, export_limits = exit_on_config_error(
         "api", lambda: configure(os.environ)
     )
     setup_logging("api", settings.log_level)
@@ -62,7 +63,7 @@ def main() -> None:
         CostLimits.from_env(),
         show_tracebacks=tracebacks,
         cors_origins=origins,
-        export_limits=ExportLimits.from_env(os.environ),
+        export_limits=export_limits,
     )
     run_service(app, "api")
 

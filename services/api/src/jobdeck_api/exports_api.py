@@ -12,7 +12,6 @@ with a status URL, and the requester's sockets get ``exportProgress``/``exportCo
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,14 +22,15 @@ from aiohttp import web
 from jobdeck.auth import Principal, Role
 from jobdeck.exports import (
     DEFAULT_MAX_ROWS,
-    MAX_ROWS_ENV,
     ExportFormat,
     ExportStatus,
     done_key,
+    max_rows_from_env,
     request_delete,
     request_export,
 )
 from jobdeck.jobsql import Sql, filter_jobs
+from jobdeck.settings import parse_float, parse_int
 from jobdeck.sql import load_queries
 from jobdeck.web import PG, REDIS, problem, request_id
 from redis.exceptions import RedisError
@@ -57,13 +57,23 @@ class ExportLimits:
     busy_retry_s: int = 5  # Retry-After when the caller's in-flight limit is reached
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ExportLimits:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> ExportLimits:
+        """``JOBDECK_API_EXPORT_WAIT_S`` (0-60), ``..._EXPORT_IN_FLIGHT``,
+        ``..._EXPORTS_PER_HOUR``, ``JOBDECK_EXPORT_MAX_ROWS``; ConfigError if one is bad."""
+        wait, in_flight, per_hour = (
+            "JOBDECK_API_EXPORT_WAIT_S",
+            "JOBDECK_API_EXPORT_IN_FLIGHT",
+            "JOBDECK_API_EXPORTS_PER_HOUR",
+        )
         return cls(
-            wait_s=float(env.get("JOBDECK_API_EXPORT_WAIT_S", cls.wait_s)),
-            max_rows=int(env.get(MAX_ROWS_ENV, cls.max_rows)),
-            in_flight=int(env.get("JOBDECK_API_EXPORT_IN_FLIGHT", cls.in_flight)),
-            per_hour=int(env.get("JOBDECK_API_EXPORTS_PER_HOUR", cls.per_hour)),
+            wait_s=parse_float(wait, env[wait], 0, 60) if wait in env else cls.wait_s,
+            max_rows=max_rows_from_env(env),
+            in_flight=(
+                parse_int(in_flight, env[in_flight], 1, 1000) if in_flight in env else cls.in_flight
+            ),
+            per_hour=(
+                parse_int(per_hour, env[per_hour], 1, 100_000) if per_hour in env else cls.per_hour
+            ),
         )
 
 

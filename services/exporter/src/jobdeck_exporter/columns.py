@@ -123,15 +123,6 @@ def json_select(lay: Layout) -> str:
     return f"json_build_object({', '.join(pairs)})::text"
 
 
-def excel_select(lay: Layout) -> str:
-    """Native values (real date cells), JSON columns as text; ``id`` last, for the logs."""
-    parts = [f"{c.column}::text" if c.kind is Kind.JSON else c.column for c in lay.columns]
-    return ", ".join([*parts, "id"])
-
-
 def select_list(fmt: ExportFormat, lay: Layout) -> str:
-    if fmt is ExportFormat.CSV:
-        return csv_select(lay)
-    if fmt is ExportFormat.EXCEL:
-        return excel_select(lay)
-    return json_select(lay)
+    """CSV cells, or one JSON document (JSON, NDJSON); Excel's rows are ``sheetxml``'s."""
+    return csv_select(lay) if fmt is ExportFormat.CSV else json_select(lay)

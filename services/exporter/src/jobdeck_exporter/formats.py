@@ -1,4 +1,5 @@
-"""CSV, JSON and NDJSON files, written chunk by chunk: nothing is held beyond one chunk.
+"""CSV, JSON and NDJSON files, written chunk by chunk: nothing is held beyond one chunk
+(Excel workbooks: ``excel.py``).
 
 The cells arrive formatted by Postgres (``columns.py``); these writers only frame them:
 
@@ -23,15 +24,13 @@ from typing import Any, Protocol
 from jobdeck.exports import ExportFormat
 
 from jobdeck_exporter.columns import Layout
-from jobdeck_exporter.excel import ExcelWriter
-from jobdeck_exporter.summary import Summary
 
 
 class FileWriter(Protocol):
-    def write(self, rows: Sequence[Sequence[Any]], logs: Sequence[Sequence[Any]]) -> None:
-        """Append one chunk of rows (and, for Excel, their log lines)."""
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Append one chunk of rows."""
 
-    def finish(self, summary: Summary) -> None:
+    def finish(self) -> None:
         """Complete and close the file."""
 
 
@@ -47,10 +46,10 @@ class CsvWriter:
     def write_copy(self, data: bytes) -> None:
         self._file.write(data)
 
-    def write(self, rows: Sequence[Sequence[Any]], logs: Sequence[Sequence[Any]]) -> None:
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
         raise TypeError("CSV rows come from COPY: use write_copy")
 
-    def finish(self, summary: Summary) -> None:
+    def finish(self) -> None:
         self._file.close()
 
 
@@ -64,7 +63,7 @@ class JsonWriter:
         if not ndjson:
             self._file.write("[")
 
-    def write(self, rows: Sequence[Sequence[Any]], logs: Sequence[Sequence[Any]]) -> None:
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         if self._ndjson:
@@ -75,16 +74,14 @@ class JsonWriter:
         self._first = False
         self._file.write(",\n".join(r[0] for r in rows))
 
-    def finish(self, summary: Summary) -> None:
+    def finish(self) -> None:
         if not self._ndjson:
             self._file.write("]\n" if self._first else "\n]\n")
         self._file.close()
 
 
-def open_writer(fmt: ExportFormat, path: Path, layout: Layout, rows: int) -> FileWriter:
-    """The writer of ``fmt``; ``rows`` (the snapshot's count) sizes the Excel workbook."""
+def open_writer(fmt: ExportFormat, path: Path, layout: Layout) -> FileWriter:
+    """The writer of ``fmt`` (CSV, JSON or NDJSON)."""
     if fmt is ExportFormat.CSV:
         return CsvWriter(path, layout)
-    if fmt is ExportFormat.EXCEL:
-        return ExcelWriter(path, layout, rows)
     return JsonWriter(path, ndjson=fmt is ExportFormat.NDJSON)

@@ -24,17 +24,19 @@ from typing import Any
 
 import asyncpg
 from jobdeck.events import EventType
-from jobdeck.exports import DONE_TTL_S, ExportStatus, done_key, export_event
+from jobdeck.exports import DONE_TTL_S, ExportFormat, ExportStatus, done_key, export_event
 from jobdeck.streams import EventStream
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobdeck_exporter import metrics
+from jobdeck_exporter import excel, metrics
 from jobdeck_exporter.config import ExporterConfig
+from jobdeck_exporter.excel import ExcelWriter, SheetTooLarge
 from jobdeck_exporter.formats import CsvWriter, open_writer
 from jobdeck_exporter.queries import Q
 from jobdeck_exporter.source import ExportJob, SnapshotReader
 from jobdeck_exporter.storage import Storage, StorageError
+from jobdeck_exporter.threadpipe import ThreadPipe
 
 log = logging.getLogger(__name__)
 
@@ -202,32 +204,91 @@ class ExportRunner:
                     f" {self.config.max_rows:,} a single export may hold; narrow them"
                 )
             progress.estimated = total
-            writer = await asyncio.to_thread(open_writer, job.format, path, job.layout, total)
             ticker = _Ticker(self.config.progress_interval_ms / 1000)
-            if isinstance(writer, CsvWriter):
-                csv_writer = writer
-
-                async def sink(data: bytes) -> None:
-                    csv_writer.write_copy(data)  # into the page cache: no thread hop
-                    # rows so far, for progress only (a quoted line break counts one more)
-                    progress.rows_done = min(total, progress.rows_done + data.count(b"\n"))
-                    if ticker.due():
-                        await self._progress_event(job, progress)
-
-                progress.rows_done = await reader.copy_csv(sink)
+            if job.format is ExportFormat.EXCEL:
+                await self._write_excel(job, reader, path, total, progress, ticker)
             else:
-                async for rows, logs in reader.chunks():
-                    if progress.lost:
-                        raise LeaseLost
-                    await asyncio.to_thread(writer.write, rows, logs)
-                    progress.rows_done += len(rows)
-                    if ticker.due():
-                        await self._progress_event(job, progress)
+                await self._write_text(job, reader, path, progress, ticker)
             if progress.lost:
                 raise LeaseLost
-            summary = await reader.summary(datetime.now(UTC), progress.rows_done)
-            await asyncio.to_thread(writer.finish, summary)
         return progress.rows_done
+
+    async def _write_text(
+        self,
+        job: ExportJob,
+        reader: SnapshotReader,
+        path: Path,
+        progress: Progress,
+        ticker: _Ticker,
+    ) -> None:
+        """CSV (Postgres's COPY), JSON or NDJSON."""
+        writer = await asyncio.to_thread(open_writer, job.format, path, job.layout)
+        if isinstance(writer, CsvWriter):
+            csv_writer = writer
+
+            async def sink(data: bytes) -> None:
+                csv_writer.write_copy(data)  # into the page cache: no thread hop
+                await self._advance(job, progress, data, ticker)
+
+            progress.rows_done = await reader.copy_csv(sink)
+        else:
+            async for rows in reader.chunks():
+                if progress.lost:
+                    raise LeaseLost
+                await asyncio.to_thread(writer.write, rows)
+                progress.rows_done += len(rows)
+                if ticker.due():
+                    await self._progress_event(job, progress)
+        await asyncio.to_thread(writer.finish)
+
+    async def _write_excel(
+        self,
+        job: ExportJob,
+        reader: SnapshotReader,
+        path: Path,
+        total: int,
+        progress: Progress,
+        ticker: _Ticker,
+    ) -> None:
+        """The workbook: its Summary from the snapshot first, then its rows streamed in
+        (made by Postgres, compressed by a thread of their own)."""
+        summary = await reader.summary(datetime.now(UTC), total)
+        if job.include_logs:
+            summary.log_lines = await reader.log_count()
+        writer = await asyncio.to_thread(
+            ExcelWriter, path, job.layout, summary, total, summary.log_lines
+        )
+        pipe = ThreadPipe()
+        try:
+
+            async def rows(data: bytes) -> None:
+                await pipe.put(writer.write_jobs, data)
+                await self._advance(job, progress, data, ticker)
+
+            async def logs(data: bytes) -> None:
+                await pipe.put(writer.write_logs, data)
+
+            style, per_sheet = writer.date_style, excel.SHEET_ROWS
+            progress.rows_done = await reader.copy_sheet_rows(style, per_sheet, rows)
+            if job.include_logs:
+                await reader.copy_log_rows(style, per_sheet, logs)
+            await pipe.close()
+            await asyncio.to_thread(writer.close)
+        except BaseException as exc:
+            await pipe.close(discard=True)
+            await asyncio.to_thread(writer.abort)
+            if isinstance(exc, SheetTooLarge):
+                raise ExportFailed(str(exc)) from exc
+            raise
+
+    async def _advance(
+        self, job: ExportJob, progress: Progress, data: bytes, ticker: _Ticker
+    ) -> None:
+        """Count the rows (lines) of a COPY block, for progress only (a quoted line break in
+        a CSV cell counts one more)."""
+        progress.rows_done = min(progress.estimated or 0, progress.rows_done + data.count(b"\n"))
+        if ticker.due():
+            await self._progress_event(job, progress)
 
     async def _progress_event(self, job: ExportJob, progress: Progress) -> None:
         event = export_event(

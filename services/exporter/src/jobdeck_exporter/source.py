@@ -18,9 +18,12 @@ from jobdeck.exports import ExportFormat
 from jobdeck.filters import JobFilters, JobSort
 from jobdeck.jobsql import Sql, filter_jobs, order_by, sort_spec
 
+from jobdeck_exporter import sheetxml
 from jobdeck_exporter.columns import Layout, layout, select_list
 from jobdeck_exporter.queries import Q
 from jobdeck_exporter.summary import Summary
+
+Sink = Callable[[bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -98,19 +101,51 @@ class SnapshotReader:
         query = f"SELECT count(*) FROM jobs{self.sel.where}"
         return int(await self.conn.fetchval(query, *self.sel.args))
 
-    async def copy_csv(self, sink: Callable[[bytes], Awaitable[None]]) -> int:
+    async def copy_csv(self, sink: Sink) -> int:
         """The CSV rows (no header) as Postgres's COPY writes them; returns how many."""
-        if self.sel.empty:
-            return 0
         lay = self.job.layout
         query = (
             f"SELECT {select_list(ExportFormat.CSV, lay)} FROM jobs{self.sel.where}{self.sel.order}"
         )
-        status = await self.conn.copy_from_query(query, *self.sel.args, output=sink, format="csv")
+        return await self._copy(query, sink, format="csv")
+
+    async def copy_sheet_rows(self, date_style: int, sheet_rows: int, sink: Sink) -> int:
+        """The Jobs sheets' rows, a line each (``sheetxml``); returns how many."""
+        query = sheetxml.jobs_rows(
+            self.job.layout, self.sel.where, self.sel.order, self._next_param, date_style
+        )
+        return await self._copy_sheet(query, sink, sheet_rows)
+
+    async def copy_log_rows(self, date_style: int, sheet_rows: int, sink: Sink) -> int:
+        """The Logs sheets' rows, a line each; returns how many."""
+        query = sheetxml.logs_rows(self.sel.where, self._next_param, date_style)
+        return await self._copy_sheet(query, sink, sheet_rows)
+
+    async def _copy_sheet(self, query: str, sink: Sink, sheet_rows: int) -> int:
+        # Hundreds of cell expressions: compiling them (JIT) takes longer than running them.
+        await self.conn.execute("SET LOCAL jit = off")
+        return await self._copy(query, sink, sheet_rows, **sheetxml.COPY_OPTIONS)
+
+    async def log_count(self) -> int:
+        if self.sel.empty:
+            return 0
+        query = Q["count_logs"].format(where=self.sel.where)
+        return int(await self.conn.fetchval(query, *self.sel.args))
+
+    @property
+    def _next_param(self) -> int:
+        return len(self.sel.args) + 1
+
+    async def _copy(self, query: str, sink: Sink, *extra: Any, **options: str) -> int:
+        if self.sel.empty:
+            return 0
+        status = await self.conn.copy_from_query(
+            query, *self.sel.args, *extra, output=sink, **options
+        )
         return int(str(status).rsplit(" ", 1)[-1])
 
-    async def chunks(self) -> AsyncIterator[tuple[list[asyncpg.Record], list[asyncpg.Record]]]:
-        """(rows, their log lines) per chunk; log lines only for Excel's Logs sheet."""
+    async def chunks(self) -> AsyncIterator[list[asyncpg.Record]]:
+        """The rows (one JSON text each), a chunk at a time."""
         if self.sel.empty:
             return
         lay = self.job.layout
@@ -118,15 +153,11 @@ class SnapshotReader:
             f"SELECT {select_list(self.job.format, lay)} FROM jobs{self.sel.where}{self.sel.order}"
         )
         cursor = await self.conn.cursor(query, *self.sel.args)
-        separate_logs = self.job.format is ExportFormat.EXCEL and lay.include_logs
         while True:
             rows = await cursor.fetch(self.chunk_rows)
             if not rows:
                 return
-            logs: list[asyncpg.Record] = []
-            if separate_logs:
-                logs = await self.conn.fetch(Q["logs_of"], [r[-1] for r in rows])
-            yield rows, logs
+            yield rows
             if len(rows) < self.chunk_rows:
                 return
 
@@ -142,7 +173,7 @@ class SnapshotReader:
             sort=f"{job.sort.sort_by} {job.sort.sort_order}",
             rows=rows,
         )
-        if job.format is not ExportFormat.EXCEL or self.sel.empty:
+        if self.sel.empty:
             return summary
         args, where = self.sel.args, self.sel.where
         by_status = await self.conn.fetch(Q["count_by_status"].format(where=where), *args)

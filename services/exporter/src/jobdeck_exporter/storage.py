@@ -203,12 +203,10 @@ class S3Storage:
 def open_storage(
     url: str, signer: UrlSigner, public_url: str = "", endpoint_url: str = "", region: str = ""
 ) -> Storage:
-    """The storage ``JOBDECK_STORAGE_URL`` names; an unknown scheme fails at start-up."""
+    """The storage ``JOBDECK_STORAGE_URL`` names (checked at start-up by ``ExporterConfig``)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         return LocalStorage(Path(parts.path), signer, public_url)
     if parts.scheme == "s3":
-        if not parts.netloc:
-            raise ValueError(f"JOBDECK_STORAGE_URL {url!r}: s3:// needs a bucket")
         return S3Storage(parts.netloc, parts.path, endpoint_url, region)
     raise ValueError(f"JOBDECK_STORAGE_URL {url!r}: use file:///path or s3://bucket/prefix")

@@ -71,6 +71,5 @@ SELECT min(duration_ms)::float8 AS min, avg(duration_ms)::float8 AS mean,
        max(duration_ms)::float8 AS max
   FROM jobs {where};
 
--- name: logs_of
-SELECT job_id, attempt, seq, ts, level, message FROM job_logs
- WHERE job_id = ANY($1::text[]) ORDER BY job_id, attempt, seq;
+-- name: count_logs
+SELECT count(*) FROM job_logs WHERE job_id IN (SELECT id FROM jobs {where});
