@@ -95,6 +95,9 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
             "JOBDECK_GATEWAY_STATS_INTERVAL_S": "1",
             "JOBDECK_EXPORTER_CHUNK_ROWS": str(EXPORT_CHUNK_ROWS),
             "JOBDECK_EXPORTER_PROGRESS_INTERVAL_MS": "50",
+            # The start request answers at once (202), so the page follows the export by its
+            # progress events instead of sometimes getting the finished file in the answer.
+            "JOBDECK_API_EXPORT_WAIT_S": "0",
         },
     )
     try:
