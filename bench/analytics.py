@@ -66,6 +66,7 @@ ANALYTICS_INDEXES = {
     "jobs_live_queue_idx",  # active and waiting counts
     "jobs_unfinished_updated_idx",
 }
+ANALYZED = ("job_rollups", "job_histograms", "job_failure_rollups", "job_attempt_failures")
 
 DIRECT_PERFORMANCE = """
 SELECT queue, name, count(*) AS finished,
@@ -166,6 +167,8 @@ async def seed(jobs: int, days: int, end: int, reuse: bool) -> float:
             have = await conn.fetchval("SELECT count(*) FROM jobs")
             await conn.close()
             if have == jobs:
+                await migrate(DSN)  # the migrations added since it was seeded
+                await analyze()
                 return 0.0
     await admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     await admin(f'CREATE DATABASE "{DB}"')
@@ -221,12 +224,22 @@ async def seed(jobs: int, days: int, end: int, reuse: bool) -> float:
                 for lo, hi in ((start_at, middle), (middle, end_at))
             )
         )
-        async with pool.acquire() as conn:
-            for table in ("job_rollups", "job_histograms", "job_failure_rollups"):
-                await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await pool.close()
+    await analyze()
     return time.perf_counter() - began
+
+
+async def analyze() -> None:
+    """Statistics of the tables the rebuild filled: the planner's row estimates (and so the
+    generic plans of the API's prepared statements) depend on them, and autovacuum may be
+    off or not yet have run."""
+    conn = await asyncpg.connect(DSN)
+    try:
+        for table in ANALYZED:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
 
 
 async def seeded_end() -> int:

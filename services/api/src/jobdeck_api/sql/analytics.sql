@@ -39,26 +39,30 @@ GROUP BY 1, 2, 3;
 -- Duration ('d') and wait ('w') histograms per queue and job name, summed over the range
 -- (job_histograms: already summed over status), each as one jsonb object {bucket: count};
 -- $6/$7, when not NULL, the only (queue, job name) pairs wanted; $8 the kind ('d' or 'w').
-SELECT queue, name, kind, jsonb_object_agg(idx, n) AS hist
+-- Each row's histogram is expanded by a set-returning function in the select list (one
+-- ProjectSet step, no lateral join per row to plan or memoize).
+SELECT queue, name, $8::text AS kind, jsonb_object_agg(idx, n) AS hist
 FROM (
-    SELECT r.queue, r.name, k.kind, h.key AS idx, sum(h.value::bigint) AS n
-    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
-    CROSS JOIN LATERAL (
-        SELECT * FROM job_histograms x
-        WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
-          AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
-          AND ($5::text IS NULL OR x.name = $5::text)
-          AND ($6::text[] IS NULL
-               OR (x.queue, x.name) IN (SELECT * FROM unnest($6::text[], $7::text[])))
-        OFFSET 0
-    ) AS r
-    CROSS JOIN LATERAL (VALUES ('d', r.duration_hist), ('w', r.wait_hist)) AS k(kind, hist)
-    CROSS JOIN jsonb_each_text(k.hist) h
-    WHERE k.kind = $8::text
-    GROUP BY 1, 2, 3, 4
-    HAVING sum(h.value::bigint) <> 0
+    SELECT e.queue, e.name, (e.entry).key AS idx, sum((e.entry).value::bigint) AS n
+    FROM (
+        SELECT r.queue, r.name,
+               jsonb_each_text(CASE WHEN $8::text = 'd' THEN r.duration_hist
+                                    ELSE r.wait_hist END) AS entry
+        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(level, lo, hi)
+        CROSS JOIN LATERAL (
+            SELECT * FROM job_histograms x
+            WHERE x.level = t.level AND x.bucket >= t.lo AND x.bucket < t.hi
+              AND ($4::text[] IS NULL OR x.queue = ANY($4::text[]))
+              AND ($5::text IS NULL OR x.name = $5::text)
+              AND ($6::text[] IS NULL
+                   OR (x.queue, x.name) IN (SELECT * FROM unnest($6::text[], $7::text[])))
+            OFFSET 0
+        ) AS r
+    ) AS e
+    GROUP BY 1, 2, 3
+    HAVING sum((e.entry).value::bigint) <> 0
 ) AS summed
-GROUP BY queue, name, kind;
+GROUP BY queue, name;
 
 -- name: fingerprints
 -- The most frequent failure fingerprints of the range ($6: how many).
@@ -103,25 +107,47 @@ HAVING sum(failures) > 0;
 -- name: retry_outcomes
 -- For each fingerprint of $5: of its latest $6 failed attempts in [$1, $2), those followed
 -- by another attempt, and how many of those jobs completed in the end ($3 queues, $4 job
--- name as above). The cap keeps this a few index probes per fingerprint however long the
--- window (job_attempt_failures_fp_idx, newest first).
-SELECT p.fingerprint,
-       count(*) FILTER (WHERE a.attempts > a.attempt)::bigint AS retried,
-       count(*) FILTER (WHERE a.attempts > a.attempt AND a.status = 'completed')::bigint
+-- name as above). The latest $6 attempts are picked from job_attempt_failures alone, newest
+-- first down an index — all queues: job_attempt_failures_fp_idx; some queues: the latest $6
+-- of each queue (job_attempt_failures_fp_queue_idx), then the latest $6 of those — and only
+-- they are joined to `jobs`: at most $6 lookups per fingerprint however long the window, in
+-- the generic plan of the prepared statement too (the branch not taken is a one-time filter).
+SELECT a.fingerprint,
+       count(*) FILTER (WHERE j.attempts > a.attempt)::bigint AS retried,
+       count(*) FILTER (WHERE j.attempts > a.attempt AND j.status = 'completed')::bigint
            AS recovered
-FROM unnest($5::text[]) AS p(fingerprint)
-CROSS JOIN LATERAL (
-    SELECT f.attempt, j.attempts, j.status
-    FROM job_attempt_failures f
-    JOIN jobs j ON j.id = f.job_id
-    WHERE f.fingerprint = p.fingerprint
-      AND f.failed_at >= $1 AND f.failed_at < $2
-      AND ($3::text[] IS NULL OR f.queue = ANY($3::text[]))
-      AND ($4::text IS NULL OR f.name = $4::text)
-    ORDER BY f.failed_at DESC
-    LIMIT $6
+FROM (
+    SELECT p.fingerprint, latest.job_id, latest.attempt
+    FROM unnest($5::text[]) AS p(fingerprint)
+    CROSS JOIN LATERAL (
+        SELECT s.job_id, s.attempt
+        FROM (
+            (SELECT f.job_id, f.attempt, f.failed_at
+             FROM job_attempt_failures f
+             WHERE $3::text[] IS NULL AND f.fingerprint = p.fingerprint
+               AND f.failed_at >= $1 AND f.failed_at < $2
+               AND ($4::text IS NULL OR f.name = $4::text)
+             ORDER BY f.failed_at DESC
+             LIMIT $6)
+            UNION ALL
+            SELECT q.job_id, q.attempt, q.failed_at
+            FROM unnest($3::text[]) AS u(queue)
+            CROSS JOIN LATERAL (
+                SELECT f.job_id, f.attempt, f.failed_at
+                FROM job_attempt_failures f
+                WHERE f.fingerprint = p.fingerprint AND f.queue = u.queue
+                  AND f.failed_at >= $1 AND f.failed_at < $2
+                  AND ($4::text IS NULL OR f.name = $4::text)
+                ORDER BY f.failed_at DESC
+                LIMIT $6
+            ) AS q
+        ) AS s
+        ORDER BY s.failed_at DESC
+        LIMIT $6
+    ) AS latest
 ) AS a
-GROUP BY p.fingerprint;
+JOIN jobs j ON j.id = a.job_id
+GROUP BY a.fingerprint;
 
 -- name: job_timeouts
 -- The timeout the sample jobs ran with (seconds, from their options), by job id.
