@@ -24,6 +24,8 @@ from tests.support.exporter import (
 from tests.support.processes import wait_for
 
 EVIL = '=HYPERLINK("http://evil.example","click")'
+# Data texts: a formula-like one, and one with what a COPY line could trip on.
+TEXTS = {3: "+1 call me", 5: 'a "quote", a \\ and\na line break, \x01\x02\t\r controls'}
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ async def jobs(pg: Any) -> list[dict[str, Any]]:
                 queue=("emails", "reports")[i % 2],
                 name=EVIL if i == 1 else ("send-email" if i % 2 == 0 else "build-report"),
                 created_at=BASE + timedelta(hours=i),
-                data={"n": i, "text": "+1 call me" if i == 3 else "plain"},
+                data={"n": i, "text": TEXTS.get(i, "plain")},
             )
         )
     rows = await seed(pg, rows)
@@ -142,6 +144,11 @@ async def test_fields_data_and_logs_in_json_and_ndjson(
     lines = read_ndjson(await download(exporter, info["url"]))
     assert len(lines) == len(jobs)
     assert {line["id"] for line in lines} == {j["id"] for j in jobs}
+    data = {line["id"]: line["data"] for line in lines}
+    assert data[jobs[5]["id"]] == {"n": 5, "text": TEXTS[5]}  # one line, the text intact
+
+    info = await finished_export(api, {**body, "filters": {"search": "no such job"}})
+    assert info["rows"] == 0 and read_json(await download(exporter, info["url"])) == []
 
 
 async def test_excel_workbook_sheets_dates_and_inert_text(

@@ -133,5 +133,20 @@ def json_select(lay: Layout) -> str:
 
 
 def select_list(fmt: ExportFormat, lay: Layout) -> str:
-    """CSV cells, or one JSON document (JSON, NDJSON); Excel's rows are ``sheetxml``'s."""
-    return csv_select(lay) if fmt is ExportFormat.CSV else json_select(lay)
+    """CSV cells, or one JSON document (NDJSON; JSON: with the comma that follows an array's
+    element, the last one's dropped by the writer); Excel's rows are ``sheetxml``'s."""
+    if fmt is ExportFormat.CSV:
+        return csv_select(lay)
+    return json_select(lay) + (" || ','" if fmt is ExportFormat.JSON else "")
+
+
+# COPY options: CSV as Postgres writes it (RFC 4180); lines (JSON, NDJSON and the Excel
+# sheets' rows): CSV with a delimiter and a quote character no row can hold (JSON and the
+# sheets' XML escape control characters), so each row's one text comes out untouched, a
+# line each.
+CSV_COPY = {"format": "csv"}
+LINES_COPY = {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
+
+
+def copy_options(fmt: ExportFormat) -> dict[str, str]:
+    return CSV_COPY if fmt is ExportFormat.CSV else LINES_COPY
