@@ -2,7 +2,8 @@
 
 Waiting/delayed are live (the queue's sorted set), active comes from the worker registry
 (the recorded rows only where no live worker reports the queue), completed/failed count the
-recent window only (an old finished job is not counted, its queue is still known).
+recent window only (an old finished job is not counted, its queue is still known), summed
+from the recorder's rollups, which ``_row`` writes as the recorder does for a finished job.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 import asyncpg
 from jobdeck.queues import WORKERS, WORKERS_INFO, JobSpec, QueueClient
-from jobdeck_gateway.stats import measure, queue_stats_payload, system_stats_payload
+from jobdeck_gateway.stats import measure, queue_stats_payload, system_stats_payload, throughput
 from redis.asyncio import Redis
 
 from tests.support.gateway import validate
@@ -23,8 +24,17 @@ VALUES ($1, $2, 't', $3, now() - interval '3 days', now() - make_interval(secs =
 """
 
 
+ROLLUP = """
+INSERT INTO job_rollups AS r (level, bucket, queue, name, status, jobs)
+SELECT level, date_trunc(level, now() - make_interval(secs => $3::float8), 'UTC'), $1, 't', $2, 1
+FROM unnest(ARRAY['minute', 'hour', 'day']) AS level
+ON CONFLICT (level, bucket, queue, name, status) DO UPDATE SET jobs = r.jobs + 1
+"""
+
+
 async def _row(pg: asyncpg.Pool, job_id: str, queue: str, status: str, age_s: float) -> None:
     await pg.execute(INSERT, job_id, queue, status, age_s)
+    await pg.execute(ROLLUP, queue, status, age_s)
 
 
 async def test_snapshot_counts_live_jobs_and_the_recent_window(
@@ -37,6 +47,10 @@ async def test_snapshot_counts_live_jobs_and_the_recent_window(
     await _row(pg, "f-old", "q", "failed", 86_400)
     await _row(pg, "x1", "q", "cancelled", 300)
     await _row(pg, "old-only", "archive", "completed", 30 * 86_400)
+    await pg.execute(  # q's failure alert looks back 5 minutes: f1 only
+        "INSERT INTO job_queue_configs (queue, alert_failure_rate, alert_failure_window_s)"
+        " VALUES ('q', 0.5, 300)"
+    )
     await pg.execute(
         "INSERT INTO jobs (id, queue, name, status, created_at)"
         " SELECT 'a' || n, $1, 't', 'active', now() FROM generate_series(1, $2) n",
@@ -61,7 +75,9 @@ async def test_snapshot_counts_live_jobs_and_the_recent_window(
     q = snap.queues["q"]
     assert (q.waiting, q.active, q.delayed) == (2, 1, 1)
     assert (q.completed, q.failed, q.cancelled) == (2, 1, 1)
-    assert q.throughput == 1.0 and q.workers == 1
+    # f1 finished 30 s ago: all of it if this minute holds it, else the last minute's share
+    assert 0.5 < q.throughput <= 1.0 and q.workers == 1
+    assert [(r["queue"], r["finished"], r["failed"]) for r in snap.alert_rows] == [("q", 1, 1)]
     archive = snap.queues["archive"]
     assert (archive.completed, archive.failed, archive.waiting) == (0, 0, 0)
     assert snap.queues["unreported"].active == 2  # no live worker reports it: the rows say 2
@@ -90,3 +106,24 @@ async def test_a_shorter_window_counts_fewer_and_survives_the_snapshot_round_tri
     assert snap.queues["q"].completed == 1 and snap.window_s == 300
     again = Snapshot.from_json(snap.to_json())
     assert again.window_s == 300 and again.queues["q"].completed == 1
+
+
+async def test_a_window_of_days_sums_hour_rollups_between_its_partial_hours(
+    pg: asyncpg.Pool, redis: Redis
+) -> None:
+    for job_id, status, age_s in (
+        ("c1", "completed", 60),
+        ("c2", "completed", 1800),
+        ("c-old", "completed", 7200),
+        ("f-old", "failed", 86_400),
+        ("x-old", "cancelled", 3 * 86_400),  # outside two days
+    ):
+        await _row(pg, job_id, "q", status, age_s)
+    snap = await measure(redis, pg, window_s=2 * 86_400)
+    q = snap.queues["q"]
+    assert (q.completed, q.failed, q.cancelled) == (3, 1, 0)
+
+
+def test_throughput_takes_the_share_of_the_last_minute_still_inside_the_60_s() -> None:
+    assert throughput(3, 60, 15.0) == 48.0
+    assert throughput(3, 60, 60.0) == 3.0
