@@ -15,8 +15,11 @@ Measures, per page, over the measured window:
 - long tasks (PerformanceObserver ``longtask``): how many, and the longest;
 - what the page does per batch: batches rendered per second, the render time of a batch
   (p95 / max, ``jobdeckLive.latencies('render')``), REST requests made during the window;
-- the gateway's side of the stats ticks: the age of each snapshot (from its ``ts``, when
-  measuring began) when handed to the sockets (``jobdeck_gateway_stats_age_seconds``).
+- the gateway's side: the age of each stats snapshot (from its ``ts``, when measuring
+  began) when handed to the sockets (``jobdeck_gateway_stats_age_seconds``), and the time
+  from each stream event's publication to its hand-off to the sockets
+  (``jobdeck_gateway_publish_to_emit_seconds``, every event read, watched or not): what of
+  publish-to-arrival is spent before the gateway's hand-off, and what after it.
 Prints ONE summary line (and the per-page figures above it).
 
 Env: BENCH_RATE (1000 jobs/s), BENCH_SECONDS (60), BENCH_WARMUP_S (5), BENCH_LONG_JOBS (50),
@@ -59,6 +62,10 @@ SECRET = "bench-dashboard-secret-0123456789abcdef"
 DB_NAME = "jobdeck_bench_issue13"
 ADMIN_DSN = os.environ.get("JOBDECK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/jobdeck")
 QUEUES = ("bench-a", "bench-b")
+GATEWAY_HISTOGRAMS = (
+    "jobdeck_gateway_stats_age_seconds",
+    "jobdeck_gateway_publish_to_emit_seconds",
+)
 LONG_QUEUE = "bench-long"
 LONG_TASKS = """
 performance.setResourceTimingBufferSize(100000);
@@ -137,11 +144,13 @@ async def task_seconds(cdp: Any) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
 
 
-async def stats_age(url: str) -> str:
-    """Mean and histogram-bucket p95 of the gateway's stats snapshot age, from /metrics."""
+Histogram = tuple[list[tuple[float, float]], float, float]  # buckets (le, count), sum, count
+
+
+async def histogram(url: str, name: str) -> Histogram:
+    """One of the gateway's histograms, from /metrics: cumulative buckets, sum, count."""
     async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
         text = await resp.text()
-    name = "jobdeck_gateway_stats_age_seconds"
     buckets: list[tuple[float, float]] = []
     total = count = 0.0
     for line in text.splitlines():
@@ -152,10 +161,17 @@ async def stats_age(url: str) -> str:
             total = float(line.rsplit(" ", 1)[1])
         elif line.startswith(name + "_count "):
             count = float(line.rsplit(" ", 1)[1])
+    return buckets, total, count
+
+
+def since(end: Histogram, start: Histogram) -> str:
+    """Count, mean and bucket p95 of what a histogram observed between two readings."""
+    count, total = end[2] - start[2], end[1] - start[1]
     if not count:
-        return "no stats ticks"
-    p95 = next(bound for bound, n in buckets if n >= 0.95 * count)
-    return f"{count:.0f} ticks, mean {total / count * 1000:.0f} ms, p95 <= {p95 * 1000:.0f} ms"
+        return "none"
+    before = dict(start[0])
+    p95 = next(le for le, n in end[0] if n - before.get(le, 0.0) >= 0.95 * count)
+    return f"{count:.0f}, mean {total / count * 1000:.0f} ms, p95 <= {p95 * 1000:.0f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -237,12 +253,19 @@ async def main() -> None:
                     " window.__mark = performance.now(); }"
                 )
                 marks[n] = (await task_seconds(cdps[n]), time.monotonic())
+            gateway = next(proc for proc in stack.processes if proc.module == "jobdeck_gateway")
+            gateway_start = [await histogram(gateway.url, name) for name in GATEWAY_HISTOGRAMS]
             sent = await load
             lines = []
             worst_p95 = 0.0
             longest = 0.0
-            gateway = next(proc for proc in stack.processes if proc.module == "jobdeck_gateway")
-            lines.append(f"gateway stats snapshots: {await stats_age(gateway.url)}")
+            gateway_end = [await histogram(gateway.url, name) for name in GATEWAY_HISTOGRAMS]
+            pairs = zip(gateway_end, gateway_start, strict=True)
+            snapshots, handed = (since(end, start) for end, start in pairs)
+            lines.append(
+                f"gateway: stats snapshots (age when handed to the sockets) {snapshots}; "
+                f"stream events (publish to hand-off) {handed}"
+            )
             for n, p in pages.items():
                 elapsed = time.monotonic() - marks[n][1]
                 cpu = (await task_seconds(cdps[n]) - marks[n][0]) / elapsed

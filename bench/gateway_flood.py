@@ -1,18 +1,21 @@
 """Gateway under an unauthenticated flood: does its memory come back afterwards?
 
 Starts ``python -m jobdeck_gateway`` as its own process with the production defaults (a
-10 s join deadline, 25 s pings, 20 s ping timeout) except the per-address bounds, lifted
-because every handshake comes from this machine. A warm-up of 400 handshakes, then
-BENCH_ROUNDS rounds of BENCH_HANDSHAKES polling handshakes (50 at a time) that never join
-``/jobs``; after each round it waits for every session to be closed, then BENCH_SETTLE_S
-for the sweeps that give memory back. Prints ONE summary line: RSS at start, after the
-warm-up (the baseline), the peak and the settled RSS of each round, the compactions
-counted, the handshake rate and the load average.
+10 s join deadline, 25 s pings, 20 s ping timeout, at most 5,000 unjoined sessions) except
+the per-address bounds, lifted because every handshake comes from this machine. A warm-up
+of 400 handshakes, then BENCH_ROUNDS rounds of BENCH_HANDSHAKES polling handshakes (50 at
+a time) that never join ``/jobs``; after each round it waits for every session to be
+closed, then BENCH_SETTLE_S for the sweeps that give memory back. Prints ONE summary line:
+RSS at start, after the warm-up (the baseline), the sessions opened and refused (503,
+the cap on unjoined sessions), the peak and the settled RSS of each round, the
+compactions counted, the handshake rate and the load average.
 
     flock /work/wt/heavy.lock .venv/bin/python bench/gateway_flood.py
 
 Env: BENCH_HANDSHAKES (20000, the issue's probe), BENCH_ROUNDS (3), BENCH_SETTLE_S (60),
-BENCH_JOIN_TIMEOUT_S (10), JOBDECK_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/
+BENCH_JOIN_TIMEOUT_S (10), BENCH_MAX_UNJOINED (the gateway's cap on unjoined sessions;
+default: the gateway's own, 5,000; e.g. 100000 to have every handshake open a session),
+JOBDECK_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/
 jobdeck), BENCH_REDIS (default: a private redis-server). Target (issue 11): the settled
 RSS of every round within 10 % of the baseline, whatever the peak.
 """
@@ -38,6 +41,11 @@ HANDSHAKES = int(os.environ.get("BENCH_HANDSHAKES", 20000))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", 60))
 JOIN_TIMEOUT_S = os.environ.get("BENCH_JOIN_TIMEOUT_S", "10")
+CAP = (
+    {"JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS": os.environ["BENCH_MAX_UNJOINED"]}
+    if os.environ.get("BENCH_MAX_UNJOINED")
+    else {}
+)
 DATABASE_URL = os.environ.get(
     "JOBDECK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/jobdeck"
 )
@@ -79,6 +87,7 @@ async def main() -> None:
         JOBDECK_GATEWAY_JOIN_TIMEOUT_S=JOIN_TIMEOUT_S,
         JOBDECK_GATEWAY_HANDSHAKE_BURST=str(HANDSHAKES * 4),
         JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=str(HANDSHAKES * 2),
+        **CAP,
     )
     gateway = ServiceProcess("jobdeck_gateway", env, port, Path("/tmp")).start()
     try:
@@ -104,6 +113,7 @@ async def main() -> None:
                 t0 = time.monotonic()
                 work = asyncio.ensure_future(handshakes(http, gateway.url, HANDSHAKES))
                 peak = await peak_while(pid, work)
+                opened = len(work.result())
                 rates.append(HANDSHAKES / (time.monotonic() - t0))
                 closing = asyncio.ensure_future(
                     wait_for(drained, timeout=600, interval=0.5, what="sessions to close")
@@ -112,7 +122,8 @@ async def main() -> None:
                 await asyncio.sleep(SETTLE_S)
                 settled = rss_bytes(pid)
                 rounds.append(
-                    f"peak {peak / MB:.1f}, settled {settled / MB:.1f} MB"
+                    f"{opened} opened, {HANDSHAKES - opened} refused,"
+                    f" peak {peak / MB:.1f}, settled {settled / MB:.1f} MB"
                     f" ({100 * (settled - baseline) / baseline:+.1f} %)"
                 )
             compactions = await metric(http, gateway.url, "jobdeck_gateway_compactions_total")
@@ -123,7 +134,8 @@ async def main() -> None:
             redis_proc.wait(5)
     print(
         f"gateway flood: {ROUNDS} x {HANDSHAKES} unjoined polling handshakes"
-        f" (~{min(rates):.0f}-{max(rates):.0f}/s, join deadline {JOIN_TIMEOUT_S} s):"
+        f" (~{min(rates):.0f}-{max(rates):.0f}/s, join deadline {JOIN_TIMEOUT_S} s,"
+        f" cap {CAP.get('JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS', 'default')}):"
         f" RSS start {start / MB:.1f} MB, baseline after warm-up {baseline / MB:.1f} MB; "
         + "; ".join(f"round {i + 1}: {r}" for i, r in enumerate(rounds))
         + f"; compactions {compactions:.0f}; load {load0:.2f} to {os.getloadavg()[0]:.2f}"

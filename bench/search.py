@@ -231,6 +231,13 @@ def worst_cases() -> dict[str, dict[str, Any]]:
             "sortOrder": "asc",
             "limit": 20,
         },
+        "waiting by startedAt desc": {"status": "waiting", "sortBy": "startedAt", "limit": 20},
+        "failed by duration asc": {
+            "status": "failed",
+            "sortBy": "duration",
+            "sortOrder": "asc",
+            "limit": 20,
+        },
         "rare name by duration": {"search": "train-model", "sortBy": "duration", "limit": 20},
         "small queue, a week, slow, by attempts": {
             "queues": "cleanup",

@@ -1,6 +1,6 @@
 """The gateway as a process under unauthenticated load: sessions that never join are
-closed, memory returns to its pre-flood baseline, and junk writes a bounded number of
-JSON lines.
+closed, their number is capped, memory returns to its pre-flood baseline, and junk writes
+a bounded number of JSON lines.
 
 The issue's probe was 20,000 polling handshakes; the suite runs
 ``JOBDECK_TEST_HANDSHAKES`` (default 2,000, ten times the handshake burst of one
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import aiohttp
+from jobdeck.auth import mint_token
 from jobdeck.settings import Settings
 
 from tests.support.processes import ServiceProcess, free_port, settings_env, wait_for
@@ -112,3 +114,60 @@ async def test_junk_from_unauthenticated_clients_writes_few_json_lines(
     assert all(line.startswith("{") and json.loads(line) for line in lines)
     assert not [line for line in lines if '"exc"' in line]  # no tracebacks
     assert len(lines) < 150, lines[-5:]  # 600 junk packets, a bounded number of lines
+
+
+async def test_unjoined_sessions_are_capped_across_addresses(
+    settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = settings_env(
+        replace(settings, jwt_secret=SECRET),
+        JOBDECK_GATEWAY_PORT=str(port),
+        JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS="5",
+        JOBDECK_GATEWAY_JOIN_TIMEOUT_S="3",
+        # The per-address bounds are far off: what refuses here is the global cap.
+        JOBDECK_GATEWAY_HANDSHAKE_BURST="1000",
+        JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS="1000",
+    )
+    gateway = ServiceProcess("jobdeck_gateway", env, port, tmp_path).start()
+    service_procs.append(gateway)
+    await gateway.wait_ready(60)
+    handshake = f"{gateway.url}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as session:
+
+        async def status() -> int:
+            async with session.get(handshake) as resp:
+                return resp.status
+
+        sids = await handshakes(session, gateway.url, 5)
+        assert len(sids) == 5
+        async with session.get(handshake) as resp:
+            body = await resp.json(content_type=None)
+            assert resp.status == 503, body
+            assert resp.headers["Content-Type"].startswith("application/problem+json")
+            assert resp.headers["Retry-After"] == "3"  # the join deadline
+        assert body["status"] == 503 and "not joined" in body["detail"]
+
+        # A session that joins /jobs is no longer counted: one handshake more is let in.
+        url = f"{gateway.url}/socket.io/?EIO=4&transport=polling&sid={sids[0]}"
+        auth = json.dumps({"token": mint_token(SECRET, "u", ["viewer"], "*", ttl_s=600)})
+        async with session.post(url, data=f"40/jobs,{auth}") as resp:
+            assert resp.status == 200
+        async with session.get(url) as resp:
+            assert "40/jobs," in await resp.text()
+        assert [await status(), await status()] == [200, 503]
+
+        # Unjoined sessions are closed at the deadline, and handshakes are let in again.
+        async def admitted() -> bool:
+            return await status() == 200
+
+        await wait_for(admitted, timeout=30, what="the unjoined sessions to be closed")
+        async with session.get(gateway.url + "/metrics") as resp:
+            text = await resp.text()
+        refused = re.search(
+            r'^jobdeck_gateway_refused_connections_total\{reason="too_many_unjoined_sessions"\}'
+            r" (\S+)$",
+            text,
+            re.M,
+        )
+        assert refused is not None and float(refused.group(1)) >= 2

@@ -228,19 +228,24 @@ async def _storm_on(running: list[int], storm: list[asyncio.Task[Any]]) -> bool:
     return any(running) or all(t.done() for t in storm)
 
 
-@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=1)])
+# Half the jobs never started (NULL start time, first in ascending order): failed ones
+# started, waiting ones did not. The planner expects failed jobs evenly along the
+# start-time index and prices "failed by startedAt ascending" at nothing.
+HALF_UNSTARTED = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at)"
+    " SELECT 'j' || n, 'q', 't', CASE WHEN n % 2 = 0 THEN 'failed' ELSE 'waiting' END,"
+    " now() - make_interval(secs => n),"
+    " CASE WHEN n % 2 = 0 THEN now() - make_interval(secs => n) END"
+    " FROM generate_series(1, 40000) n"
+)
+
+
+# (the statistics' walk rule off: the budget is the backstop for what they do not show)
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=1, walk_max_rows=10**9)])
 async def test_a_page_the_planner_misjudged_is_cancelled_at_its_budget_and_refused(
     api: TestClient, pg: asyncpg.Pool
 ) -> None:
-    # Half the jobs never started (NULL start time, first in ascending order); the planner
-    # expects failed jobs evenly along the start-time index and prices the page at nothing.
-    await pg.execute(
-        "INSERT INTO jobs (id, queue, name, status, created_at, started_at)"
-        " SELECT 'j' || n, 'q', 't', CASE WHEN n % 2 = 0 THEN 'failed' ELSE 'waiting' END,"
-        " now() - make_interval(secs => n),"
-        " CASE WHEN n % 2 = 0 THEN now() - make_interval(secs => n) END"
-        " FROM generate_series(1, 40000) n"
-    )
+    await pg.execute(HALF_UNSTARTED)
     await pg.execute("ANALYZE jobs")
     status, body, _ = await search(
         api, {"status": "failed", "sortBy": "startedAt", "sortOrder": "asc"}
@@ -250,3 +255,32 @@ async def test_a_page_the_planner_misjudged_is_cancelled_at_its_budget_and_refus
     assert "not found within 1 ms" in body["detail"] and "sort by createdAt" in body["detail"]
     status, body, _ = await search(api, {"status": "failed", "sortOrder": "asc"})
     assert status == 200 and len(body["items"]) == 20
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_jobs_lacking_its_sort_value_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(HALF_UNSTARTED)
+    await pg.execute("ANALYZE jobs")  # the joint statistics of status and missing times
+    asc = {"sortBy": "startedAt", "sortOrder": "asc"}
+    status, body, _ = await search(api, {"status": "failed", **asc})
+    assert status == 422, body
+    assert body["errors"] == [
+        {"in": "query", "name": "sortBy", "reason": "too costly to serve; see detail"}
+    ]
+    detail = body["detail"]
+    assert "sorted by startedAt ascending" in detail and "jobs without a startedAt" in detail
+    assert "sortOrder=desc" in detail and "dateField=startedAt" in detail
+    # Waiting jobs all lack a start time: descending, every started job comes first.
+    status, body, _ = await search(api, {"status": "waiting", "sortBy": "startedAt"})
+    assert status == 422 and "jobs with a startedAt come first" in body["detail"], body
+    # The advice works: the other order, or a range on the start time.
+    for params in (
+        {"status": "failed", "sortBy": "startedAt", "sortOrder": "desc"},
+        {"status": "failed", "startDate": "2020-01-01", "dateField": "startedAt", **asc},
+        {"status": "waiting", **asc},  # every match is in the block walked first
+    ):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body)

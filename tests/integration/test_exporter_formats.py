@@ -83,6 +83,39 @@ async def test_csv_holds_what_search_shows_with_formulas_neutralised(
     assert "data" not in first  # includeData is off
 
 
+async def test_csv_neutralises_every_formula_start_in_the_search_order(
+    api: TestClient, exporter: TestClient, pg: Any
+) -> None:
+    """Each of = + - @ tab CR LF at the start of a cell gets a ``'``, a negative number in a
+    JSON column too; ties on createdAt keep the search's id order (the neutralised ids sort
+    differently: ``'`` comes before ``(``)."""
+    starts = ["=", "+", "-", "@", "\t", "\r", "\n"]
+    ids = ["-1", "(2", "=3", "a4", "+5", "@6", "b7", "c8"]
+    at = BASE + timedelta(days=30)
+    rows = [
+        job_row(id=id_, queue="formulas", name=name, created_at=at, result=result)
+        for id_, name, result in zip(
+            ids, [*starts, "plain"], [-5, "-text", {"a": -1}, [-1], 1.5, None, True, 0],
+            strict=True,
+        )
+    ]  # fmt: skip
+    await seed(pg, rows)
+    filters = {"queues": ["formulas"]}
+    info = await finished_export(api, {"format": "csv", "filters": filters, "includeData": True})
+    exported = read_csv(await download(exporter, info["url"]))
+    searched = await search_ids(api, {"queues": "formulas"}, auth())
+    assert len(searched) == len(ids)
+
+    def neutral(text: str) -> str:
+        return "'" + text if text[:1] in starts else text
+
+    assert [r["id"] for r in exported] == [neutral(i) for i in searched]
+    names = {r["id"]: r["jobName"] for r in exported}
+    assert [names[neutral(r["id"])] for r in rows] == ["'" + s for s in starts] + ["plain"]
+    results = [r["result"] for r in sorted(exported, key=lambda r: ids.index(r["id"].lstrip("'")))]
+    assert results == ["'-5", '"-text"', '{"a": -1}', "[-1]", "1.5", "", "true", "0"]
+
+
 async def test_fields_data_and_logs_in_json_and_ndjson(
     api: TestClient, exporter: TestClient, jobs: list[dict[str, Any]]
 ) -> None:

@@ -4,8 +4,10 @@ per-token bounds, message rate limits, and scope answers that leak nothing."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -75,6 +77,24 @@ async def test_sessions_that_never_join_are_closed_and_addresses_are_bounded(
         # 3 left: the refused 6th handshake did not spend one.
         statuses = [(await handshake(session, gateway))[0] for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
+
+
+async def test_a_closed_session_is_freed_before_its_ping_is_due(gateway: Gateway) -> None:
+    """Its ping timer (25 s after the handshake) does not keep a session the join deadline
+    closed: what a flood took is free as soon as its sessions are closed."""
+    eio = gateway.app[SIO].eio
+    async with aiohttp.ClientSession() as session:
+        status, body = await handshake(session, gateway)
+        assert status == 200
+        opened = weakref.ref(eio.sockets[body["sid"]])
+
+        async def all_closed() -> bool:
+            return not eio.sockets
+
+        await wait_for(all_closed, timeout=10, what="the unjoined session to be closed")
+        await gateway.app[SIO].guard.drain()
+    gc.collect()
+    assert opened() is None
 
 
 async def test_a_token_may_hold_a_bounded_number_of_sessions(gateway: Gateway) -> None:

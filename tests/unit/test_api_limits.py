@@ -1,13 +1,15 @@
-"""Cost limits without a database: the verdict on a priced search, settings from the env."""
+"""Cost limits without a database: the verdict on a priced search, settings from the env,
+and the walk through a block of jobs lacking the sort value, from given statistics."""
 
 from __future__ import annotations
 
 import pytest
 from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
-from jobdeck_api.search_count import Estimate
+from jobdeck_api.search_estimates import Estimate, parse_plan
 from jobdeck_api.search_guard import judge
 from jobdeck_api.search_models import SearchQuery
+from jobdeck_api.search_nulls import NullStats, leading_walk
 
 LIMITS = CostLimits(heavy_cost=1_000, refuse_cost=10_000)
 
@@ -61,3 +63,95 @@ def test_limits_from_the_environment() -> None:
             CostLimits.from_env(bad)
     with pytest.raises(ValueError):
         CostLimits.from_env({"JOBDECK_API_STATEMENT_TIMEOUT_MS": "soon"})
+
+
+# The joint statistics of jobs_status_nulls as ANALYZE read them on the 10M-row bench
+# database: (status, started_at IS NULL, finished_at IS NULL, duration_ms IS NULL).
+BENCH_MCV = (
+    [
+        ["completed", "f", "f", "f"],
+        ["failed", "f", "f", "f"],
+        ["waiting", "t", "t", "t"],
+        ["active", "f", "t", "t"],
+        ["delayed", "t", "t", "t"],
+        ["cancelled", "t", "f", "t"],
+        ["cancelled", "f", "f", "f"],
+    ],
+    [0.7034, 0.0999, 0.0776, 0.0400, 0.0290, 0.0253, 0.0248],
+)
+BENCH = NullStats.from_mcv(10_000_000, *BENCH_MCV)
+# A page walking the sort index in order (an index scan under the LIMIT), and one that sorts.
+WALKS = Estimate(20, 25.0, matches=1_000_000, walks=True)
+SORTS = Estimate(20, 900.0, matches=300, walks=False)
+
+
+def test_the_block_a_sort_walks_first_from_the_joint_statistics() -> None:
+    failed = frozenset({"failed"})
+    # No failed job lacks a start time: ascending, the page reads all ~1.3M that do.
+    block = leading_walk(BENCH, "started_at", True, failed, 999_000, 20)
+    assert block is not None and block.lacks
+    assert block.walk == block.rows and 1_300_000 < block.rows < 1_400_000
+    # Descending, failed jobs are spread through the jobs that started: 20 / 11.5 %.
+    block = leading_walk(BENCH, "started_at", False, failed, 999_000, 20)
+    assert block is not None and block.walk < 200
+    # Waiting jobs all lack a start time: descending, every started job comes first.
+    block = leading_walk(BENCH, "started_at", False, frozenset({"waiting"}), 776_000, 20)
+    assert block is not None and not block.lacks and block.walk > 8_000_000
+    # Cancelled jobs are half of them in the block of unstarted ones: found at once.
+    block = leading_walk(BENCH, "started_at", True, frozenset({"cancelled"}), 500_000, 20)
+    assert block is not None and block.walk < 200
+    # Other filters thin the matches evenly: a queue of 1 % of the jobs, no status.
+    block = leading_walk(BENCH, "finished_at", True, None, 100_000, 20)
+    assert block is not None and 1_000 < block.walk < 3_000
+    # Without statistics for the column (never analysed), nothing is claimed.
+    assert leading_walk(NullStats(0, {}), "started_at", True, failed, 10, 20) is None
+
+
+def test_a_page_walking_a_block_without_matches_is_refused_up_front() -> None:
+    params = {"status": ["failed"], "sortBy": "startedAt", "sortOrder": "asc"}
+    refused = judge(q(**params), WALKS, LIMITS, 0, BENCH).refusal
+    assert refused is not None
+    detail = refused.detail
+    assert detail.startswith("sortBy: sorted by startedAt ascending, the ~1,3")
+    assert "jobs without a startedAt come first" in detail
+    for advice in ("sortOrder=desc", "dateField=startedAt", "sort by createdAt"):
+        assert advice in detail
+    two = {"queues": ["ml", "cleanup"], "status": ["failed", "cancelled"]}
+    refused = judge(q(**two, sortBy="finishedAt", sortOrder="asc"), WALKS, LIMITS, 0, BENCH)
+    assert refused.refusal is not None and "without a finishedAt" in refused.refusal.detail
+    waiting = judge(q(status=["waiting"], sortBy="startedAt"), WALKS, LIMITS, 0, BENCH).refusal
+    assert waiting is not None and "jobs with a startedAt come first" in waiting.detail
+    assert "sortOrder=asc" in waiting.detail and "dateField" not in waiting.detail
+
+
+def test_what_skips_the_block_or_finds_matches_in_it_is_served() -> None:
+    asc = {"sortBy": "startedAt", "sortOrder": "asc"}
+    served = [
+        judge(q(status=["failed"], sortBy="startedAt"), WALKS, LIMITS, 0, BENCH),  # descending
+        judge(q(status=["waiting"], **asc), WALKS, LIMITS, 0, BENCH),  # all in the block
+        judge(q(status=["failed"], **asc), SORTS, LIMITS, 0, BENCH),  # few matches, sorted
+        judge(q(status=["failed"], **asc), WALKS, LIMITS, 0, None),  # no statistics yet
+        judge(q(status=["failed"], startDate="2026-01-01", dateField="startedAt", **asc), WALKS,
+              LIMITS, 0, BENCH),  # a range on the sort column leaves the block out
+        judge(q(status=["failed"], sortBy="createdAt", sortOrder="asc"), WALKS, LIMITS, 0, BENCH),
+    ]  # fmt: skip
+    assert [v.refusal for v in served] == [None] * len(served)
+
+
+def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
+    def plan(child: str) -> list[dict[str, object]]:
+        return [
+            {
+                "Plan": {
+                    "Node Type": "Limit",
+                    "Plan Rows": 20,
+                    "Total Cost": 23.18,
+                    "Plans": [{"Node Type": child, "Plan Rows": 999_345, "Total Cost": 1e6}],
+                }
+            }
+        ]
+
+    assert parse_plan(plan("Index Scan")) == Estimate(20, 23.18, 999_345, True)
+    assert parse_plan(plan("Sort")) == Estimate(20, 23.18, 999_345, False)
+    count = [{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 7, "Total Cost": 1.5}}]
+    assert parse_plan(count) == Estimate(7, 1.5)

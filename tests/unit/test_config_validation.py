@@ -101,6 +101,7 @@ CASES += [
         ("ping_interval_s", "10", "0"),
         ("ping_timeout_s", "5", "-1"),
         ("max_connections_per_address", "100", "0"),
+        ("max_unjoined_sessions", "1000", "0"),
         ("handshakes_per_s", "5", "-1"),
         ("handshake_burst", "10", "1.5"),
         ("max_connections_per_token", "10", "0"),

@@ -38,6 +38,7 @@ from jobdeck_api.cors import CORS_ORIGINS, cors_middleware
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits, HeavyLane
 from jobdeck_api.openapi import install_docs
 from jobdeck_api.routing import DENIED_HOOK, ApiRoutes, Endpoint
+from jobdeck_api.search_estimates import ESTIMATES, Estimates
 from jobdeck_api.security import (
     TOKEN_CACHE,
     RateLimits,
@@ -132,6 +133,7 @@ def build_app(
     app[DENIED_HOOK] = audit.record_denied
     app[LIMITS] = limits = limits or CostLimits()
     app[HEAVY_LANE] = HeavyLane(limits)
+    app[ESTIMATES] = Estimates(limits.estimate_ttl_s)
     use_postgres(app, **PG_POOL_OPTIONS, server_settings=limits.server_settings())
     use_redis(app)
     use_presence(app, "api")

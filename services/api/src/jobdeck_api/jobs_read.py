@@ -73,7 +73,10 @@ async def search_jobs(call: ApiRequest[SearchQuery, None]) -> web.StreamResponse
     Costly searches are priced by the planner before they run: one that would read and
     sort a large share of its matches for one page (say a big queue sorted by attempts)
     is refused with a 422 saying how to ask instead (sort by `createdAt`, narrow with
-    queues, status or dates); a costly one still served may wait briefly for a slot, and
+    queues, status or dates); so is one whose sort puts a large block of jobs lacking the
+    sort value first while hardly any of them match (failed jobs by `finishedAt` ascending:
+    every unfinished job comes first), advising the other `sortOrder` or a range on that
+    field (`dateField`); a costly one still served may wait briefly for a slot, and
     gets a 503 with `Retry-After` when none frees up, as does any statement past the
     API's statement timeout.
 

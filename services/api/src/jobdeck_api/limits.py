@@ -43,6 +43,14 @@ class CostLimits:
     # A priced search's page is cancelled past this and refused (422): the planner misjudged
     # it (matches far apart along the index it walks). The simplest shape has no budget.
     page_budget_ms: int = 500
+    # A page whose sort order puts a block of jobs lacking its value first (NULLs of an
+    # ascending startedAt/finishedAt/duration sort; the jobs having one, descending) is
+    # refused up front when the joint statistics of status and NULLs say it would read
+    # more than this many rows of that block before its matches (``search_nulls``):
+    # ~100 ms of an index walk with heap fetches on the bench machine.
+    walk_max_rows: int = 20_000
+    # Planner estimates and statistics are kept this long per statement (``search_estimates``).
+    estimate_ttl_s: int = 60
     # exactTotal counts at most this many matches; a larger estimate is refused up front.
     exact_total_max: int = EXACT_TOTAL_MAX
 

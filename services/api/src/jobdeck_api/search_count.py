@@ -7,15 +7,14 @@ planner's estimate and a time budget, so that a total never costs more than it i
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.search import SearchPlan
+from jobdeck_api.search_estimates import Estimate, Estimates, planner_estimate
 from jobdeck_api.search_models import SearchQuery
 
 
@@ -23,19 +22,19 @@ class PageOverBudget(Exception):
     """The page query ran past its budget: its matches sit far apart in the sort order."""
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """The planner's view of a statement: rows it returns and its cost (planner units)."""
-
-    rows: int
-    cost: float
-
-
-async def planner_estimate(conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
-    """``EXPLAIN`` (no ANALYZE: nothing runs) of ``sql``; a fraction of a millisecond."""
-    explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-    root = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
-    return Estimate(rows=int(root["Plan Rows"]), cost=float(root["Total Cost"]))
+@contextlib.asynccontextmanager
+async def budgeted(conn: asyncpg.Connection, budget_ms: int) -> AsyncIterator[None]:
+    """A read-only transaction whose statements Postgres cancels past ``budget_ms``
+    (``QueryCanceledError``). BEGIN and SET LOCAL go as one simple query: one round trip
+    fewer than asyncpg's ``transaction()`` and a separate SET."""
+    await conn.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {int(budget_ms)}")
+    try:
+        yield
+    except BaseException:
+        if not conn.is_closed():
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 def refuse_exact_total(estimate: int, most: int) -> BadParameter:
@@ -61,8 +60,7 @@ async def fetch_page(
         rows = await conn.fetch(plan.sql, *plan.args)
         return rows
     try:
-        async with conn.transaction(readonly=True):
-            await conn.execute(f"SET LOCAL statement_timeout = {int(budget_ms)}")
+        async with budgeted(conn, budget_ms):
             rows = await conn.fetch(plan.sql, *plan.args)
     except asyncpg.QueryCanceledError:
         raise PageOverBudget from None
@@ -70,16 +68,32 @@ async def fetch_page(
 
 
 async def execute_search(
-    conn: asyncpg.Connection, plan: SearchPlan, q: SearchQuery, page_budget_ms: int | None = None
+    conn: asyncpg.Connection,
+    plan: SearchPlan,
+    q: SearchQuery,
+    page_budget_ms: int | None = None,
+    *,
+    estimates: Estimates | None = None,
+    page: Estimate | None = None,
 ) -> tuple[list[asyncpg.Record], int, bool]:
     """The page and the total. The total is skipped when the page itself tells it; when
     the planner expects far more matches than the cap, or a count costlier than the page
     is worth, its estimate is the answer (``totalExact: false``); else matches are
     counted up to the cap, exact below it, within a time budget (past it, the estimate
     again). ``exactTotal=true`` counts up to ``plan.exact_total_max`` matches, and is refused
-    before anything runs when the planner expects more."""
+    before anything runs when the planner expects more.
+
+    ``estimates`` keeps the planner's answers (``search_estimates``); ``page``, the
+    estimate of the page query when the caller has it: without a cursor, its matches are
+    the total's estimate, so a large match needs no second ``EXPLAIN``."""
+
+    async def estimate() -> Estimate:
+        if estimates is None:
+            return await planner_estimate(conn, plan.estimate_sql, plan.estimate_args)
+        return await estimates.of(conn, plan.estimate_sql, plan.estimate_args)
+
     if q.exact_total:
-        expected = await planner_estimate(conn, plan.estimate_sql, plan.estimate_args)
+        expected = await estimate()
         if expected.rows > plan.exact_total_max:
             raise refuse_exact_total(expected.rows, plan.exact_total_max)
     rows = await fetch_page(conn, plan, page_budget_ms)
@@ -88,15 +102,18 @@ async def execute_search(
     if q.exact_total:
         counted = int(await conn.fetchval(plan.count_sql, *plan.count_args))
         return rows, counted, counted <= plan.exact_total_max
-    estimate = await planner_estimate(conn, plan.estimate_sql, plan.estimate_args)
-    if estimate.rows > plan.estimate_trusted or estimate.cost > plan.count_cost_limit:
-        return rows, estimate.rows, False
+    matches = page.matches if page is not None and q.cursor is None else None
+    if matches is not None and matches > plan.estimate_trusted:
+        return rows, matches, False
+    expected = await estimate()
+    if expected.rows > plan.estimate_trusted or expected.cost > plan.count_cost_limit:
+        return rows, expected.rows, False
     total = await budgeted_count(conn, plan)
     if total is None:
-        return rows, estimate.rows, False  # counting would cost more than it is worth
+        return rows, expected.rows, False  # counting would cost more than it is worth
     if total <= plan.count_cap:
         return rows, total, True
-    return rows, max(total, estimate.rows), False
+    return rows, max(total, expected.rows), False
 
 
 async def budgeted_count(conn: asyncpg.Connection, plan: SearchPlan) -> int | None:
@@ -107,8 +124,7 @@ async def budgeted_count(conn: asyncpg.Connection, plan: SearchPlan) -> int | No
     if budget_ms <= 0:
         return None
     try:
-        async with conn.transaction(readonly=True):
-            await conn.execute(f"SET LOCAL statement_timeout = {budget_ms}")
+        async with budgeted(conn, budget_ms):
             return int(await conn.fetchval(plan.count_sql, *plan.count_args))
     except asyncpg.QueryCanceledError:
         return None

@@ -4,12 +4,17 @@ Every combination of the documented filters and sort fields is either served fro
 index (its first page reads about ``limit`` rows) or needs to read and sort many matches
 to find one page — a small queue sorted by attempts, a common substring sorted by
 duration. Which one a request is depends on the data, so the planner is asked
-(``EXPLAIN``, nothing runs): a page it prices above ``refuse_cost`` is refused with a 422
-that says what to ask instead; above ``heavy_cost`` it runs in the heavy lane
-(``limits.HeavyLane``). The planner prices a LIMIT query as if the matches were spread
-evenly along the index it walks, so a page it misjudged is also cancelled past
-``page_budget_ms`` and refused the same way. The simplest shape (one queue, one status, by
-creation time, shallow) is an index range read whatever the data and skips both.
+(``EXPLAIN``, nothing runs; kept a minute per statement by ``search_estimates``): a page
+it prices above ``refuse_cost`` is refused with a 422 that says what to ask instead;
+above ``heavy_cost`` it runs in the heavy lane (``limits.HeavyLane``). The planner prices
+a LIMIT query as if the matches were spread evenly along the index it walks; where
+status decides that they are not — failed jobs sorted by start time ascending sit behind
+every job that never started — the joint statistics of status and missing values
+(``search_nulls``) show it, and a page that would walk more than ``walk_max_rows`` of
+such a block is refused up front too. Whatever else the planner misjudged is cancelled
+past ``page_budget_ms`` and refused the same way. The simplest shape (one queue, one
+status, by creation time, shallow) is an index range read whatever the data and skips
+all of this.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
-from jobdeck.filters import SortField
+from jobdeck.filters import SortField, SortOrder
+from jobdeck.jobsql import DATE_COLUMNS, SORT_COLUMNS
 from jobdeck.web import PG
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
 from jobdeck_api.search import SearchPlan
-from jobdeck_api.search_count import Estimate, PageOverBudget, execute_search, planner_estimate
+from jobdeck_api.search_count import PageOverBudget, execute_search
+from jobdeck_api.search_estimates import ESTIMATES, Estimate
 from jobdeck_api.search_models import SearchQuery
+from jobdeck_api.search_nulls import LeadingBlock, NullStats, leading_walk
 
 
 @dataclass(frozen=True)
@@ -35,20 +43,46 @@ class Verdict:
     refusal: BadParameter | None = None
 
 
-def judge(q: SearchQuery, page: Estimate | None, limits: CostLimits) -> Verdict:
+def judge(
+    q: SearchQuery,
+    page: Estimate | None,
+    limits: CostLimits,
+    offset: int = 0,
+    nulls: NullStats | None = None,
+) -> Verdict:
     """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``)."""
     if page is None:
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
         return Verdict(heavy=True, refusal=refusal(q, page, limits))
+    block = walked_block(q, page, offset, nulls)
+    if block is not None and block.walk > limits.walk_max_rows:
+        return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
     return Verdict(heavy=q.exact_total or page.cost > limits.heavy_cost)
+
+
+def walked_block(
+    q: SearchQuery, page: Estimate, offset: int, nulls: NullStats | None
+) -> LeadingBlock | None:
+    """The block of jobs lacking (or having) the first sort key's value that the page
+    walks first, when it walks the sort index at all and nothing skips that block."""
+    field, order = q.sort_keys()[0]
+    column, nullable, _ = SORT_COLUMNS[field]
+    if nulls is None or not page.walks or page.matches is None or not nullable or q.cursor:
+        return None
+    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+        return None  # a range on the column itself leaves out the jobs lacking it
+    statuses = frozenset(s.value for s in q.status) if q.status else None
+    ascending = order is SortOrder.ASC
+    return leading_walk(nulls, column, ascending, statuses, page.matches, offset + q.limit)
 
 
 def refusal(q: SearchQuery, page: Estimate, limits: CostLimits) -> BadParameter:
     """A 422 naming the parameter most likely at fault and every cheaper way to ask."""
+    matches = page.rows if page.matches is None else page.matches
     return _refused(
         q,
-        f"this search would have to read and sort many of its ~{page.rows:,} matches to return"
+        f"this search would have to read and sort many of its ~{matches:,} matches to return"
         f" one page (planner cost {page.cost:,.0f}, above the {limits.refuse_cost:,.0f} served)",
     )
 
@@ -62,9 +96,29 @@ def over_budget(q: SearchQuery, limits: CostLimits) -> BadParameter:
     )
 
 
-def _refused(q: SearchQuery, why: str) -> BadParameter:
+def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> BadParameter:
+    """A 422 for a page stuck behind a block of jobs with (or without) the sort value."""
+    field = q.sort_keys()[0][0]
+    order, other = ("ascending", "desc") if block.lacks else ("descending", "asc")
+    advice = [f"sortOrder={other}"]
+    if field is not SortField.DURATION and block.lacks:
+        advice.append(
+            f"limit {field.value} with startDate/endDate and dateField={field.value},"
+            " which leaves out the jobs without one"
+        )
+    return _refused(
+        q,
+        f"sorted by {field.value} {order}, the ~{block.rows:,.0f} jobs"
+        f" {'without' if block.lacks else 'with'} a {field.value} come first and hardly any"
+        f" of them match, so its first page would read ~{block.walk:,.0f} of them (more"
+        f" than the {limits.walk_max_rows:,} rows a page may read)",
+        advice,
+    )
+
+
+def _refused(q: SearchQuery, why: str, first_advice: list[str] | None = None) -> BadParameter:
     sorted_by = [f for f, _ in q.sort_keys()]
-    advice = []
+    advice = list(first_advice or [])
     name = "filters"
     if sorted_by != [SortField.CREATED_AT]:
         name = "sortBy"
@@ -85,21 +139,22 @@ async def guarded_search(
     app: web.Application, plan: SearchPlan, q: SearchQuery
 ) -> tuple[list[asyncpg.Record], int, bool]:
     """The page and total of ``plan``, priced first unless its shape is always cheap."""
-    pool = app[PG]
-    page = None
+    pool, limits, estimates = app[PG], app[LIMITS], app[ESTIMATES]
+    page = nulls = None
     if not plan.simple:
         async with pool.acquire() as conn:
-            page = await planner_estimate(conn, plan.sql, plan.args)
-    verdict = judge(q, page, app[LIMITS])
+            page = await estimates.of(conn, plan.sql, plan.args)
+            if page.walks:
+                nulls = await estimates.null_stats(conn)
+    verdict = judge(q, page, limits, plan.offset, nulls)
     if verdict.refusal is not None:
         raise verdict.refusal
     # The lane is entered before a connection is taken: a request waiting for a slot
     # holds nothing the cheap requests need.
-    limits = app[LIMITS]
     lane = app[HEAVY_LANE].enter() if verdict.heavy else contextlib.nullcontext()
     budget = None if plan.simple else limits.page_budget_ms
     try:
         async with lane, pool.acquire() as conn:
-            return await execute_search(conn, plan, q, budget)
+            return await execute_search(conn, plan, q, budget, estimates=estimates, page=page)
     except PageOverBudget:
         raise over_budget(q, limits) from None

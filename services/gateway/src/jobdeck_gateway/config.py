@@ -35,8 +35,10 @@ class GatewayConfig:
     the memory of a flood, see ``engine``, takes that long); one client address may hold at most
     ``max_connections_per_address`` sessions and open ``handshake_burst`` more, refilled
     at ``handshakes_per_s`` (``trusted_proxies``: peers whose ``X-Forwarded-For`` names
-    the client, e.g. the ingress). Per authenticated caller: ``max_connections_per_token``
-    sessions per ``sub``; ``subscribe_burst`` room changes refilled at
+    the client, e.g. the ingress); all addresses together may hold at most
+    ``max_unjoined_sessions`` sessions that have not joined ``/jobs`` (a flood from many
+    addresses costs at most that many sessions' memory). Per authenticated caller:
+    ``max_connections_per_token`` sessions per ``sub``; ``subscribe_burst`` room changes refilled at
     ``subscribes_per_s``; ``job_lookup_burst`` ``subscribeJob`` database lookups refilled
     at ``job_lookups_per_s``; over a limit the message gets a ``rate_limited`` error ack.
     """
@@ -53,6 +55,7 @@ class GatewayConfig:
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
     max_connections_per_address: int = 500
+    max_unjoined_sessions: int = 5000
     handshakes_per_s: float = 20.0
     handshake_burst: int = 200
     trusted_proxies: str = "127.0.0.1,::1"

@@ -1,20 +1,26 @@
 """The engine.io server under the gateway, changed so that memory a flood of sessions
 took is given back once the flood is over.
 
-Two things kept it: python-engineio's service task walks a *copy* of its session dict,
-pausing between sessions so that one walk lasts a ping timeout, so every session open
-when a walk starts — closed ones too, with their queues and unsent packets — stays
-reachable until the walk ends (on a busy loop, long after the join deadline closed it);
-and the tables keyed by session (here and in the layers above) keep the size of their
-peak, since a dict never shrinks when entries are deleted. This server walks session
-ids instead, and at the end of a walk, if at least ``COMPACT_MIN_CLOSED`` sessions and a
-quarter of the peak have gone since the peak, it *compacts* (and once more a walk later,
-for what the flood's tail freed meanwhile): the session tables are rebuilt at their
-present size, the per-address handshake buckets that carry no state are dropped (the
-``after_flood`` hooks), a full garbage collection runs, and glibc is asked to hand free
-pages back to the system (``malloc_trim``; the gateway runs on the C allocator for this,
-see ``__main__``). A walk lasts a ping timeout, so that is at most once per ping
-timeout, and it costs one pass over the live sessions and one collection.
+Three things kept it: every session has a task that sleeps a ping interval and then pings
+it (python-engineio's ``AsyncSocket._send_ping``, started at the handshake and after each
+answered ping), and that task held the session — closed ones too, with their queues — for
+up to a ping interval (25 s) after the handshake, 15 s past the join deadline that closed
+it, so a compaction run when the session tables emptied found the memory still in use;
+python-engineio's service task walks a *copy* of its session dict, pausing between
+sessions so that one walk lasts a ping timeout, so every session open when a walk starts
+stays reachable until the walk ends; and the tables keyed by session (here and in the
+layers above) keep the size of their peak, since a dict never shrinks when entries are
+deleted. Here the next ping is a timer holding its session weakly (a closed session is
+freed at once), the service task walks session ids instead, and at the end of a walk, if
+at least ``COMPACT_MIN_CLOSED`` sessions and a quarter of the peak have gone since the
+peak, it *compacts* — and once more at the end of the first walk a ping interval after
+the last handshake before that, when the ping timers of the flood's sessions (a few
+hundred bytes each, spread over the pages the flood took) have fired: the session tables
+are rebuilt at their present size, the per-address handshake buckets that carry no state
+are dropped (the ``after_flood`` hooks), a full garbage collection runs, and glibc is
+asked to hand free pages back to the system (``malloc_trim``; the gateway runs on the C
+allocator for this, see ``__main__``). A walk lasts a ping timeout, so that is at most
+once per ping timeout, and it costs one pass over the live sessions and one collection.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
+import weakref
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import engineio
+from engineio import packet
+from engineio.async_socket import AsyncSocket
 
 from jobdeck_gateway import metrics
 
@@ -59,18 +69,39 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 MALLOC_TRIM = _load_malloc_trim()
 
 
+def ping_due(session: weakref.ref[AsyncSocket]) -> None:
+    """``AsyncSocket._send_ping`` after its sleep, for a session held weakly meanwhile."""
+    socket = session()
+    if socket is not None and not socket.closing and not socket.closed:
+        socket.last_ping = time.time()
+        socket.server.start_background_task(socket.send, packet.Packet(packet.PING))
+
+
 class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
     """python-engineio's asyncio server with the session walk and compaction above."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.peak_sessions = 0
+        self._last_handshake = 0.0
         self._tail_due = False
+        self._tail_at = 0.0
         self.after_flood: list[Callable[[], None]] = []
 
     async def _handle_connect(self, environ: Any, transport: str, jsonp_index: Any = None) -> Any:
         self.peak_sessions = max(self.peak_sessions, len(self.sockets) + 1)
+        self._last_handshake = time.monotonic()
         return await super()._handle_connect(environ, transport, jsonp_index)
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """python-engineio's, except a session's next ping: a timer holding the session
+        weakly instead of a task sleeping with it (a closed session is freed at once, and
+        what waits for the ping is a timer's ~200 bytes instead of a task's ~2 KB)."""
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, AsyncSocket) and target.__func__ is AsyncSocket._send_ping:
+            loop = asyncio.get_running_loop()
+            return loop.call_later(self.ping_interval, ping_due, weakref.ref(owner))
+        return super().start_background_task(target, *args, **kwargs)
 
     async def _service_task(self) -> None:
         """Close sessions whose client stopped answering pings: one walk over the session
@@ -81,6 +112,8 @@ class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
         try:
             while not stop.is_set():
                 sids = list(self.sockets)
+                if not sids and (await asyncio.wait({stopped}, timeout=self.ping_timeout))[0]:
+                    return
                 # At most WALK_PAUSES pauses a walk: one pause per session (python-engineio's)
                 # made a walk over 20,000 sessions last minutes on a busy loop.
                 step = max(1, -(-len(sids) // WALK_PAUSES))
@@ -90,12 +123,13 @@ class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
                         await self._check(sid)
                     if (await asyncio.wait({stopped}, timeout=pause))[0]:
                         return
+                # The second compaction waits until the ping timers of every session
+                # opened before the first have fired.
                 gone = self._flood_gone()
-                if gone or self._tail_due:
+                if gone or (self._tail_due and time.monotonic() >= self._tail_at):
                     self.compact()
                     self._tail_due = gone
-                if not sids:
-                    await asyncio.wait({stopped}, timeout=self.ping_timeout)
+                    self._tail_at = self._last_handshake + self.ping_interval
         finally:
             stopped.cancel()
 

@@ -4,11 +4,15 @@ bounded handshake rate, and a deadline to join ``/jobs``.
 An engine.io handshake costs memory before any token is seen, and python-socketio keeps
 a session that never joins a namespace for as long as the client answers pings. So:
 
-- handshakes (engine.io requests without a ``sid``) from one client address are refused
-  with a 429 problem once the address holds ``max_connections_per_address`` sessions or
-  has spent its handshake bucket (``handshake_burst``, refilled at ``handshakes_per_s``);
-- a session that has not joined ``/jobs`` ``join_timeout_s`` after its handshake is
-  closed (and dropped at once, not after a close handshake a gone client never answers).
+- handshakes (engine.io requests without a ``sid``) are refused with a 503 problem while
+  the gateway holds ``max_unjoined_sessions`` sessions that have not joined ``/jobs``
+  (from all addresses together: what a flood from many addresses can cost is bounded);
+- and from one client address with a 429 problem once the address holds
+  ``max_connections_per_address`` sessions or has spent its handshake bucket
+  (``handshake_burst``, refilled at ``handshakes_per_s``);
+- a session that has not joined ``/jobs`` ``join_timeout_s`` after its handshake (or
+  after it left ``/jobs``) is closed (and dropped at once, not after a close handshake a
+  gone client never answers).
 
 The client address is the peer's, or — when the peer is a trusted proxy (the ingress) —
 the last address of its ``X-Forwarded-For``, which that proxy appended itself.
@@ -20,6 +24,7 @@ import asyncio
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -35,6 +40,7 @@ from jobdeck_gateway.protocol import NAMESPACE
 log = logging.getLogger(__name__)
 
 MAX_TRACKED_ADDRESSES = 100_000
+PER_ADDRESS = "too many connections or handshakes from this address; retry later"
 
 
 def origin_policy(config: GatewayConfig) -> str | Callable[[str | None, dict[str, Any]], bool]:
@@ -66,8 +72,20 @@ def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str
     return peer
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a handshake is refused: the answer's status, the metric's reason, the detail,
+    and when to retry."""
+
+    status: int
+    reason: str
+    detail: str
+    retry_after_s: float
+
+
 class SessionGuard:
-    """Counts engine.io sessions per address and enforces the limits above."""
+    """Counts engine.io sessions per address, and those not joined yet, and enforces the
+    limits above."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -81,10 +99,23 @@ class SessionGuard:
 
     # -- handshakes (aiohttp middleware) --------------------------------------------------
 
-    def admit(self, address: str) -> float | None:
-        """None if ``address`` may open a session now, else seconds to wait."""
+    @property
+    def unjoined(self) -> int:
+        """Sessions that have not joined ``/jobs``: those waiting for their deadline."""
+        return len(self._timers)
+
+    def admit(self, address: str) -> Refusal | None:
+        """None if ``address`` may open a session now, else why not."""
+        if self.unjoined >= self.config.max_unjoined_sessions:
+            # Each of them joins or is closed within the join deadline.
+            return Refusal(
+                503,
+                "too_many_unjoined_sessions",
+                "the gateway holds too many sessions that have not joined yet; retry later",
+                self.config.join_timeout_s,
+            )
         if self.sessions[address] >= self.config.max_connections_per_address:
-            return float(self.config.join_timeout_s)
+            return Refusal(429, "too_many_handshakes", PER_ADDRESS, self.config.join_timeout_s)
         bucket = self._buckets.get(address)
         if bucket is None:
             bucket = TokenBucket(self.config.handshakes_per_s, self.config.handshake_burst)
@@ -93,7 +124,9 @@ class SessionGuard:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(address)
-        return None if bucket.take() else bucket.wait_s()
+        if bucket.take():
+            return None
+        return Refusal(429, "too_many_handshakes", PER_ADDRESS, bucket.wait_s())
 
     @web.middleware
     async def middleware(
@@ -102,14 +135,11 @@ class SessionGuard:
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         if request.path.startswith("/socket.io") and "sid" not in request.query:
-            wait = self.admit(client_address(request, self.proxies))
-            if wait is not None:
-                metrics.REFUSED.labels("too_many_handshakes").inc()
-                response = problem(
-                    429,
-                    "too many connections or handshakes from this address; retry later",
-                )
-                response.headers["Retry-After"] = str(max(1, round(wait)))
+            refusal = self.admit(client_address(request, self.proxies))
+            if refusal is not None:
+                metrics.REFUSED.labels(refusal.reason).inc()
+                response = problem(refusal.status, refusal.detail)
+                response.headers["Retry-After"] = str(max(1, round(refusal.retry_after_s)))
                 return response
         return await handler(request)
 
@@ -121,15 +151,27 @@ class SessionGuard:
         self._address_of[eio_sid] = address
         self.sessions[address] += 1
         metrics.ENGINE_SESSIONS.inc()
+        self._await_join(eio_sid)
+
+    def _await_join(self, eio_sid: str) -> None:
         loop = asyncio.get_running_loop()
         self._timers[eio_sid] = loop.call_later(
             self.config.join_timeout_s, self._join_deadline, eio_sid
         )
 
-    def closed(self, eio_sid: str) -> None:
+    def joined(self, eio_sid: str) -> None:
+        """The session joined ``/jobs``: no deadline, no longer counted as unjoined."""
         timer = self._timers.pop(eio_sid, None)
         if timer is not None:
             timer.cancel()
+
+    def left(self, eio_sid: str) -> None:
+        """The session left ``/jobs`` but is still open: a fresh deadline to join again."""
+        if eio_sid in self._address_of and eio_sid not in self._timers:
+            self._await_join(eio_sid)
+
+    def closed(self, eio_sid: str) -> None:
+        self.joined(eio_sid)
         address = self._address_of.pop(eio_sid, None)
         if address is None:
             return
@@ -190,6 +232,28 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         self.guard.opened(eio_sid, environ)
         return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if namespace == NAMESPACE and self.manager.sid_from_eio_sid(eio_sid, NAMESPACE):
+            self.guard.joined(eio_sid)
+
+    async def _handle_disconnect(self, eio_sid: str, namespace: str | None, reason: Any) -> None:
+        """The client left a namespace."""
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        self._after_leaving(eio_sid)
+
+    async def disconnect(self, sid: str, namespace: str | None = None, **kwargs: Any) -> None:
+        """The server ends a namespace session (e.g. at token expiry)."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace or "/")
+        await super().disconnect(sid, namespace, **kwargs)
+        if eio_sid is not None:
+            self._after_leaving(eio_sid)
+
+    def _after_leaving(self, eio_sid: str) -> None:
+        """An engine.io session still open outside ``/jobs`` is unjoined again."""
+        if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid, NAMESPACE):
+            self.guard.left(eio_sid)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         """A packet that is not Socket.IO ends the session, with one (gated) log line

@@ -3,13 +3,17 @@
 // - Rooms are reference-counted: pages ask for a queue or a job and give it back.
 // - Events are buffered and handed to the pages in one batch per animation frame, at most
 //   one batch every FLUSH_MS: a queue doing a thousand jobs a second costs a few renders a
-//   second, not a thousand, and an event after a quiet spell is on screen the next frame.
+//   second, not a thousand, and an event after a quiet spell is on screen LINGER_MS and a
+//   frame later. The linger keeps a burst in one batch: a stats tick's queueStats and
+//   systemStats arrive together but as one browser task per message, and a batch cut after
+//   the first would leave the rest of the tick waiting FLUSH_MS for the next one.
 // - While the tab is hidden the socket is closed; when it shows again the page reconnects
 //   with `auth.lastEventId` and the gateway replays what the rooms missed, without a gap.
 import { io } from '/vendor/socket.io.esm.min.js';
 import { session } from './session.js';
 
 const FLUSH_MS = 200;
+const LINGER_MS = 20;
 const EVENTS = [
   'jobAdded', 'jobUpdate', 'jobCompleted', 'jobFailed', 'jobProgress', 'jobLog',
   'queueStats', 'queueStateChange', 'systemStats', 'alert',
@@ -209,7 +213,7 @@ class Live {
   push(name, payload) {
     this.pending.push({ name, payload });
     if (this.timer !== null) return;
-    const wait = Math.max(0, this.lastFlush + FLUSH_MS - performance.now());
+    const wait = Math.max(LINGER_MS, this.lastFlush + FLUSH_MS - performance.now());
     this.timer = setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
   }
 

@@ -1,0 +1,119 @@
+"""What the planner expects of a search, asked once and kept a little while.
+
+``EXPLAIN`` (nothing runs) prices a search's page before it runs and estimates its total
+after; planning is most of the CPU either costs, about as much as running the page
+itself. Both answers depend only on the statement, its values and the table's
+statistics, which change at each ANALYZE, so they are kept per statement and values for
+``ttl_s``: a dashboard refreshing a search, or paging it by cursor (the total's statement
+has no cursor), plans it once a minute rather than twice a request. The joint statistics
+of status and missing times (``search_nulls``) are read the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from jobdeck_api.search_nulls import NullStats
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The planner's view of a statement: rows it returns and its cost (planner units).
+
+    For a page (a LIMIT query), ``matches`` is the rows under the limit (every match,
+    past the cursor if any), and ``walks`` says the page walks an index in the sort
+    order, stopping at ``limit`` matches, rather than sorting its matches."""
+
+    rows: int
+    cost: float
+    matches: int | None = None
+    walks: bool = False
+
+
+# Plan nodes that return rows in index order (a LIMIT over them stops early).
+_WALKS = {"Index Scan", "Index Only Scan"}
+
+
+def parse_plan(explained: Any) -> Estimate:
+    root = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    estimate = Estimate(rows=int(root["Plan Rows"]), cost=float(root["Total Cost"]))
+    if root["Node Type"] != "Limit":
+        return estimate
+    child = root["Plans"][0]
+    return Estimate(
+        rows=estimate.rows,
+        cost=estimate.cost,
+        matches=int(child["Plan Rows"]),
+        walks=child["Node Type"] in _WALKS,
+    )
+
+
+async def planner_estimate(conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
+    """``EXPLAIN`` (no ANALYZE: nothing runs) of ``sql``; a fraction of a millisecond."""
+    return parse_plan(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
+
+
+NULL_STATS_SQL = """
+SELECT c.reltuples, s.most_common_vals, s.most_common_freqs
+FROM pg_class c
+LEFT JOIN pg_stats_ext s
+  ON s.schemaname = current_schema() AND s.tablename = 'jobs'
+ AND s.statistics_name = 'jobs_status_nulls'
+WHERE c.oid = 'jobs'::regclass
+"""
+
+
+async def read_null_stats(conn: asyncpg.Connection) -> NullStats | None:
+    """None until ANALYZE has run (or when this role may not read the statistics)."""
+    row = await conn.fetchrow(NULL_STATS_SQL)
+    if row is None or row["most_common_vals"] is None or row["reltuples"] <= 0:
+        return None
+    return NullStats.from_mcv(
+        float(row["reltuples"]), row["most_common_vals"], list(row["most_common_freqs"])
+    )
+
+
+def _key(sql: str, args: Sequence[Any]) -> Hashable:
+    return (sql, *(tuple(a) if isinstance(a, list) else a for a in args))
+
+
+class Estimates:
+    """Planner estimates per (statement, values), and the null statistics, for ``ttl_s``."""
+
+    def __init__(self, ttl_s: float, size: int = 2048) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._plans: OrderedDict[Hashable, tuple[float, Estimate]] = OrderedDict()
+        self._nulls: tuple[float, NullStats | None] | None = None
+
+    async def of(self, conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
+        key = _key(sql, args)
+        now = time.monotonic()
+        kept = self._plans.get(key)
+        if kept is not None and now - kept[0] < self.ttl_s:
+            self._plans.move_to_end(key)
+            return kept[1]
+        estimate = await planner_estimate(conn, sql, args)
+        if self.ttl_s > 0:
+            self._plans[key] = (now, estimate)
+            self._plans.move_to_end(key)
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return estimate
+
+    async def null_stats(self, conn: asyncpg.Connection) -> NullStats | None:
+        now = time.monotonic()
+        if self._nulls is None or now - self._nulls[0] >= self.ttl_s:
+            self._nulls = (now, await read_null_stats(conn))
+        return self._nulls[1]
+
+
+ESTIMATES = web.AppKey("search_estimates", Estimates)
