@@ -27,6 +27,7 @@ import asyncpg
 from jobdeck.db import ensure_database, migrate
 from jobdeck.exports import ExportFormat, done_key, request_export
 from jobdeck_exporter.columns import layout, select_list
+from jobdeck_exporter.source import PARALLEL_ROWS
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -86,8 +87,10 @@ async def lease_redis_db() -> tuple[Redis, int]:
     raise RuntimeError("no free Redis database")
 
 
-async def copy_floor(out: Path) -> tuple[float, int]:
-    """Postgres alone: COPY of the same select list (cells formatted by SQL) to a file."""
+async def copy_floor(out: Path, parallel: bool = True) -> tuple[float, int]:
+    """Postgres alone: COPY of the same select list (cells formatted by SQL), in the same
+    kind of transaction with the same planner setting as the exporter's (``parallel``), to a
+    file."""
     query = (
         f"SELECT {select_list(ExportFormat.CSV, layout(None, False, False))} FROM jobs"
         " ORDER BY created_at DESC, id DESC"
@@ -95,7 +98,10 @@ async def copy_floor(out: Path) -> tuple[float, int]:
     conn = await asyncpg.connect(DB_URL)
     try:
         started = time.perf_counter()
-        await conn.copy_from_query(query, output=str(out), format="csv", header=True)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            if parallel:
+                await conn.execute(PARALLEL_ROWS)
+            await conn.copy_from_query(query, output=str(out), format="csv", header=True)
         elapsed = time.perf_counter() - started
         return elapsed, (await asyncio.to_thread(out.stat)).st_size
     finally:
@@ -185,9 +191,11 @@ async def main() -> None:
         await flush.aclose()
         with tempfile.TemporaryDirectory(prefix="jobdeck-bench-export-") as tmpdir:
             tmp = Path(tmpdir)
+            serial_s, _ = await copy_floor(tmp / "copy.csv", parallel=False)
             copy_s, copy_bytes = await copy_floor(tmp / "copy.csv")
             print(
                 f"COPY (SELECT ...) TO STDOUT WITH CSV: {copy_s:.2f} s, {copy_bytes / 1e6:.0f} MB"
+                f" (with Postgres's default planner costs, no parallel workers: {serial_s:.2f} s)"
             )
             results = {}
             for name in args.formats.split(","):

@@ -24,6 +24,11 @@ from jobdeck_exporter.queries import Q
 from jobdeck_exporter.summary import Summary
 
 Sink = Callable[[bytes], Awaitable[None]]
+# Formatting a row's cells (to_char, escaping) costs far more than handing the row from a
+# parallel worker to the leader, which the planner does not know (it prices a to_char as an
+# addition): cheaper rows let workers format them (Gather Merge keeps the order) when an
+# export reads many (COPY of a million CSV rows on 2 cores: 2.6 s instead of 3.1-3.3 s).
+PARALLEL_ROWS = "SET LOCAL parallel_tuple_cost = 0.01"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class SnapshotReader:
         fmt = self.job.format
         select = select_list(fmt, self.job.layout)
         query = f"SELECT {select} FROM jobs{self.sel.where}{self.sel.order}"
+        await self.conn.execute(PARALLEL_ROWS)
         return await self._copy(query, sink, **copy_options(fmt))
 
     async def copy_sheet_rows(self, date_style: int, sheet_rows: int, sink: Sink) -> int:
