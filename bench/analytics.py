@@ -65,6 +65,7 @@ ANALYTICS_INDEXES = {
     "jobs_queue_created_idx",  # known_queues' loose index scan (live counts)
     "jobs_live_queue_idx",  # active and waiting counts
     "jobs_unfinished_updated_idx",
+    "jobs_retried_idx",  # the failures report's retry rules
 }
 ANALYZED = ("job_rollups", "job_histograms", "job_failure_rollups", "job_attempt_failures")
 

@@ -110,12 +110,13 @@ HAVING sum(failures) > 0;
 -- name as above). The latest $6 attempts are picked from job_attempt_failures alone, newest
 -- first down an index — all queues: job_attempt_failures_fp_idx; some queues: the latest $6
 -- of each queue (job_attempt_failures_fp_queue_idx), then the latest $6 of those — and only
--- they are joined to `jobs`: at most $6 lookups per fingerprint however long the window, in
--- the generic plan of the prepared statement too (the branch not taken is a one-time filter).
+-- they are looked up, in jobs_retried_idx (jobs that ran more than once, with their
+-- attempts and status: an index-only probe, no `jobs` heap page): at most $6 probes per
+-- fingerprint however long the window, in the generic plan of the prepared statement too
+-- (the branch not taken is a one-time filter).
 SELECT a.fingerprint,
-       count(*) FILTER (WHERE j.attempts > a.attempt)::bigint AS retried,
-       count(*) FILTER (WHERE j.attempts > a.attempt AND j.status = 'completed')::bigint
-           AS recovered
+       count(j.id)::bigint AS retried,
+       count(*) FILTER (WHERE j.status = 'completed')::bigint AS recovered
 FROM (
     SELECT p.fingerprint, latest.job_id, latest.attempt
     FROM unnest($5::text[]) AS p(fingerprint)
@@ -146,7 +147,7 @@ FROM (
         LIMIT $6
     ) AS latest
 ) AS a
-JOIN jobs j ON j.id = a.job_id
+LEFT JOIN jobs j ON j.id = a.job_id AND j.attempts > 1 AND j.attempts > a.attempt
 GROUP BY a.fingerprint;
 
 -- name: job_timeouts
