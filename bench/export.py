@@ -118,8 +118,11 @@ async def wait_done(exporter: ServiceProcess, redis: Redis, export_id: str) -> N
             )
 
 
-async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[float, float, int, int]:
-    """(seconds, peak RSS MB, rows, bytes) of one export by a fresh exporter process."""
+async def run_export(
+    fmt: ExportFormat, redis_url: str, tmp: Path
+) -> tuple[float, float, float, int, int]:
+    """(seconds, seconds from claim to finish, peak RSS MB, rows, bytes) of one export by a
+    fresh exporter process."""
     port = free_port()
     env = dict(
         os.environ,
@@ -150,12 +153,15 @@ async def run_export(fmt: ExportFormat, redis_url: str, tmp: Path) -> tuple[floa
         elapsed = time.perf_counter() - started
         rss = peak_rss_mb(exporter.proc.pid)
         row = await conn.fetchrow(
-            "SELECT status, error, row_count, size_bytes FROM exports WHERE id = $1", export_id
+            "SELECT status, error, row_count, size_bytes,"
+            " extract(epoch FROM finished_at - started_at)::float8 AS claimed_s"
+            " FROM exports WHERE id = $1",
+            export_id,
         )
         if row is None or row["status"] != "done":
             raise RuntimeError(f"{fmt} export did not finish: {dict(row or {})}")
         await conn.execute("DELETE FROM exports WHERE id = $1", export_id)
-        return elapsed, rss, row["row_count"], row["size_bytes"]
+        return elapsed, row["claimed_s"], rss, row["row_count"], row["size_bytes"]
     finally:
         await asyncio.to_thread(exporter.stop, 30)
         await redis.aclose()
@@ -186,11 +192,12 @@ async def main() -> None:
             results = {}
             for name in args.formats.split(","):
                 fmt = ExportFormat(name)
-                seconds, rss, rows, size = await run_export(fmt, redis_url, tmp)
+                seconds, claimed, rss, rows, size = await run_export(fmt, redis_url, tmp)
                 results[fmt] = (seconds, rss)
                 print(
                     f"{fmt.value:7s} {rows:,} rows in {seconds:.2f} s"
-                    f" ({rows / seconds:,.0f} rows/s), {size / 1e6:.0f} MB,"
+                    f" ({rows / seconds:,.0f} rows/s; {claimed:.2f} s from claim to done),"
+                    f" {size / 1e6:.0f} MB,"
                     f" exporter peak RSS {rss:.0f} MB"
                 )
     finally:

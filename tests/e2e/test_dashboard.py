@@ -36,10 +36,9 @@ from tests.support.ingress import nginx_binary
 from tests.support.processes import wait_for
 
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-# Rows of the exported filter, and how many the exporter reads at a time (a progress event
-# at most every 50 ms, the first after the first chunk).
+# Rows of the exported filter: ~0.7 MB of NDJSON, which the exporter reads in blocks of at
+# most 256 KiB (a progress event at most every 50 ms, the first after the first block).
 EXPORT_ROWS = 2000
-EXPORT_CHUNK_ROWS = 10  # 200 fetches: progress events spread over time even on a loaded box
 
 if not (Path(CHROMIUM).exists() and nginx_binary()):
     reason = "chromium and nginx are needed (make test installs them: ensure-browser.sh)"
@@ -93,7 +92,6 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
         ],
         {
             "JOBDECK_GATEWAY_STATS_INTERVAL_S": "1",
-            "JOBDECK_EXPORTER_CHUNK_ROWS": str(EXPORT_CHUNK_ROWS),
             "JOBDECK_EXPORTER_PROGRESS_INTERVAL_MS": "50",
             # The start request answers at once (202), so the page follows the export by its
             # progress events instead of sometimes getting the finished file in the answer.

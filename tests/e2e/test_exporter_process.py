@@ -33,7 +33,6 @@ async def start_exporter(
         settings_env(
             settings,
             JOBDECK_EXPORTER_PORT=str(port),
-            JOBDECK_EXPORTER_CHUNK_ROWS="5",
             JOBDECK_EXPORTER_LEASE_MS="1500",
             JOBDECK_EXPORTER_URL_SECRET="exporter-process-test-url-secret-0123456789",
             JOBDECK_EXPORTER_SPOOL_DIR=str(tmp / "spool"),

@@ -40,9 +40,11 @@ async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
         JOBDECK_GATEWAY_JOIN_TIMEOUT_S="5",
         JOBDECK_GATEWAY_PING_INTERVAL_S="1",
         JOBDECK_GATEWAY_PING_TIMEOUT_S="2",
-        # One test client stands for a crowd: lift the per-address bounds.
+        # One test client stands for a crowd: lift the per-address bounds (and the cap on
+        # unjoined sessions, for JOBDECK_TEST_HANDSHAKES above it).
         JOBDECK_GATEWAY_HANDSHAKE_BURST=str(HANDSHAKES * 4),
         JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=str(HANDSHAKES * 2),
+        JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS=str(HANDSHAKES * 2),
     )
     gateway = ServiceProcess("jobdeck_gateway", env, port, tmp_path).start()
     service_procs.append(gateway)

@@ -51,7 +51,7 @@ def test_a_bad_value_stops_the_api_naming_the_variable(settings: Settings) -> No
 @pytest.mark.parametrize(
     ("module", "variable", "value"),
     [
-        ("jobdeck_exporter", "JOBDECK_EXPORTER_CHUNK_ROWS", "0"),
+        ("jobdeck_exporter", "JOBDECK_EXPORTER_LEASE_MS", "10"),
         ("jobdeck_exporter", "JOBDECK_EXPORTER_PUBLIC_URL", "localhost:3000"),
         ("jobdeck_exporter", "JOBDECK_EXPORTER_URL_SECRET", "short"),
         ("jobdeck_exporter", "JOBDECK_STORAGE_URL", "s3:///no-bucket"),

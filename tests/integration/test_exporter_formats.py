@@ -6,11 +6,13 @@ shows for the same filters and token; formula-like text stays text.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from jobdeck_exporter.columns import Kind, json_value
 
 from tests.support.api import BASE, auth, job_row, seed
 from tests.support.exporter import (
@@ -24,6 +26,8 @@ from tests.support.exporter import (
 from tests.support.processes import wait_for
 
 EVIL = '=HYPERLINK("http://evil.example","click")'
+# Data texts: a formula-like one, and one with what a COPY line could trip on.
+TEXTS = {3: "+1 call me", 5: 'a "quote", a \\ and\na line break, \x01\x02\t\r controls'}
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ async def jobs(pg: Any) -> list[dict[str, Any]]:
                 queue=("emails", "reports")[i % 2],
                 name=EVIL if i == 1 else ("send-email" if i % 2 == 0 else "build-report"),
                 created_at=BASE + timedelta(hours=i),
-                data={"n": i, "text": "+1 call me" if i == 3 else "plain"},
+                data={"n": i, "text": TEXTS.get(i, "plain")},
             )
         )
     rows = await seed(pg, rows)
@@ -142,6 +146,42 @@ async def test_fields_data_and_logs_in_json_and_ndjson(
     lines = read_ndjson(await download(exporter, info["url"]))
     assert len(lines) == len(jobs)
     assert {line["id"] for line in lines} == {j["id"] for j in jobs}
+    line = next(line for line in lines if line["id"] == jobs[5]["id"])
+    job = jobs[5]
+    assert line == {
+        "id": job["id"], "jobName": "build-report", "status": "failed",
+        "duration": job["duration_ms"],
+        "createdAt": job["created_at"].strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "data": {"n": 5, "text": TEXTS[5]},  # one line, the text intact
+        "options": job["options"], "result": None, "logs": [],
+    }  # fmt: skip
+
+    info = await finished_export(api, {**body, "filters": {"search": "no such job"}})
+    assert info["rows"] == 0 and read_json(await download(exporter, info["url"])) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "sql", "expected"),
+    [
+        (
+            Kind.TEXT,
+            "E'a \"quote\", a \\\\, \\n\\t\\x01 and \u00e9'",
+            'a "quote", a \\, \n\t\x01 and \u00e9',
+        ),
+        (Kind.TEXT, "NULL::text", None),
+        (Kind.INT, "-7::bigint", -7),
+        (Kind.FLOAT, "0.25::real", 0.25),
+        (Kind.FLOAT, "'NaN'::real", "NaN"),  # not a JSON number: a string, as to_json has it
+        (Kind.TIME, "timestamptz '2024-03-01 01:02:03.456789+02'", "2024-02-29T23:02:03.456Z"),
+        (Kind.TIME, "NULL::timestamptz", None),
+        (Kind.JSON, '\'{"a": [1, "x\\\\y"]}\'::jsonb', {"a": [1, "x\\y"]}),
+    ],
+)
+async def test_json_values_made_by_postgres_parse_back(
+    pg: Any, kind: Kind, sql: str, expected: Any
+) -> None:
+    text = await pg.fetchval(f"SELECT {json_value('v', kind)} FROM (SELECT {sql} AS v) t")
+    assert json.loads(text) == expected
 
 
 async def test_excel_workbook_sheets_dates_and_inert_text(

@@ -3,6 +3,7 @@ per-token bounds, message rate limits, and scope answers that leak nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import json
@@ -95,6 +96,27 @@ async def test_a_closed_session_is_freed_before_its_ping_is_due(gateway: Gateway
         await gateway.app[SIO].guard.drain()
     gc.collect()
     assert opened() is None
+
+
+async def test_a_session_that_leaves_jobs_gets_a_fresh_join_deadline(gateway: Gateway) -> None:
+    eio = gateway.app[SIO].eio
+    async with aiohttp.ClientSession() as session:
+        status, body = await handshake(session, gateway)
+        assert status == 200
+        url = f"{gateway.url}/socket.io/?EIO=4&transport=polling&sid={body['sid']}"
+        auth = json.dumps({"token": token()})
+        async with session.post(url, data=f"40/jobs,{auth}") as resp:
+            assert resp.status == 200
+        async with session.get(url) as resp:
+            assert "40/jobs," in await resp.text()
+        await asyncio.sleep(LIMITS.join_timeout_s * 2)  # past the first deadline
+        async with session.post(url, data="41/jobs,") as resp:  # leaves /jobs, stays open
+            assert resp.status == 200
+
+        async def closed() -> bool:
+            return body["sid"] not in eio.sockets
+
+        await wait_for(closed, timeout=10, what="the session to be closed at its new deadline")
 
 
 async def test_a_token_may_hold_a_bounded_number_of_sessions(gateway: Gateway) -> None:

@@ -27,7 +27,6 @@ EXPORT = "/api/v1/jobs/export"
 def exporter_config(tmp: Path, **over: Any) -> ExporterConfig:
     """Short leases and intervals, so takeovers and sweeps happen within a test."""
     base = ExporterConfig(
-        chunk_rows=7,
         lease_ms=1_500,
         progress_interval_ms=50,
         janitor_interval_ms=60_000,

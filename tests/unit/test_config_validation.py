@@ -115,7 +115,6 @@ CASES += [
     (exporter, f"JOBDECK_EXPORTER_{name.upper()}", good, bad)
     for name, good, bad in [
         ("concurrency", "4", "0"),
-        ("chunk_rows", "1000", "many"),
         ("lease_ms", "10000", "10"),
         ("max_attempts", "3", "-1"),
         ("retention_s", "86400", "2592000"),  # past the 7 days of an S3 presigned URL

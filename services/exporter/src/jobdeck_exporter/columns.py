@@ -87,10 +87,44 @@ def iso(expr: str) -> str:
     return f"to_char({expr} AT TIME ZONE 'UTC', {ISO_UTC})"
 
 
+def json_value(expr: str, kind: Kind) -> str:
+    """SQL for the JSON text of ``expr`` (``null`` for NULL). Built with ``||``: a third of
+    the time ``json_build_object`` takes, which looks up every value's type and output
+    function again on every row."""
+    if kind is Kind.TIME:
+        text = f"'\"' || {iso(expr)} || '\"'"  # digits and -:.TZ: nothing to escape
+    elif kind in (Kind.INT, Kind.JSON):
+        text = f"{expr}::text"
+    else:  # text escaped; a float's NaN or infinity quoted
+        text = f"to_json({expr})::text"
+    return f"coalesce({text}, 'null')"
+
+
+def json_object(members: Sequence[tuple[str, str]]) -> str:
+    """SQL for one JSON object's text (compact) from (key, SQL of the value's JSON text);
+    keys come from the whitelist only."""
+    parts = [
+        f"'{'{' if i == 0 else ','}\"{key}\":' || {value}" for i, (key, value) in enumerate(members)
+    ]
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+_LOG_LINE = json_object(
+    [
+        (key, json_value(f"l.{column}", kind))
+        for key, column, kind in [
+            ("attempt", "attempt", Kind.INT),
+            ("seq", "seq", Kind.INT),
+            ("ts", "ts", Kind.TIME),
+            ("level", "level", Kind.TEXT),
+            ("message", "message", Kind.TEXT),
+        ]
+    ]
+)
+# A job's log lines: a JSON array's text, "[]" when it has none.
 LOGS_JSON = (
-    "(SELECT coalesce(json_agg(json_build_object('attempt', l.attempt, 'seq', l.seq,"
-    f" 'ts', {iso('l.ts')}, 'level', l.level, 'message', l.message)"
-    " ORDER BY l.attempt, l.seq), '[]'::json) FROM job_logs l WHERE l.job_id = jobs.id)"
+    f"(SELECT '[' || coalesce(string_agg({_LOG_LINE}, ',' ORDER BY l.attempt, l.seq), '') || ']'"
+    " FROM job_logs l WHERE l.job_id = jobs.id)"
 )
 
 
@@ -117,21 +151,33 @@ def csv_select(lay: Layout) -> str:
         else:
             parts.append(c.column)
     if lay.include_logs:
-        parts.append(f"{LOGS_JSON}::text")  # a JSON array: starts with "["
+        parts.append(LOGS_JSON)  # a JSON array: starts with "["
     return ", ".join(f"{part} AS c{i}" for i, part in enumerate(parts))
 
 
 def json_select(lay: Layout) -> str:
     """One JSON object (as text) per job, keys in the layout's order."""
-    pairs = []
-    for c in lay.columns:
-        value = iso(c.column) if c.kind is Kind.TIME else c.column
-        pairs.append(f"'{c.name}', {value}")
+    members = [(c.name, json_value(c.column, c.kind)) for c in lay.columns]
     if lay.include_logs:
-        pairs.append(f"'logs', {LOGS_JSON}")
-    return f"json_build_object({', '.join(pairs)})::text"
+        members.append(("logs", LOGS_JSON))
+    return json_object(members)
 
 
 def select_list(fmt: ExportFormat, lay: Layout) -> str:
-    """CSV cells, or one JSON document (JSON, NDJSON); Excel's rows are ``sheetxml``'s."""
-    return csv_select(lay) if fmt is ExportFormat.CSV else json_select(lay)
+    """CSV cells, or one JSON document (NDJSON; JSON: with the comma that follows an array's
+    element, the last one's dropped by the writer); Excel's rows are ``sheetxml``'s."""
+    if fmt is ExportFormat.CSV:
+        return csv_select(lay)
+    return json_select(lay) + (" || ','" if fmt is ExportFormat.JSON else "")
+
+
+# COPY options: CSV as Postgres writes it (RFC 4180); lines (JSON, NDJSON and the Excel
+# sheets' rows): CSV with a delimiter and a quote character no row can hold (JSON and the
+# sheets' XML escape control characters), so each row's one text comes out untouched, a
+# line each.
+CSV_COPY = {"format": "csv"}
+LINES_COPY = {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
+
+
+def copy_options(fmt: ExportFormat) -> dict[str, str]:
+    return CSV_COPY if fmt is ExportFormat.CSV else LINES_COPY

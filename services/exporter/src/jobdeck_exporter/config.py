@@ -22,7 +22,6 @@ from jobdeck.settings import MIN_SECRET_BYTES, ConfigError, Settings, parse_int,
 # longer (SigV4).
 INT_BOUNDS = {
     "concurrency": (1, 64),
-    "chunk_rows": (1, 100_000),
     "lease_ms": (1_000, 3_600_000),
     "max_attempts": (1, 100),
     "retention_s": (60, 7 * 86_400),
@@ -61,7 +60,6 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 @dataclass(frozen=True)
 class ExporterConfig:
     concurrency: int = 2  # exports one replica runs at once
-    chunk_rows: int = 5_000  # rows per fetch from the server-side cursor (JSON, NDJSON)
     lease_ms: int = 30_000  # an export whose owner stopped renewing this long is taken over
     max_attempts: int = 2  # owners lost before an export is failed instead of retried
     retention_s: int = 3_600  # how long a finished export (file, row, URL) lives
@@ -76,7 +74,7 @@ class ExporterConfig:
 
     @classmethod
     def from_env(cls, settings: Settings, env: Mapping[str, str] | None = None) -> ExporterConfig:
-        """``JOBDECK_EXPORTER_CHUNK_ROWS`` etc.; a bad value raises ``ConfigError``."""
+        """``JOBDECK_EXPORTER_LEASE_MS`` etc.; a bad value raises ``ConfigError``."""
         env = os.environ if env is None else env
         values: dict[str, object] = {"max_rows": max_rows_from_env(env)}
         for f in fields(cls):

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from jobdeck_exporter import excel, metrics
 from jobdeck_exporter.config import ExporterConfig
 from jobdeck_exporter.excel import ExcelWriter, SheetTooLarge
-from jobdeck_exporter.formats import CsvWriter, open_writer
+from jobdeck_exporter.formats import TextFile
 from jobdeck_exporter.queries import Q
 from jobdeck_exporter.source import ExportJob, SnapshotReader
 from jobdeck_exporter.storage import Storage, StorageError
@@ -196,7 +196,7 @@ class ExportRunner:
             self.pg.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            reader = SnapshotReader(conn, job, self.config.chunk_rows)
+            reader = SnapshotReader(conn, job)
             total = await reader.count()
             if total > self.config.max_rows:
                 raise ExportFailed(
@@ -221,25 +221,19 @@ class ExportRunner:
         progress: Progress,
         ticker: _Ticker,
     ) -> None:
-        """CSV (Postgres's COPY), JSON or NDJSON."""
-        writer = await asyncio.to_thread(open_writer, job.format, path, job.layout)
-        if isinstance(writer, CsvWriter):
-            csv_writer = writer
+        """CSV, JSON or NDJSON, made by Postgres (COPY) and written as it comes."""
+        writer = await asyncio.to_thread(TextFile, path, job.format, job.layout)
+        try:
 
             async def sink(data: bytes) -> None:
-                csv_writer.write_copy(data)  # into the page cache: no thread hop
+                writer.write(data)  # into the page cache: no thread hop
                 await self._advance(job, progress, data, ticker)
 
-            progress.rows_done = await reader.copy_csv(sink)
-        else:
-            async for rows in reader.chunks():
-                if progress.lost:
-                    raise LeaseLost
-                await asyncio.to_thread(writer.write, rows)
-                progress.rows_done += len(rows)
-                if ticker.due():
-                    await self._progress_event(job, progress)
-        await asyncio.to_thread(writer.finish)
+            progress.rows_done = await reader.copy_rows(sink)
+        except BaseException:
+            writer.close()
+            raise
+        await asyncio.to_thread(writer.finish, progress.rows_done)
 
     async def _write_excel(
         self,
@@ -285,9 +279,10 @@ class ExportRunner:
         self, job: ExportJob, progress: Progress, data: bytes, ticker: _Ticker
     ) -> None:
         """Count the rows (lines) of a COPY block, for progress only (a quoted line break in
-        a CSV cell counts one more)."""
+        a CSV cell counts one more). A block is what one socket read brought (at most 256 KiB):
+        the first event comes after the first block, well before the end of a large file."""
         progress.rows_done = min(progress.estimated or 0, progress.rows_done + data.count(b"\n"))
-        if ticker.due():
+        if progress.rows_done and ticker.due():
             await self._progress_event(job, progress)
 
     async def _progress_event(self, job: ExportJob, progress: Progress) -> None:

@@ -19,10 +19,6 @@ from xlsxwriter.utility import xl_col_to_name
 
 from jobdeck_exporter.columns import Kind, Layout
 
-# COPY options that pass each row through untouched: CSV with a delimiter and a quote
-# character no row can hold (control characters are escaped), so nothing gets quoted.
-COPY_OPTIONS = {"format": "csv", "delimiter": "\x02", "quote": "\x01"}
-
 LOG_HEADER = ("jobId", "attempt", "seq", "ts", "level", "message")
 _LOG_CELLS = (
     ("job_id", Kind.TEXT),

@@ -1,4 +1,4 @@
-"""An export's rows, read from one Postgres snapshot in chunks through a server-side cursor.
+"""An export's rows, read from one Postgres snapshot with ``COPY (SELECT ...) TO STDOUT``.
 
 The whole export (count, rows, logs, summary figures) reads one REPEATABLE READ, READ ONLY
 transaction: it holds exactly what a search with the same filters and token showed when
@@ -8,7 +8,7 @@ are the search's own (``jobdeck.jobsql``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from jobdeck.filters import JobFilters, JobSort
 from jobdeck.jobsql import Sql, filter_jobs, order_by, sort_spec
 
 from jobdeck_exporter import sheetxml
-from jobdeck_exporter.columns import Layout, layout, select_list
+from jobdeck_exporter.columns import LINES_COPY, Layout, copy_options, layout, select_list
 from jobdeck_exporter.queries import Q
 from jobdeck_exporter.summary import Summary
 
@@ -89,10 +89,9 @@ def selection(job: ExportJob) -> Selection:
 class SnapshotReader:
     """Reads one export's rows inside a transaction the caller opened on ``conn``."""
 
-    def __init__(self, conn: asyncpg.Connection, job: ExportJob, chunk_rows: int) -> None:
+    def __init__(self, conn: asyncpg.Connection, job: ExportJob) -> None:
         self.conn = conn
         self.job = job
-        self.chunk_rows = chunk_rows
         self.sel = selection(job)
 
     async def count(self) -> int:
@@ -101,13 +100,13 @@ class SnapshotReader:
         query = f"SELECT count(*) FROM jobs{self.sel.where}"
         return int(await self.conn.fetchval(query, *self.sel.args))
 
-    async def copy_csv(self, sink: Sink) -> int:
-        """The CSV rows (no header) as Postgres's COPY writes them; returns how many."""
-        lay = self.job.layout
-        query = (
-            f"SELECT {select_list(ExportFormat.CSV, lay)} FROM jobs{self.sel.where}{self.sel.order}"
-        )
-        return await self._copy(query, sink, format="csv")
+    async def copy_rows(self, sink: Sink) -> int:
+        """The rows of a CSV (no header), JSON (no brackets) or NDJSON file, as Postgres's
+        COPY writes them; returns how many."""
+        fmt = self.job.format
+        select = select_list(fmt, self.job.layout)
+        query = f"SELECT {select} FROM jobs{self.sel.where}{self.sel.order}"
+        return await self._copy(query, sink, **copy_options(fmt))
 
     async def copy_sheet_rows(self, date_style: int, sheet_rows: int, sink: Sink) -> int:
         """The Jobs sheets' rows, a line each (``sheetxml``); returns how many."""
@@ -124,7 +123,7 @@ class SnapshotReader:
     async def _copy_sheet(self, query: str, sink: Sink, sheet_rows: int) -> int:
         # Hundreds of cell expressions: compiling them (JIT) takes longer than running them.
         await self.conn.execute("SET LOCAL jit = off")
-        return await self._copy(query, sink, sheet_rows, **sheetxml.COPY_OPTIONS)
+        return await self._copy(query, sink, sheet_rows, **LINES_COPY)
 
     async def log_count(self) -> int:
         if self.sel.empty:
@@ -143,23 +142,6 @@ class SnapshotReader:
             query, *self.sel.args, *extra, output=sink, **options
         )
         return int(str(status).rsplit(" ", 1)[-1])
-
-    async def chunks(self) -> AsyncIterator[list[asyncpg.Record]]:
-        """The rows (one JSON text each), a chunk at a time."""
-        if self.sel.empty:
-            return
-        lay = self.job.layout
-        query = (
-            f"SELECT {select_list(self.job.format, lay)} FROM jobs{self.sel.where}{self.sel.order}"
-        )
-        cursor = await self.conn.cursor(query, *self.sel.args)
-        while True:
-            rows = await cursor.fetch(self.chunk_rows)
-            if not rows:
-                return
-            yield rows
-            if len(rows) < self.chunk_rows:
-                return
 
     async def summary(self, generated_at: datetime, rows: int) -> Summary:
         job = self.job
