@@ -3,6 +3,7 @@ over the API, with real Redis (the queue protocol) and Postgres (rows, logs, tom
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -174,6 +175,8 @@ async def test_promote_a_delayed_job_and_reprioritize_a_waiting_one(
     later = JobSpec(queue="p", name="t", run_at_ms=int(time.time() * 1000) + 3_600_000)
     for spec in (first, second, later):
         await client.enqueue(spec)
+        # Ready order is by enqueue millisecond, then by id: give each job its own millisecond.
+        await asyncio.sleep(0.002)
     await seed(
         pg,
         [
