@@ -96,7 +96,7 @@ class CompactingEngine(engineio.AsyncServer):  # type: ignore[misc]
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         """python-engineio's, except a session's next ping: a timer holding the session
         weakly instead of a task sleeping with it (a closed session is freed at once, and
-        what waits for the ping is a timer's ~200 bytes instead of a task's ~2 KB)."""
+        what waits for the ping takes ~0.7 KB a session instead of ~2 KB)."""
         owner = getattr(target, "__self__", None)
         if isinstance(owner, AsyncSocket) and target.__func__ is AsyncSocket._send_ping:
             loop = asyncio.get_running_loop()
