@@ -26,7 +26,6 @@ import asyncio
 import importlib.util
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from api_process import start_api
 from jobdeck.auth import mint_token
 from jobdeck.db import create_pool, migrate
 from jobdeck_recorder import rollup_rebuild
@@ -265,22 +265,6 @@ async def clear_cache(redis: Redis) -> None:
         await redis.delete(*keys)
 
 
-def start_api(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        JOBDECK_DATABASE_URL=DSN,
-        JOBDECK_REDIS_URL=redis_url,
-        JOBDECK_JWT_SECRET=SECRET,
-        JOBDECK_API_PORT=str(port),
-        JOBDECK_API_RATE_LIMIT="off",
-        JOBDECK_LOG_LEVEL="WARNING",
-    )
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobdeck_api"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
 async def wait_ready(http: aiohttp.ClientSession, url: str) -> None:
     for _ in range(400):
         try:
@@ -307,7 +291,7 @@ async def endpoints(args: argparse.Namespace, end: int, redis: Redis) -> list[st
     lines = []
     worst_uncached = worst_cached = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_api(args.redis_url, port, Path(tmp) / "api.log")
+        proc = start_api(DSN, args.redis_url, port, SECRET, Path(tmp) / "api.log")
         pool = await create_pool(DSN, min_size=1, max_size=2)
         try:
             async with aiohttp.ClientSession(headers=headers) as http:

@@ -14,14 +14,13 @@ import argparse
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from api_process import start_api
 from jobdeck.auth import mint_token
 from jobdeck.db import ensure_database, migrate
 from jobdeck.queues import queue_key
@@ -38,13 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_api(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobdeck_api"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 async def lanes(n: int, concurrency: int, once: Any) -> float:
@@ -72,16 +64,9 @@ async def run(args: argparse.Namespace, redis_url: str) -> None:
     await ensure_database(DB_URL)
     await migrate(DB_URL)
     port = free_port()
-    env = {
-        **os.environ,
-        "JOBDECK_DATABASE_URL": DB_URL,
-        "JOBDECK_REDIS_URL": redis_url,
-        "JOBDECK_JWT_SECRET": SECRET,
-        "JOBDECK_API_PORT": str(port),
-        "JOBDECK_API_RATE_LIMIT": "off",
-        "JOBDECK_LOG_LEVEL": "WARNING",
-    }
-    proc = start_api(env, Path("/tmp") / f"bench-enqueue-api-{port}.log")
+    proc = start_api(
+        DB_URL, redis_url, port, SECRET, Path("/tmp") / f"bench-enqueue-api-{port}.log"
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['operator'])}"}
     queue = f"bench-{uuid.uuid4().hex[:8]}"

@@ -30,8 +30,6 @@ import os
 import random
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +38,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
+from api_process import start_api
 from jobdeck.auth import mint_token
 from jobdeck.db import create_pool, ensure_database, migrate
 from jobdeck_api.app import PG_POOL_OPTIONS
@@ -339,13 +338,6 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"the API did not become ready at {url}")
 
 
-def start_api(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobdeck_api"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
 async def leased_main() -> None:
     """The API's Redis is a database leased for the run (flushed before and after)."""
     async with leased_db(REDIS_BASE) as redis_url:
@@ -368,17 +360,15 @@ async def main(redis_url: str) -> None:
     seeded_s = await seed(args.jobs, args.reseed)
     pruning = await start_pruning(args.prune) if args.prune else None
     port = free_port()
-    env = {
-        **os.environ,
-        "JOBDECK_DATABASE_URL": DB_URL,
-        "JOBDECK_REDIS_URL": redis_url,
-        "JOBDECK_JWT_SECRET": SECRET,
-        "JOBDECK_API_PORT": str(port),
+    proc = start_api(
+        DB_URL,
+        redis_url,
+        port,
+        SECRET,
+        Path("/tmp") / f"bench-search-api-{port}.log",
         # Checked on every request like any limit; only its size keeps the run below it.
-        "JOBDECK_API_RATE_LIMIT": "100000/minute",
-        "JOBDECK_LOG_LEVEL": "WARNING",
-    }
-    proc = start_api(env, Path("/tmp") / f"bench-search-api-{port}.log")
+        JOBDECK_API_RATE_LIMIT="100000/minute",
+    )
     headers = {"Authorization": f"Bearer {mint_token(SECRET, 'bench', ['viewer'])}"}
     pool = await create_pool(DB_URL, **PG_POOL_OPTIONS)
     lanes = [HttpConnection("127.0.0.1", port, headers) for _ in range(CONCURRENCY)]

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from api_process import start_api
 from jobdeck.auth import mint_token
 from redis_meter import leased_db
 from search import (
@@ -27,7 +28,6 @@ from search import (
     as_multidict,
     free_port,
     queries,
-    start_api,
     wait_ready,
 )
 
@@ -46,16 +46,8 @@ async def timed(conn: HttpConnection, target: str, n: int) -> list[float]:
 
 async def main(redis_url: str, requests: int) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "JOBDECK_DATABASE_URL": DB_URL,
-        "JOBDECK_REDIS_URL": redis_url,
-        "JOBDECK_JWT_SECRET": SECRET,
-        "JOBDECK_API_PORT": str(port),
-        "JOBDECK_API_RATE_LIMIT": "off",
-        "JOBDECK_LOG_LEVEL": "WARNING",
-    }
-    proc = start_api(env, Path("/tmp") / f"bench-search-overhead-{port}.log")
+    log = Path("/tmp") / f"bench-search-overhead-{port}.log"
+    proc = start_api(DB_URL, redis_url, port, SECRET, log)
     token = mint_token(SECRET, "bench", ["viewer"])
     conn = HttpConnection("127.0.0.1", port, {"Authorization": f"Bearer {token}"})
     try:
