@@ -284,3 +284,53 @@ async def test_a_page_stuck_behind_jobs_lacking_its_sort_value_is_refused_up_fro
     ):
         status, body, _ = await search(api, params)
         assert status == 200 and len(body["items"]) == 20, (params, body)
+
+
+# 36,000 jobs of the queue "old" over the last ten hours, then 4,000 of "new" in the last
+# minute: sorted by a time ascending, every job of "old" comes before the first of "new".
+SKEWED = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
+    " duration_ms)"
+    " SELECT 'j' || n, CASE WHEN n <= 4000 THEN 'new' ELSE 'old' END, 't', 'completed', t,"
+    " t + interval '1 second', t + interval '2 seconds', 1000"
+    " FROM generate_series(1, 40000) n,"
+    " LATERAL (SELECT now() - CASE WHEN n <= 4000 THEN make_interval(secs => n / 100.0)"
+    " ELSE make_interval(secs => n) END AS t) ts"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_other_queues_in_its_sort_order_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(SKEWED)
+    await pg.execute("ANALYZE jobs")
+    for field in ("finishedAt", "startedAt"):
+        status, body, _ = await search(api, {"queues": "new", "sortBy": field, "sortOrder": "asc"})
+        assert status == 422, (field, body)
+        assert body["errors"][0]["name"] == "sortBy"
+        detail = body["detail"]
+        assert f"sorted by {field} ascending" in detail and "jobs of other queues" in detail
+        assert f"dateField={field}" in detail, detail
+        # The advice works: from the queue's first creation time on, the walk starts there.
+        start = detail.split("startDate=")[1].split(" ")[0]
+        status, body, _ = await search(
+            api,
+            {
+                "queues": "new",
+                "sortBy": field,
+                "sortOrder": "asc",
+                "startDate": start,
+                "dateField": field,
+            },
+        )
+        assert status == 200 and len(body["items"]) == 20, (field, body)
+        assert {item["queue"] for item in body["items"]} == {"new"}
+    # The old queue ascending, the new one descending: their matches come first.
+    for params in (
+        {"queues": "old", "sortBy": "finishedAt", "sortOrder": "asc"},
+        {"queues": "new", "sortBy": "finishedAt", "sortOrder": "desc"},
+    ):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body)

@@ -3,6 +3,8 @@ and the walk through a block of jobs lacking the sort value, from given statisti
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
@@ -10,6 +12,7 @@ from jobdeck_api.search_estimates import Estimate, parse_plan
 from jobdeck_api.search_guard import judge
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import NullStats, leading_walk
+from jobdeck_api.search_skew import QueueSpan, skewed_start
 
 LIMITS = CostLimits(heavy_cost=1_000, refuse_cost=10_000)
 
@@ -152,6 +155,64 @@ def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
         ]
 
     assert parse_plan(plan("Index Scan")) == Estimate(20, 23.18, 999_345, True)
+    walk = plan("Index Scan")
+    walk[0]["Plan"]["Plans"][0]["Index Cond"] = "(queue = 'ml'::text)"  # type: ignore[index]
+    assert parse_plan(walk).walk_cond == "(queue = 'ml'::text)"
     assert parse_plan(plan("Sort")) == Estimate(20, 23.18, 999_345, False)
     count = [{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 7, "Total Cost": 1.5}}]
     assert parse_plan(count) == Estimate(7, 1.5)
+
+
+# A queue created a week ago over 10M jobs of 90 days: 93 of 101 histogram bounds of the
+# time column lie before its first job, none after its last.
+NEW_QUEUE = QueueSpan(
+    first=datetime(2026, 10, 25, tzinfo=UTC),
+    last=datetime(2026, 11, 1, tzinfo=UTC),
+    rows=10_000_000,
+    null_frac=0.14,
+    bounds=101,
+    below=93,
+    above=0,
+)
+
+
+def test_the_rows_before_a_queues_first_job_are_a_lower_bound_of_the_walk() -> None:
+    start = skewed_start("finished_at", True, NEW_QUEUE)
+    assert start is not None and start.edge == NEW_QUEUE.first
+    assert start.walk == pytest.approx(10_000_000 * 0.86 * 92 / 100)  # one bucket left out
+    late = skewed_start("created_at", False, NEW_QUEUE)
+    assert late is not None and late.walk == 0
+    # A job starts or finishes any time after its creation: descending, no bound.
+    assert skewed_start("finished_at", False, NEW_QUEUE) is None
+    assert skewed_start("duration_ms", True, NEW_QUEUE) is None
+    assert skewed_start("finished_at", True, None) is None  # no jobs or no ANALYZE yet
+
+
+def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
+    asc = {"queues": ["new"], "sortBy": "finishedAt", "sortOrder": "asc"}
+    refused = judge(q(**asc), WALKS, LIMITS, 0, None, NEW_QUEUE).refusal
+    assert refused is not None and refused.detail.startswith("sortBy: sorted by finishedAt")
+    assert "jobs of other queues created before 2026-10-25T00:00:00+00:00" in refused.detail
+    assert "startDate=2026-10-25T00:00:00+00:00 with dateField=finishedAt" in refused.detail
+    served = [
+        judge(q(**{**asc, "sortOrder": "desc"}), WALKS, LIMITS, 0, None, NEW_QUEUE),
+        judge(q(**asc), SORTS, LIMITS, 0, None, NEW_QUEUE),  # sorts its few matches
+        judge(
+            q(**asc, startDate="2026-10-25", dateField="finishedAt"),
+            WALKS,
+            LIMITS,
+            0,
+            None,
+            NEW_QUEUE,
+        ),  # starts where the queue does
+        judge(
+            q(**asc),
+            Estimate(20, 25.0, 1_000_000, True, "(queue = 'new'::text)"),
+            LIMITS,
+            0,
+            None,
+            NEW_QUEUE,
+        ),  # walks the queue's own index
+        judge(q(**asc), WALKS, LIMITS, 0, None, None),  # not probed
+    ]
+    assert [v.refusal for v in served] == [None] * len(served)

@@ -62,6 +62,7 @@ class SearchPlan:
     count_cost_limit: float = COUNT_COST_LIMIT
     empty: bool = False  # the caller may see none of the requested queues
     simple: bool = False  # an index range read whatever the data (see SIMPLE_MAX_OFFSET)
+    queues: tuple[str, ...] | None = None  # the queues it is limited to (None: all)
     exact_total_max: int = EXACT_TOTAL_MAX
 
 
@@ -219,5 +220,6 @@ def plan_search(
         count_cost_limit=COUNT_COST_LIMIT,
         empty=empty,
         simple=simple,
+        queues=None if queues is None else tuple(sorted(queues)),
         exact_total_max=exact_total_max,
     )

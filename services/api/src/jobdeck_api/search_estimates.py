@@ -6,7 +6,8 @@ itself. Both answers depend only on the statement, its values and the table's
 statistics, which change at each ANALYZE, so they are kept per statement and values for
 ``ttl_s``: a dashboard refreshing a search, or paging it by cursor (the total's statement
 has no cursor), plans it once a minute rather than twice a request. The joint statistics
-of status and missing times (``search_nulls``) are read the same way.
+of status and missing times (``search_nulls``) and the span of queues along a time
+column (``search_skew``) are kept the same way.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
 
 from jobdeck_api.search_nulls import NullStats
+from jobdeck_api.search_skew import QueueSpan, read_span
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,14 @@ class Estimate:
 
     For a page (a LIMIT query), ``matches`` is the rows under the limit (every match,
     past the cursor if any), and ``walks`` says the page walks an index in the sort
-    order, stopping at ``limit`` matches, rather than sorting its matches."""
+    order, stopping at ``limit`` matches, rather than sorting its matches; ``walk_cond``
+    is the condition that index scan starts from (its ``Index Cond``, "" for none)."""
 
     rows: int
     cost: float
     matches: int | None = None
     walks: bool = False
+    walk_cond: str = ""
 
 
 # Plan nodes that return rows in index order (a LIMIT over them stops early).
@@ -53,6 +57,7 @@ def parse_plan(explained: Any) -> Estimate:
         cost=estimate.cost,
         matches=int(child["Plan Rows"]),
         walks=child["Node Type"] in _WALKS,
+        walk_cond=child.get("Index Cond", "") if child["Node Type"] in _WALKS else "",
     )
 
 
@@ -81,33 +86,59 @@ async def read_null_stats(conn: asyncpg.Connection) -> NullStats | None:
     )
 
 
+T = TypeVar("T")
+
+
 def _key(sql: str, args: Sequence[Any]) -> Hashable:
     return (sql, *(tuple(a) if isinstance(a, list) else a for a in args))
 
 
 class Estimates:
-    """Planner estimates per (statement, values), and the null statistics, for ``ttl_s``."""
+    """Planner estimates per (statement, values), queue spans per (queues, column), and
+    the null statistics, each for ``ttl_s``; at most ``size`` of each kind."""
 
     def __init__(self, ttl_s: float, size: int = 2048) -> None:
         self.ttl_s = ttl_s
         self.size = size
         self._plans: OrderedDict[Hashable, tuple[float, Estimate]] = OrderedDict()
+        self._spans: OrderedDict[Hashable, tuple[float, QueueSpan | None]] = OrderedDict()
         self._nulls: tuple[float, NullStats | None] | None = None
 
     async def of(self, conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
         key = _key(sql, args)
-        now = time.monotonic()
-        kept = self._plans.get(key)
-        if kept is not None and now - kept[0] < self.ttl_s:
-            self._plans.move_to_end(key)
-            return kept[1]
+        kept = self._kept(self._plans, key)
+        if kept is not None:
+            return kept[0]
         estimate = await planner_estimate(conn, sql, args)
-        if self.ttl_s > 0:
-            self._plans[key] = (now, estimate)
-            self._plans.move_to_end(key)
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
+        self._keep(self._plans, key, estimate)
         return estimate
+
+    async def span(
+        self, conn: asyncpg.Connection, queues: tuple[str, ...], column: str
+    ) -> QueueSpan | None:
+        key = (queues, column)
+        kept = self._kept(self._spans, key)
+        if kept is not None:
+            return kept[0]
+        span = await read_span(conn, queues, column)
+        self._keep(self._spans, key, span)
+        return span
+
+    def _kept(
+        self, cache: OrderedDict[Hashable, tuple[float, T]], key: Hashable
+    ) -> tuple[T] | None:
+        entry = cache.get(key)
+        if entry is None or time.monotonic() - entry[0] >= self.ttl_s:
+            return None
+        cache.move_to_end(key)
+        return (entry[1],)
+
+    def _keep(self, cache: OrderedDict[Hashable, tuple[float, T]], key: Hashable, value: T) -> None:
+        if self.ttl_s > 0:
+            cache[key] = (time.monotonic(), value)
+            cache.move_to_end(key)
+            while len(cache) > self.size:
+                cache.popitem(last=False)
 
     async def null_stats(self, conn: asyncpg.Connection) -> NullStats | None:
         now = time.monotonic()

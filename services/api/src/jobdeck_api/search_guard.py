@@ -11,10 +11,13 @@ a LIMIT query as if the matches were spread evenly along the index it walks; whe
 status decides that they are not — failed jobs sorted by start time ascending sit behind
 every job that never started — the joint statistics of status and missing values
 (``search_nulls``) show it, and a page that would walk more than ``walk_max_rows`` of
-such a block is refused up front too. Whatever else the planner misjudged is cancelled
-past ``page_budget_ms`` and refused the same way. The simplest shape (one queue, one
-status, by creation time, shallow) is an index range read whatever the data and skips
-all of this.
+such a block is refused up front too. Where the queues searched decide it — a queue
+created last week sorted by finishedAt ascending sits behind the whole history — one
+index probe of the queues' creation span (``search_skew``) shows it, and a page that
+would walk more than ``walk_max_rows`` before it is refused up front. Whatever else
+the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
+The simplest shape (one queue, one status, by creation time, shallow) is an index range
+read whatever the data and skips all of this.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import LeadingBlock, NullStats, leading_walk
+from jobdeck_api.search_skew import QueueSpan, SkewedStart, bounded, skewed_start
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ def judge(
     limits: CostLimits,
     offset: int = 0,
     nulls: NullStats | None = None,
+    span: QueueSpan | None = None,
 ) -> Verdict:
     """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``)."""
     if page is None:
@@ -58,6 +63,9 @@ def judge(
     block = walked_block(q, page, offset, nulls)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
+    start = skewed_walk(q, page, span)
+    if start is not None and start.walk > limits.walk_max_rows:
+        return Verdict(heavy=True, refusal=skew_refusal(q, start, limits))
     return Verdict(heavy=q.exact_total or page.cost > limits.heavy_cost)
 
 
@@ -75,6 +83,23 @@ def walked_block(
     statuses = frozenset(s.value for s in q.status) if q.status else None
     ascending = order is SortOrder.ASC
     return leading_walk(nulls, column, ascending, statuses, page.matches, offset + q.limit)
+
+
+def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
+    """The first sort key's column and direction when the page walks that column's own
+    index from its end (no cursor, no range on the column) past a queue filter."""
+    field, order = q.sort_keys()[0]
+    column = SORT_COLUMNS[field][0]
+    if not page.walks or "queue" in page.walk_cond or q.cursor:
+        return None
+    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+        return None
+    return column, order is SortOrder.ASC
+
+
+def skewed_walk(q: SearchQuery, page: Estimate, span: QueueSpan | None) -> SkewedStart | None:
+    walked = walked_column(q, page)
+    return None if walked is None else skewed_start(*walked, span)
 
 
 def refusal(q: SearchQuery, page: Estimate, limits: CostLimits) -> BadParameter:
@@ -116,6 +141,24 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
     )
 
 
+def skew_refusal(q: SearchQuery, start: SkewedStart, limits: CostLimits) -> BadParameter:
+    """A 422 for a page stuck behind the jobs of other queues in its sort order."""
+    field = q.sort_keys()[0][0]
+    edge = start.edge.isoformat()
+    if start.ascending:
+        where, bound = f"created before {edge}", "startDate"
+    else:
+        where, bound = f"created after {edge}", "endDate"
+    return _refused(
+        q,
+        f"sorted by {field.value} {'ascending' if start.ascending else 'descending'}, the"
+        f" ~{start.walk:,.0f} jobs of other queues {where} (when the first job of these"
+        f" queues was created) come first, so its first page would read them all (more than"
+        f" the {limits.walk_max_rows:,} rows a page may read)",
+        [f"{bound}={edge} with dateField={field.value}, which starts where these queues' jobs do"],
+    )
+
+
 def _refused(q: SearchQuery, why: str, first_advice: list[str] | None = None) -> BadParameter:
     sorted_by = [f for f, _ in q.sort_keys()]
     advice = list(first_advice or [])
@@ -140,13 +183,16 @@ async def guarded_search(
 ) -> tuple[list[asyncpg.Record], int, bool]:
     """The page and total of ``plan``, priced first unless its shape is always cheap."""
     pool, limits, estimates = app[PG], app[LIMITS], app[ESTIMATES]
-    page = nulls = None
+    page = nulls = span = None
     if not plan.simple:
         async with pool.acquire() as conn:
             page = await estimates.of(conn, plan.sql, plan.args)
             if page.walks:
                 nulls = await estimates.null_stats(conn)
-    verdict = judge(q, page, limits, plan.offset, nulls)
+            walked = walked_column(q, page)
+            if walked is not None and bounded(*walked) and plan.queues:
+                span = await estimates.span(conn, plan.queues, walked[0])
+    verdict = judge(q, page, limits, plan.offset, nulls, span)
     if verdict.refusal is not None:
         raise verdict.refusal
     # The lane is entered before a connection is taken: a request waiting for a slot
