@@ -194,6 +194,9 @@ def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
     assert refused is not None and refused.detail.startswith("sortBy: sorted by finishedAt")
     assert "jobs of other queues created before 2026-10-25T00:00:00+00:00" in refused.detail
     assert "startDate=2026-10-25T00:00:00+00:00 with dateField=finishedAt" in refused.detail
+    # An index leading with the sort column, the queue checked further down it: still a walk.
+    later = Estimate(20, 25.0, 1_000_000, True, "((finished_at IS NOT NULL) AND (queue = 'new'))")
+    assert judge(q(**asc), later, LIMITS, 0, None, NEW_QUEUE).refusal is not None
     served = [
         judge(q(**{**asc, "sortOrder": "desc"}), WALKS, LIMITS, 0, None, NEW_QUEUE),
         judge(q(**asc), SORTS, LIMITS, 0, None, NEW_QUEUE),  # sorts its few matches

@@ -86,11 +86,12 @@ def walked_block(
 
 
 def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
-    """The first sort key's column and direction when the page walks that column's own
-    index from its end (no cursor, no range on the column) past a queue filter."""
+    """The first sort key's column and direction when the page walks an index in that
+    order from its end (no cursor, no range on the column) that does not lead with the
+    queue (an index's conditions are listed in the order of its columns)."""
     field, order = q.sort_keys()[0]
     column = SORT_COLUMNS[field][0]
-    if not page.walks or "queue" in page.walk_cond or q.cursor:
+    if not page.walks or page.walk_cond.lstrip("(").startswith("queue ") or q.cursor:
         return None
     if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
         return None
