@@ -28,13 +28,27 @@ HANDSHAKES = int(os.environ.get("JOBDECK_TEST_HANDSHAKES", "2000"))
 SECRET = "gateway-load-tests-secret-0123456789abcdef"
 
 
+async def start_gateway(
+    settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path, **env: str
+) -> ServiceProcess:
+    """A gateway process on a free port, signing with ``SECRET``, ``env`` on top."""
+    port = free_port()
+    gateway_env = settings_env(
+        replace(settings, jwt_secret=SECRET), JOBDECK_GATEWAY_PORT=str(port), **env
+    )
+    gateway = ServiceProcess("jobdeck_gateway", gateway_env, port, tmp_path).start()
+    service_procs.append(gateway)
+    await gateway.wait_ready(60)
+    return gateway
+
+
 async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
     settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = settings_env(
-        replace(settings, jwt_secret=SECRET),
-        JOBDECK_GATEWAY_PORT=str(port),
+    gateway = await start_gateway(
+        settings,
+        service_procs,
+        tmp_path,
         # Long enough that a round's sessions are all open at once (a real peak), short
         # enough to keep the test quick; one sweep (and compaction) every 2 s.
         JOBDECK_GATEWAY_JOIN_TIMEOUT_S="5",
@@ -46,9 +60,6 @@ async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
         JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=str(HANDSHAKES * 2),
         JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS=str(HANDSHAKES * 2),
     )
-    gateway = ServiceProcess("jobdeck_gateway", env, port, tmp_path).start()
-    service_procs.append(gateway)
-    await gateway.wait_ready(60)
     assert gateway.proc is not None
     pid = gateway.proc.pid
     connector = aiohttp.TCPConnector(limit=50)
@@ -101,11 +112,7 @@ async def test_unjoined_sessions_are_closed_and_memory_returns_to_baseline(
 async def test_junk_from_unauthenticated_clients_writes_few_json_lines(
     settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = settings_env(replace(settings, jwt_secret=SECRET), JOBDECK_GATEWAY_PORT=str(port))
-    gateway = ServiceProcess("jobdeck_gateway", env, port, tmp_path).start()
-    service_procs.append(gateway)
-    await gateway.wait_ready(60)
+    gateway = await start_gateway(settings, service_procs, tmp_path)
     junk = ['42/jobs,["subscribeQueue",{"queue":"a"}]', "4garbage", '42["x"]', "40/nope,"]
     async with aiohttp.ClientSession() as session:
         for sid in await handshakes(session, gateway.url, 150):
@@ -122,19 +129,16 @@ async def test_junk_from_unauthenticated_clients_writes_few_json_lines(
 async def test_unjoined_sessions_are_capped_across_addresses(
     settings: Settings, service_procs: list[ServiceProcess], tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = settings_env(
-        replace(settings, jwt_secret=SECRET),
-        JOBDECK_GATEWAY_PORT=str(port),
+    gateway = await start_gateway(
+        settings,
+        service_procs,
+        tmp_path,
         JOBDECK_GATEWAY_MAX_UNJOINED_SESSIONS="5",
         JOBDECK_GATEWAY_JOIN_TIMEOUT_S="3",
         # The per-address bounds are far off: what refuses here is the global cap.
         JOBDECK_GATEWAY_HANDSHAKE_BURST="1000",
         JOBDECK_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS="1000",
     )
-    gateway = ServiceProcess("jobdeck_gateway", env, port, tmp_path).start()
-    service_procs.append(gateway)
-    await gateway.wait_ready(60)
     handshake = f"{gateway.url}/socket.io/?EIO=4&transport=polling"
     async with aiohttp.ClientSession() as session:
 
