@@ -51,7 +51,14 @@ async def test_eight_workers_of_twenty_run_160_jobs_while_600_wait(
     async def every_slot_busy() -> bool:
         return int(await redis.zcard(active_key("fleet"))) == 160
 
-    await wait_for(every_slot_busy, 60, what="160 jobs running")
+    try:
+        await wait_for(every_slot_busy, 60, what="160 jobs running")
+    except TimeoutError as exc:  # say where the fleet stood, to tell a stall from a slow start
+        infos = await redis.hgetall(WORKERS_INFO)  # type: ignore[misc]
+        running = await redis.zcard(active_key("fleet"))
+        waiting = await redis.zcard(queue_key("fleet"))
+        per_worker = _per_worker_active(infos, "fleet")
+        raise AssertionError(f"{exc}: {running} running, {waiting} waiting, {per_worker}") from None
 
     async def each_worker_full() -> bool:
         infos = await redis.hgetall(WORKERS_INFO)  # type: ignore[misc]
