@@ -18,9 +18,21 @@ from jobdeck.settings import Settings
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a service to listen on, that no other ``bind(0)`` takes for a minute.
+
+    A port merely closed can be handed out again at once: two services starting side by
+    side (eight workers of one test, or another test's in the other pytest process) can get
+    the same one; the second fails to bind and exits, and the first one's ``/readyz`` makes
+    it look ready. Here the port is left in TIME_WAIT, which the kernel does not hand out
+    again, but which a server binding it by number with SO_REUSEADDR (asyncio, nginx, node,
+    redis-server) takes over.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as server:  # SO_REUSEADDR, inherited below
+        address = server.getsockname()
+        with socket.create_connection(address):
+            accepted, _ = server.accept()
+            accepted.close()  # closed first, so this end of the connection waits in TIME_WAIT
+    return int(address[1])
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
