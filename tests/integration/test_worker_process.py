@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 from pathlib import Path
 
 import aiohttp
 import pytest
 from jobdeck.events import EventType
-from jobdeck.queues import JobSpec, QueueClient, queue_key
+from jobdeck.queues import JobSpec, QueueClient, active_key, job_key, queue_key
 from jobdeck.settings import Settings
 from redis.asyncio import Redis
 
-from tests.support.processes import ServiceProcess, wait_for
-from tests.support.workers import events_of, start_worker, wait_event
+from tests.support.processes import ServiceProcess, settings_env, wait_for
+from tests.support.workers import DEMO_TASKS, events_of, start_worker, wait_event
 
 
 @pytest.fixture
@@ -135,3 +137,24 @@ async def test_a_killed_workers_job_runs_again_once_its_lease_expires(
         (EventType.STARTED, 2),
         (EventType.COMPLETED, 2),
     ]
+
+
+async def test_a_worker_whose_ops_port_is_taken_exits_before_it_claims_a_job(
+    worker_settings: Settings, service_procs: list[ServiceProcess], redis: Redis, tmp_path: Path
+) -> None:
+    """Its queue loop used to start first: the worker died holding the jobs it had claimed,
+    each charged an attempt and stuck for a lease, again at every restart."""
+    specs = [JobSpec(queue="clash", name="noop") for _ in range(3)]
+    assert all(await QueueClient(redis, 100_000).enqueue_many(specs))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = settings_env(worker_settings, JOBDECK_WORKER_PORT=str(port))
+        args = ["--tasks", DEMO_TASKS, "--queue", "clash:2"]
+        worker = ServiceProcess("jobdeck_worker", env, port, tmp_path, args)
+        service_procs.append(worker.start())
+        assert worker.proc is not None
+        assert await asyncio.to_thread(worker.proc.wait, 60) != 0
+    assert "already in use" in worker.log_tail()
+    assert await redis.zcard(active_key("clash")) == 0
+    assert await redis.zcard(queue_key("clash")) == 3
+    assert [await redis.hget(job_key(s.job_id), "runs") for s in specs] == [b"0"] * 3

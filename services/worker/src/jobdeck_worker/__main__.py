@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -101,6 +102,15 @@ def load_registry(module_path: str) -> TaskRegistry:
     return registry
 
 
+def bind_ops_port(host: str, port: int) -> socket.socket:
+    """The ops port, bound before any queue loop starts: a worker whose port is taken exits
+    before it claims anything. Bound after, it exited holding the jobs it had claimed, each
+    charged an attempt and stuck for a lease (a crash-looping worker did so at every start).
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return socket.create_server((host, port), family=family[0][0])
+
+
 async def serve(settings: Settings, runtime: WorkerRuntime) -> int:
     """Run until SIGTERM/SIGINT (a second one skips the grace period); exit code."""
     loop = asyncio.get_running_loop()
@@ -116,10 +126,11 @@ async def serve(settings: Settings, runtime: WorkerRuntime) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    ops = bind_ops_port(settings.host, settings.port)
     await runtime.start()
     runner = web.AppRunner(build_app(runtime), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.SockSite(runner, ops)
     await site.start()
     log.info("ops endpoints listening", extra={"url": site.name})
     stopped = asyncio.ensure_future(stop.wait())
