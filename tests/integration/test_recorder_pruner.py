@@ -167,14 +167,15 @@ async def test_a_month_past_every_queues_log_retention_is_dropped_whole(
         "INSERT INTO job_queue_configs (queue, keep_logs_days) VALUES ('long', 60), ('short', 1)"
     )
     before = REGISTRY.get_sample_value("jobdeck_pruner_partitions_dropped_total") or 0
-    # 100 days from now, with 60 days the longest log retention: every month that ended
-    # before 40 days from now goes (the legacy partition among them), later ones stay.
-    result = await Pruner(pg, CONFIG).run_once(real_now + timedelta(days=100))
+    # 130 days from now, with 60 days the longest log retention: every month that ended
+    # before 70 days from now goes, later ones stay. The legacy partition ends two months
+    # after the month the migrations ran in (0013), at most 62 days from now: it goes.
+    result = await Pruner(pg, CONFIG).run_once(real_now + timedelta(days=130))
     assert result is not None
     names = set(await partitions(pg))
     assert "job_logs_legacy" not in names and later in names
     assert all(
-        upper is None or upper > real_now + timedelta(days=40)
+        upper is None or upper > real_now + timedelta(days=70)
         for _, upper in (await partitions(pg)).values()
     )
     assert (await left(pg))[1] == {"later"}
