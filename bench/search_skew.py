@@ -7,8 +7,9 @@ the dead rows vacuum removes): ``--jobs`` completed jobs of a queue ``fresh`` (j
 ``retired`` (``retired-task``) in the first week of it, their spans (``job_spans``) as the
 recorder would keep them, ANALYZE (inside the transaction, which sees them), then for a
 few searches on them the cost guard's steps (``EXPLAIN``, statistics, the span) timed,
-its verdict, and the time the page really takes (cut at 20 s). A few seconds of CPU at
-10 M rows; run it under the bench lock:
+its verdict, and the time the page really takes (cut at 20 s; ``--matrix``: each of them
+by every sort field in both orders, cut at 2 s). A few seconds of CPU at 10 M rows; run it
+under the bench lock:
 
     flock /work/wt/heavy.lock env JOBDECK_BENCH_DB=jobdeck_bench_10m \\
         .venv/bin/python bench/search_skew.py --jobs 40000
@@ -20,9 +21,11 @@ import argparse
 import asyncio
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from jobdeck.filters import SortField
 from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
 from jobdeck_api.search_estimates import Estimates
@@ -83,27 +86,70 @@ SEARCHES: dict[str, dict[str, Any]] = {
 }
 
 
-async def verdict(conn: asyncpg.Connection, params: dict[str, Any]) -> str:
+@dataclass
+class Verdict:
+    refusal: str | None  # the 422's detail, None when served
+    decided_ms: float
+    page_ms: float | None  # None: cut at the timeout
+    cost: float
+
+
+async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: int) -> Verdict:
     q = SearchQuery.model_validate({"limit": 20, **params})
     plan = plan_search(q, None)
     started = time.perf_counter()
     page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
-    refusal = judged.refusal
     decided = (time.perf_counter() - started) * 1000
-    await conn.execute("SET LOCAL statement_timeout = '20s'")
+    await conn.execute(f"SET LOCAL statement_timeout = '{timeout_s}s'")
     started = time.perf_counter()
+    ran: float | None = None
     try:
-        await conn.fetch(plan.sql, *plan.args)
-        ran = f"{(time.perf_counter() - started) * 1000:,.0f} ms"
+        async with conn.transaction():  # a savepoint: a cancelled page leaves the rest be
+            await conn.fetch(plan.sql, *plan.args)
+        ran = (time.perf_counter() - started) * 1000
     except asyncpg.QueryCanceledError:
-        ran = "> 20 s"
-    said = "422 " + refusal.detail if refusal is not None else "served"
-    return f"decided in {decided:.1f} ms: {said}\n  (planner cost {page.cost:,.0f}; page {ran})"
+        pass
+    detail = None if judged.refusal is None else judged.refusal.detail
+    return Verdict(detail, decided, ran, page.cost)
+
+
+def matrix() -> dict[str, dict[str, Any]]:
+    """Each added queue and job name, by every sort field in both orders."""
+    restrictions = {
+        "queue fresh": {"queues": ["fresh"]},
+        "queue retired": {"queues": ["retired"]},
+        "name fresh-task": {"search": "fresh-task"},
+        "name retired-task": {"search": "retired-task"},
+    }
+    return {
+        f"{r} by {field.value} {order}": {**params, "sortBy": field.value, "sortOrder": order}
+        for r, params in restrictions.items()
+        for field in SortField
+        for order in ("asc", "desc")
+    }
+
+
+async def report(conn: asyncpg.Connection, searches: dict[str, dict[str, Any]], full: bool) -> None:
+    served_ms: list[float] = []
+    for name, params in searches.items():
+        v = await verdict(conn, params, 20 if full else 2)
+        page = "> timeout" if v.page_ms is None else f"{v.page_ms:,.0f} ms"
+        if v.refusal is None:
+            said = "served"
+            served_ms.append(float("inf") if v.page_ms is None else v.page_ms)
+        else:
+            said = "422 " + (v.refusal if full else v.refusal.split(",")[0])
+        print(f"{name}: decided in {v.decided_ms:.1f} ms: {said} (cost {v.cost:,.0f}; page {page})")
+    if served_ms:
+        print(f"served: {len(served_ms)}, slowest page {max(served_ms):,.0f} ms")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=40_000, help="jobs of each added queue")
+    parser.add_argument(
+        "--matrix", action="store_true", help="every sort field and order (pages cut at 2 s)"
+    )
     args = parser.parse_args()
     conn = await asyncpg.connect(DB_URL)
     tr = conn.transaction()
@@ -113,8 +159,7 @@ async def main() -> None:
         await conn.execute(RETIRED, args.jobs)
         await conn.execute("SELECT widen_job_spans($1)", ["fresh", "retired"])
         await conn.execute("ANALYZE jobs")
-        for name, params in SEARCHES.items():
-            print(f"{name}: {await verdict(conn, params)}")
+        await report(conn, matrix() if args.matrix else SEARCHES, full=not args.matrix)
     finally:
         await tr.rollback()
         # The rolled-back jobs are the newest and oldest of each time index: walk both ends

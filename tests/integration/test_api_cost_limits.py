@@ -415,3 +415,32 @@ async def test_a_queue_with_no_unfinished_job_by_finish_time_ascending_is_refuse
     )
     status, body, _ = await search(api, asc)
     assert status == 200 and body["items"][0]["id"] == "late", body
+
+
+# 36,000 jobs of "task" lasting 0 to 36 s, 4,000 of "ping" lasting 5 ms: sorted by
+# duration descending, every longer job comes before the first "ping".
+FAST = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
+    " duration_ms)"
+    " SELECT 'j' || n, 'q', CASE WHEN n <= 4000 THEN 'ping' ELSE 'task' END, 'completed',"
+    " now() - make_interval(secs => n), now(), now(), CASE WHEN n <= 4000 THEN 5 ELSE n END"
+    " FROM generate_series(1, 40000) n"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_longer_jobs_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(FAST)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    desc = {"search": "ping", "sortBy": "duration", "sortOrder": "desc"}
+    status, body, _ = await search(api, desc)
+    assert status == 422, body
+    assert "with a duration above 8 ms, longer than any of the jobs searched" in body["detail"]
+    # The advice works, and the shortest first is served as it is.
+    for params in ({**desc, "maxDuration": 8}, {**desc, "sortOrder": "asc"}):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body["detail"])
+        assert {item["jobName"] for item in body["items"]} == {"ping"}

@@ -21,6 +21,7 @@ SELECT count(*) FROM jobs j
 LEFT JOIN job_spans s ON s.queue = j.queue AND s.name = j.name
 WHERE s.queue IS NULL OR s.first_at > j.created_at
    OR s.last_at < greatest(j.created_at, j.started_at, j.finished_at)
+   OR j.duration_ms < s.min_duration OR j.duration_ms >= s.max_duration
 """
 
 
@@ -31,8 +32,8 @@ def run(spec: JobSpec, at: int) -> list[Event]:
 async def span(pg: asyncpg.Pool) -> asyncpg.Record:
     return await pg.fetchrow(
         "SELECT xmin::text AS xmin, (extract(epoch FROM first_at) * 1000)::bigint AS first,"
-        " (extract(epoch FROM last_at) * 1000)::bigint AS last FROM job_spans"
-        " WHERE queue = 'q' AND name = 'task'"
+        " (extract(epoch FROM last_at) * 1000)::bigint AS last, min_duration, max_duration"
+        " FROM job_spans WHERE queue = 'q' AND name = 'task'"
     )
 
 
@@ -42,6 +43,7 @@ async def test_a_span_holds_its_jobs_and_is_written_once_an_hour(pg: asyncpg.Poo
     await store.write(run(JobSpec(queue="q", name="task"), hour + 60_000))
     first = await span(pg)
     assert (first["first"], first["last"]) == (hour, hour + HOUR_MS)
+    assert (first["min_duration"], first["max_duration"]) == (32, 64)  # it ran 49 ms
 
     # Another job in the same hour: the span holds it, nothing is written.
     await store.write(run(JobSpec(queue="q", name="task"), hour + 120_000))

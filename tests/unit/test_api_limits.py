@@ -166,8 +166,8 @@ def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
 # A queue created a week ago over 10M jobs of 90 days: 93 of 101 histogram bounds of the
 # time column lie before its first job, none after its last.
 NEW_QUEUE = Span(
-    first=datetime(2026, 10, 25, tzinfo=UTC),
-    last=datetime(2026, 11, 1, tzinfo=UTC),
+    lo=datetime(2026, 10, 25, tzinfo=UTC).timestamp(),
+    hi=datetime(2026, 11, 1, tzinfo=UTC).timestamp(),
     rows=10_000_000,
     null_frac=0.14,
     bounds=101,
@@ -179,8 +179,8 @@ NEW_QUEUE = Span(
 # A queue retired two months ago: 70 of 101 bounds lie after the last hour its jobs did
 # anything in.
 OLD_QUEUE = Span(
-    first=datetime(2026, 8, 3, tzinfo=UTC),
-    last=datetime(2026, 9, 1, tzinfo=UTC),
+    lo=datetime(2026, 8, 3, tzinfo=UTC).timestamp(),
+    hi=datetime(2026, 9, 1, tzinfo=UTC).timestamp(),
     rows=10_000_000,
     null_frac=0.14,
     bounds=101,
@@ -191,16 +191,16 @@ OLD_QUEUE = Span(
 
 def test_the_rows_outside_a_span_are_a_lower_bound_of_the_walk() -> None:
     start = skewed_start("finished_at", True, NEW_QUEUE)
-    assert start is not None and start.edge == NEW_QUEUE.first
+    assert start is not None and start.edge == NEW_QUEUE.lo
     assert start.walk == pytest.approx(10_000_000 * 0.86 * 92 / 100)  # one bucket left out
     late = skewed_start("created_at", False, NEW_QUEUE)
     assert late is not None and late.walk == 0
     # The span's last hour bounds starts and finishes too: descending, any time column.
     for column in ("created_at", "started_at", "finished_at"):
         retired = skewed_start(column, False, OLD_QUEUE)
-        assert retired is not None and retired.edge == OLD_QUEUE.last
+        assert retired is not None and retired.edge == OLD_QUEUE.hi
         assert retired.walk == pytest.approx(10_000_000 * 0.86 * 69 / 100)
-    assert skewed_start("duration_ms", True, NEW_QUEUE) is None
+    assert skewed_start("priority", True, NEW_QUEUE) is None
     assert skewed_start("finished_at", True, None) is None  # nothing matches, or no ANALYZE
 
 
@@ -268,3 +268,21 @@ def test_a_block_none_of_the_matches_lacks_is_walked_whole() -> None:
     # Descending, the block walked first is the finished jobs': the flag does not apply.
     desc = leading_walk(stats, "finished_at", False, None, matches=100, need=20, none_lack=True)
     assert desc is not None and desc.walk == pytest.approx(200)
+
+
+# A 10 ms task among jobs of every duration: 60 of 101 bounds of duration_ms lie above the
+# power of two over its longest run, 1 below the one under its shortest.
+FAST_TASK = Span(lo=8, hi=16, rows=10_000_000, null_frac=0.2, bounds=101, below=1, above=60)
+
+
+def test_a_page_stuck_behind_longer_jobs_is_refused_up_front() -> None:
+    desc = {"search": "ping", "sortBy": "duration"}
+    refused = judge(q(**desc), WALKS, LIMITS, 0, None, FAST_TASK).refusal
+    assert refused is not None and refused.detail.startswith("sortBy: sorted by duration desc")
+    assert "~4,720,000 jobs of other queues or names with a duration above 16 ms" in refused.detail
+    assert "maxDuration=16, which starts where" in refused.detail
+    served = [
+        judge(q(**desc, maxDuration=16), WALKS, LIMITS, 0, None, FAST_TASK),
+        judge(q(**desc, sortOrder="asc"), WALKS, LIMITS, 0, None, FAST_TASK),  # the shortest first
+    ]
+    assert [v.refusal for v in served] == [None] * len(served)

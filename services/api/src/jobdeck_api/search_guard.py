@@ -41,7 +41,7 @@ from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import LeadingBlock, NullStats, all_finished, leading_walk
 from jobdeck_api.search_skew import (
     QUEUE_LEADING_INDEXES,
-    TIME_COLUMNS,
+    SPAN_COLUMNS,
     SkewedStart,
     Span,
     skewed_start,
@@ -87,7 +87,7 @@ def walked_block(
     column, nullable, _ = SORT_COLUMNS[field]
     if nulls is None or not page.walks or page.matches is None or not nullable or q.cursor:
         return None
-    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+    if ranged(q, column):
         return None  # a range on the column itself leaves out the jobs lacking it
     statuses = frozenset(s.value for s in q.status) if q.status else None
     ascending = order is SortOrder.ASC
@@ -102,11 +102,16 @@ def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
     queue."""
     field, order = q.sort_keys()[0]
     column = SORT_COLUMNS[field][0]
-    if not page.walks or page.walk_index in QUEUE_LEADING_INDEXES or q.cursor:
-        return None
-    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+    if not page.walks or page.walk_index in QUEUE_LEADING_INDEXES or q.cursor or ranged(q, column):
         return None
     return column, order is SortOrder.ASC
+
+
+def ranged(q: SearchQuery, column: str) -> bool:
+    """Whether ``q`` limits ``column`` to a range: the walk starts at its end."""
+    if column == "duration_ms":
+        return q.min_duration is not None or q.max_duration is not None
+    return bool(q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column
 
 
 def skewed_walk(q: SearchQuery, page: Estimate, span: Span | None) -> SkewedStart | None:
@@ -156,20 +161,29 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
 def skew_refusal(q: SearchQuery, start: SkewedStart, limits: CostLimits) -> BadParameter:
     """A 422 for a page stuck behind the jobs of other queues or names in its sort order."""
     field = q.sort_keys()[0][0]
-    edge = start.edge.isoformat()
+    edge = start.edge_text()
     which = "queues or names" if q.search else "queues"
-    if start.ascending:
-        order, side, bound = "ascending", f"before {edge}, when", "startDate"
-        since = "the first of the jobs searched was created"
+    order = "ascending" if start.ascending else "descending"
+    if start.column == "duration_ms":
+        side, than = ("below", "shorter") if start.ascending else ("above", "longer")
+        where = f"a duration {side} {edge} ms, {than} than any of the jobs searched,"
+        bound = f"{'minDuration' if start.ascending else 'maxDuration'}={edge}"
     else:
-        order, side, bound = "descending", f"after {edge}, when", "endDate"
-        since = "the last of the jobs searched was done"
+        side, since = (
+            ("before", "the first of the jobs searched was created")
+            if start.ascending
+            else ("after", "the last of the jobs searched was done")
+        )
+        where = f"a {field.value} {side} {edge}, when {since},"
+        bound = (
+            f"{'startDate' if start.ascending else 'endDate'}={edge} with dateField={field.value}"
+        )
     return _refused(
         q,
         f"sorted by {field.value} {order}, the ~{start.walk:,.0f} jobs of other {which} with"
-        f" a {field.value} {side} {since}, come first, so its first page would read them all"
-        f" (more than the {limits.walk_max_rows:,} rows a page may read)",
-        [f"{bound}={edge} with dateField={field.value}, which starts where the jobs searched do"],
+        f" {where} come first, so its first page would read them all (more than the"
+        f" {limits.walk_max_rows:,} rows a page may read)",
+        [f"{bound}, which starts where the jobs searched do"],
     )
 
 
@@ -206,7 +220,7 @@ async def assess(
     if page.walks:
         nulls = await estimates.null_stats(conn)
     walked = walked_column(q, page)
-    if walked is not None and walked[0] in TIME_COLUMNS and plan.restriction:
+    if walked is not None and walked[0] in SPAN_COLUMNS and plan.restriction:
         span = await estimates.span(conn, plan.restriction, walked[0])
     queues = plan.restriction.queues
     if walked == ("finished_at", True) and queues:  # unfinished jobs come first

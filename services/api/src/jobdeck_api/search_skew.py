@@ -1,28 +1,29 @@
-"""How far along a time index a page walks before the first job its queues or name allow.
+"""How far along a time or duration index a page walks before the first job it allows.
 
-A queue created last week, sorted by finishedAt ascending over a year of history, or a
-job name retired last year sorted by startedAt descending: the page walks the time
-index from one end and reads every job of the other queues or names before its first
-match. The planner takes queue, name and time as independent and prices that walk as
-short; neither it nor the joint statistics of ``search_nulls`` see it. ``job_spans``
-(migration 0020, kept by the recorder) holds, per queue and job name, an hour at or
-before its jobs' first creation and one at or after their last creation, start or finish;
-the sort column's histogram (``pg_stats``) gives the rows outside that span. No job starts
-or finishes before it was created, so the rows before the span's first hour are a lower
-bound of an ascending walk on any time column, and the rows after its last hour of a
-descending one: a page refused by this rule would read at least that many rows. Pure
-functions here but ``read_span``, loaded by ``search_estimates``.
+A queue created last week, sorted by finishedAt ascending over a year of history; a job
+name retired last year, sorted by startedAt descending; a 10 ms task sorted by duration
+descending: the page walks the index from one end and reads every job of the other
+queues or names before its first match. The planner takes queue, name, time and duration
+as independent and prices that walk as short; neither it nor the joint statistics of
+``search_nulls`` see it. ``job_spans`` (migration 0020, kept by the recorder) holds, per
+queue and job name, an hour at or before its jobs' first creation and one at or after
+their last creation, start or finish, and a duration at or below their shortest and one
+above their longest; the sort column's histogram (``pg_stats``) gives the rows outside
+that span. No job starts or finishes before it was created, so the rows before the span
+are a lower bound of an ascending walk, and the rows after it of a descending one: a page
+refused by this rule would read at least that many rows. Pure functions here but
+``read_span``, loaded by ``search_estimates``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 # The sort columns whose walk the spans bound, in both orders.
-TIME_COLUMNS = ("created_at", "started_at", "finished_at")
+SPAN_COLUMNS = ("created_at", "started_at", "finished_at", "duration_ms")
 # The indexes of ``jobs`` whose first column is the queue: a page walking one of them
 # reads only its queues' jobs (checked against the catalog in a test).
 QUEUE_LEADING_INDEXES = frozenset(
@@ -50,11 +51,12 @@ class Restriction:
 
 @dataclass(frozen=True)
 class Span:
-    """The hours the restricted jobs lie in, and the histogram of a time column:
-    ``below``/``above`` of its ``bounds`` bounds lie before/after them."""
+    """Where the restricted jobs lie along a column (epoch seconds, or milliseconds of
+    duration), and its histogram: ``below``/``above`` of its ``bounds`` bounds lie
+    before/after them."""
 
-    first: datetime
-    last: datetime
+    lo: float
+    hi: float
     rows: float  # jobs in the table
     null_frac: float  # share lacking the column's value
     bounds: int
@@ -68,8 +70,14 @@ class SkewedStart:
 
     column: str
     ascending: bool
-    edge: datetime  # the span's first (ascending) or last (descending) hour
+    edge: float  # the span's low (ascending) or high (descending) end
     walk: float
+
+    def edge_text(self) -> str:
+        """The edge as a value of the column's filter: ISO 8601, or milliseconds."""
+        if self.column == "duration_ms":
+            return f"{self.edge:.0f}"
+        return datetime.fromtimestamp(self.edge, UTC).isoformat()
 
 
 def skewed_start(column: str, ascending: bool, span: Span | None) -> SkewedStart | None:
@@ -77,35 +85,46 @@ def skewed_start(column: str, ascending: bool, span: Span | None) -> SkewedStart
 
     A histogram bound inside the span may have up to one bucket of the span's side beside
     it: that bucket is left out, so the figure stays a lower bound."""
-    if span is None or span.bounds < 2 or span.rows <= 0 or column not in TIME_COLUMNS:
+    if span is None or span.bounds < 2 or span.rows <= 0 or column not in SPAN_COLUMNS:
         return None
     outside = span.below if ascending else span.above
     share = max(0, outside - 1) / (span.bounds - 1)
     walk = span.rows * (1 - span.null_frac) * share
-    edge = span.first if ascending else span.last
+    edge = span.lo if ascending else span.hi
     return SkewedStart(column=column, ascending=ascending, edge=edge, walk=walk)
 
 
 SPAN_SQL = """
 WITH span AS (
-    SELECT min(m.first_at) AS first, max(m.last_at) AS last
+    SELECT min(m.first_at) AS first, max(m.last_at) AS last,
+           min(m.min_duration) AS shortest, max(m.max_duration) AS longest
     FROM (
-        SELECT s.first_at, s.last_at FROM job_spans s
+        SELECT s.first_at, s.last_at, s.min_duration, s.max_duration FROM job_spans s
         WHERE ($1::text[] IS NULL OR s.queue = ANY($1::text[]))
           AND ($2::text IS NULL OR s.name ILIKE $2::text)
         UNION ALL
-        SELECT j.created_at, greatest(j.created_at, j.started_at, j.finished_at)
+        SELECT j.created_at, greatest(j.created_at, j.started_at, j.finished_at),
+               j.duration_ms, j.duration_ms + 1
         FROM jobs j WHERE j.id = $3::text
     ) m
+), edges AS (
+    SELECT CASE WHEN $4 = 'duration_ms' THEN shortest ELSE extract(epoch FROM first) END::float8
+               AS lo,
+           CASE WHEN $4 = 'duration_ms' THEN longest ELSE extract(epoch FROM last) END::float8
+               AS hi
+    FROM span
 ), hist AS (
-    SELECT s.null_frac, s.histogram_bounds::text::timestamptz[] AS bounds
+    SELECT s.null_frac,
+           ARRAY(SELECT CASE WHEN $4 = 'duration_ms' THEN b::float8
+                             ELSE extract(epoch FROM b::timestamptz)::float8 END
+                 FROM unnest(s.histogram_bounds::text::text[]) b) AS bounds
     FROM pg_stats s
     WHERE s.schemaname = current_schema() AND s.tablename = 'jobs' AND s.attname = $4
 )
-SELECT span.first, span.last, c.reltuples, h.null_frac, cardinality(h.bounds) AS bounds,
-       (SELECT count(*) FROM unnest(h.bounds) b WHERE b < span.first) AS below,
-       (SELECT count(*) FROM unnest(h.bounds) b WHERE b > span.last) AS above
-FROM span CROSS JOIN pg_class c JOIN hist h ON true
+SELECT e.lo, e.hi, c.reltuples, h.null_frac, cardinality(h.bounds) AS bounds,
+       (SELECT count(*) FROM unnest(h.bounds) b WHERE b < e.lo) AS below,
+       (SELECT count(*) FROM unnest(h.bounds) b WHERE b > e.hi) AS above
+FROM edges e CROSS JOIN pg_class c JOIN hist h ON true
 WHERE c.oid = 'jobs'::regclass
 """
 
@@ -115,11 +134,11 @@ async def read_span(conn: asyncpg.Connection, restriction: Restriction, column: 
     r = restriction
     queues = None if r.queues is None else list(r.queues)
     row = await conn.fetchrow(SPAN_SQL, queues, r.name_like, r.job_id, column)
-    if row is None or row["first"] is None or row["bounds"] is None:
+    if row is None or row["lo"] is None or row["hi"] is None or row["bounds"] is None:
         return None
     return Span(
-        first=row["first"],
-        last=row["last"],
+        lo=row["lo"],
+        hi=row["hi"],
         rows=float(row["reltuples"]),
         null_frac=float(row["null_frac"]),
         bounds=int(row["bounds"]),

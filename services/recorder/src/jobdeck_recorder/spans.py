@@ -1,18 +1,21 @@
 """Keeps ``job_spans`` (migration 0020) wide enough to hold every job the recorder writes.
 
 The API's cost guard trusts it as a bound: every job of a (queue, job name) was created
-at or after its ``first_at`` and created, started and finished at or before its
-``last_at`` (``jobdeck_api.search_skew``). So a batch widens the spans its rows need in
-its own transaction, before it commits: a search never sees a job outside its span. Spans
-are whole hours and this process remembers the spans it has seen committed, so a key is
-written about once an hour, not once a batch; what it remembers can only be narrower
-than the table, never wider (spans only widen), so a stale memory costs a write, never a
-wrong bound.
+at or after its ``first_at``, created, started and finished at or before its ``last_at``,
+and ran at least ``min_duration`` and less than ``max_duration`` ms
+(``jobdeck_api.search_skew``). So a batch widens the spans its rows need in its own
+transaction, before it commits: a search never sees a job outside its span. Times are
+whole hours and durations powers of two, and this process remembers the spans it has seen
+committed, so a key is written about once an hour, not once a batch; what it remembers
+can only be narrower than the table, never wider (spans only widen), so a stale memory
+costs a write, never a wrong bound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -21,23 +24,57 @@ from jobdeck_recorder.fold import JobRow
 HOUR_MS = 3_600_000
 
 Key = tuple[str, str]  # queue, job name
-Span = tuple[int, int]  # first, last (epoch ms, whole hours)
+
+
+def _least(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _greatest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    first_ms: int
+    last_ms: int
+    min_duration: int | None = None
+    max_duration: int | None = None
+
+    def __or__(self, other: Span) -> Span:
+        return Span(
+            min(self.first_ms, other.first_ms),
+            max(self.last_ms, other.last_ms),
+            _least(self.min_duration, other.min_duration),
+            _greatest(self.max_duration, other.max_duration),
+        )
+
+    def holds(self, other: Span) -> bool:
+        return self | other == self
+
+    def doc(self, key: Key) -> dict[str, Any]:
+        return {"queue": key[0], "name": key[1], "first_ms": self.first_ms,
+                "last_ms": self.last_ms, "min_duration": self.min_duration,
+                "max_duration": self.max_duration}  # fmt: skip
 
 
 def row_span(row: JobRow) -> Span:
-    """The hours around a job: its creation hour's start, and the end of the hour of its
-    latest time (the same rounding as ``widen_job_spans()``)."""
+    """The hours around a job (its creation hour's start, the end of the hour of its latest
+    time) and the powers of two around its duration, rounded as ``widen_job_spans()``."""
     latest = max(t for t in (row.created_at, row.started_at, row.finished_at) if t is not None)
-    return row.created_at // HOUR_MS * HOUR_MS, (latest // HOUR_MS + 1) * HOUR_MS
+    first, last = row.created_at // HOUR_MS * HOUR_MS, (latest // HOUR_MS + 1) * HOUR_MS
+    d = row.duration_ms
+    if d is None:
+        return Span(first, last)
+    return Span(first, last, 0 if d < 1 else 1 << (d.bit_length() - 1), 1 << max(d, 0).bit_length())
 
 
 def spans_of(rows: Iterable[JobRow]) -> dict[Key, Span]:
     spans: dict[Key, Span] = {}
     for row in rows:
-        first, last = row_span(row)
-        key = (row.queue, row.name)
+        key, span = (row.queue, row.name), row_span(row)
         known = spans.get(key)
-        spans[key] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
+        spans[key] = span if known is None else known | span
     return spans
 
 
@@ -52,10 +89,12 @@ class SpanMemory:
         return {
             key: span
             for key, span in spans_of(rows).items()
-            if (known := self._known.get(key)) is None or span[0] < known[0] or span[1] > known[1]
+            if (known := self._known.get(key)) is None or not known.holds(span)
         }
 
     def learn(self, records: Sequence[asyncpg.Record]) -> None:
         """The spans as the table holds them after a committed ``widen_spans``."""
         for r in records:
-            self._known[(r["queue"], r["name"])] = (r["first_ms"], r["last_ms"])
+            self._known[(r["queue"], r["name"])] = Span(
+                r["first_ms"], r["last_ms"], r["min_duration"], r["max_duration"]
+            )

@@ -144,10 +144,7 @@ class JobStore:
                 await conn.execute(QUERIES["upsert_attempts"], json_param(docs))
             spans = self.spans.wider([*plan.updates, *plan.inserts])
             if spans:
-                docs = [
-                    {"queue": q, "name": n, "first_ms": first, "last_ms": last}
-                    for (q, n), (first, last) in spans.items()
-                ]
+                docs = [span.doc(key) for key, span in spans.items()]
                 widened = await conn.fetch(QUERIES["widen_spans"], json_param(docs))
             if self.on_batch is not None and (plan.updates or plan.inserts):
                 await self.on_batch(conn, existing, [*plan.updates, *plan.inserts])
