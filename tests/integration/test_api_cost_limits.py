@@ -386,11 +386,12 @@ async def test_a_page_stuck_behind_other_job_names_in_its_sort_order_is_refused_
         assert status == 200 and len(body["items"]) == 20, (params, body)
 
 
-# 20,000 waiting jobs of the queue "busy" (no finish time: first when ascending), and
-# 2,000 completed ones of "done": the statistics take "done" to hold its share of them.
+# 20,000 waiting jobs of the queue "busy" (no start or finish time: first when ascending),
+# and 2,000 completed ones of "done": the statistics take "done" to hold its share of them.
 DRAINED = (
     "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at)"
-    " SELECT 'j' || n, CASE WHEN n <= 2000 THEN 'done' ELSE 'busy' END, 't',"
+    " SELECT 'j' || n, CASE WHEN n <= 2000 THEN 'done' ELSE 'busy' END,"
+    " CASE WHEN n <= 2000 THEN 'done-task' ELSE 'busy-task' END,"
     " CASE WHEN n <= 2000 THEN 'completed' ELSE 'waiting' END, now() - make_interval(secs => n),"
     " CASE WHEN n <= 2000 THEN now() END, CASE WHEN n <= 2000 THEN now() END"
     " FROM generate_series(1, 22000) n"
@@ -399,22 +400,25 @@ DRAINED = (
 
 # No page budget: a 422 here can only be the up-front refusal.
 @pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
-async def test_a_queue_with_no_unfinished_job_by_finish_time_ascending_is_refused_up_front(
+async def test_a_queue_or_name_none_of_whose_jobs_lacks_the_sort_value_is_refused_up_front(
     api: TestClient, pg: asyncpg.Pool
 ) -> None:
     await pg.execute(DRAINED)
     await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
-    asc = {"queues": "done", "sortBy": "finishedAt", "sortOrder": "asc"}
-    status, body, _ = await search(api, asc)
-    assert status == 422, body
-    assert "jobs without a finishedAt come first" in body["detail"], body
-    # One unfinished job of "done": it comes first, and the page is served at once.
+    for field in ("finishedAt", "startedAt"):
+        for which in ({"queues": "done"}, {"search": "done-task"}):
+            params = {**which, "sortBy": field, "sortOrder": "asc"}
+            status, body, _ = await search(api, params)
+            assert status == 422, (params, body)
+            assert f"jobs without a {field} come first" in body["detail"], body
+    # One waiting job of "done": it comes first, and the page is served at once.
     await pg.execute(
-        "INSERT INTO jobs (id, queue, name, status, created_at) VALUES ('late', 'done', 't',"
-        " 'waiting', now())"
+        "INSERT INTO jobs (id, queue, name, status, created_at) VALUES ('late', 'done',"
+        " 'done-task', 'waiting', now())"
     )
-    status, body, _ = await search(api, asc)
-    assert status == 200 and body["items"][0]["id"] == "late", body
+    for which in ({"queues": "done"}, {"search": "done-task"}):
+        status, body, _ = await search(api, {**which, "sortBy": "finishedAt", "sortOrder": "asc"})
+        assert status == 200 and body["items"][0]["id"] == "late", body
 
 
 # 36,000 jobs of "task" lasting 0 to 36 s, 4,000 of "ping" lasting 5 ms: sorted by

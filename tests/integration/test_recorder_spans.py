@@ -8,7 +8,7 @@ import asyncio
 import random
 
 import asyncpg
-from jobdeck.events import Event, now_ms
+from jobdeck.events import Event, EventType, now_ms
 from jobdeck.queues import JobSpec
 from jobdeck_api.search_skew import QUEUE_LEADING_INDEXES
 from jobdeck_recorder.spans import HOUR_MS
@@ -59,6 +59,22 @@ async def test_a_span_holds_its_jobs_and_is_written_once_an_hour(pg: asyncpg.Poo
     # A recorder that has not seen the span yet learns it from the table: it only widens.
     await JobStore(pg).write(run(JobSpec(queue="q", name="task"), hour + 3_600))
     assert (await span(pg))[1:] == wide[1:]
+    assert not await pg.fetchval("SELECT ended_unstarted FROM job_spans WHERE queue = 'q'")
+
+    # A job cancelled before it started: the key holds a job without a start time for good.
+    spec = JobSpec(queue="q", name="task")
+    at = hour + 7_200
+    cancelled = Event(
+        EventType.CANCELLED,
+        queue="q",
+        job_id=spec.job_id,
+        attempt=1,
+        name="task",
+        ts=at + 5,
+        fields={"started_at": None, "finished_at": at + 5, "by": "op"},
+    )
+    await store.write([spec.added_event(at), cancelled])
+    assert await pg.fetchval("SELECT ended_unstarted FROM job_spans WHERE queue = 'q'")
 
 
 async def test_recorders_writing_the_same_keys_at_once_leave_every_job_in_its_span(

@@ -168,6 +168,8 @@ def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
 NEW_QUEUE = Span(
     lo=datetime(2026, 10, 25, tzinfo=UTC).timestamp(),
     hi=datetime(2026, 11, 1, tzinfo=UTC).timestamp(),
+    queues=("new",),
+    ended_unstarted=False,
     rows=10_000_000,
     null_frac=0.14,
     bounds=101,
@@ -181,6 +183,8 @@ NEW_QUEUE = Span(
 OLD_QUEUE = Span(
     lo=datetime(2026, 8, 3, tzinfo=UTC).timestamp(),
     hi=datetime(2026, 9, 1, tzinfo=UTC).timestamp(),
+    queues=("old",),
+    ended_unstarted=False,
     rows=10_000_000,
     null_frac=0.14,
     bounds=101,
@@ -272,7 +276,9 @@ def test_a_block_none_of_the_matches_lacks_is_walked_whole() -> None:
 
 # A 10 ms task among jobs of every duration: 60 of 101 bounds of duration_ms lie above the
 # power of two over its longest run, 1 below the one under its shortest.
-FAST_TASK = Span(lo=8, hi=16, rows=10_000_000, null_frac=0.2, bounds=101, below=1, above=60)
+FAST_TASK = Span(
+    8, 16, ("q",), False, rows=10_000_000, null_frac=0.2, bounds=101, below=1, above=60
+)
 
 
 def test_a_page_stuck_behind_longer_jobs_is_refused_up_front() -> None:

@@ -38,7 +38,13 @@ from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
 from jobdeck_api.search_models import SearchQuery
-from jobdeck_api.search_nulls import LeadingBlock, NullStats, all_finished, leading_walk
+from jobdeck_api.search_nulls import (
+    LACKING_WHILE_UNFINISHED,
+    LeadingBlock,
+    NullStats,
+    leading_walk,
+    none_lack,
+)
 from jobdeck_api.search_skew import (
     QUEUE_LEADING_INDEXES,
     SPAN_COLUMNS,
@@ -61,15 +67,15 @@ def judge(
     offset: int = 0,
     nulls: NullStats | None = None,
     span: Span | None = None,
-    finished: bool = False,
+    complete: bool = False,
 ) -> Verdict:
     """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``).
-    ``finished``: every job of the queues searched has a finish time."""
+    ``complete``: no job of the queues or names searched lacks the first sort key's value."""
     if page is None:
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
         return Verdict(heavy=True, refusal=refusal(q, page, limits))
-    block = walked_block(q, page, offset, nulls, finished)
+    block = walked_block(q, page, offset, nulls, complete)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
     start = skewed_walk(q, page, span)
@@ -79,7 +85,7 @@ def judge(
 
 
 def walked_block(
-    q: SearchQuery, page: Estimate, offset: int, nulls: NullStats | None, finished: bool = False
+    q: SearchQuery, page: Estimate, offset: int, nulls: NullStats | None, complete: bool = False
 ) -> LeadingBlock | None:
     """The block of jobs lacking (or having) the first sort key's value that the page
     walks first, when it walks the sort index at all and nothing skips that block."""
@@ -91,9 +97,8 @@ def walked_block(
         return None  # a range on the column itself leaves out the jobs lacking it
     statuses = frozenset(s.value for s in q.status) if q.status else None
     ascending = order is SortOrder.ASC
-    none_lack = finished and column == "finished_at"
     need = offset + q.limit
-    return leading_walk(nulls, column, ascending, statuses, page.matches, need, none_lack)
+    return leading_walk(nulls, column, ascending, statuses, page.matches, need, complete)
 
 
 def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
@@ -216,16 +221,19 @@ async def assess(
     """Price ``plan``'s page and gather what the verdict needs: ~1-5 ms, nothing runs."""
     page = await estimates.of(conn, plan.sql, plan.args)
     nulls = span = None
-    finished = False
+    complete = False
     if page.walks:
         nulls = await estimates.null_stats(conn)
     walked = walked_column(q, page)
     if walked is not None and walked[0] in SPAN_COLUMNS and plan.restriction:
         span = await estimates.span(conn, plan.restriction, walked[0])
-    queues = plan.restriction.queues
-    if walked == ("finished_at", True) and queues:  # unfinished jobs come first
-        finished = await all_finished(conn, queues)
-    return page, judge(q, page, limits, plan.offset, nulls, span, finished)
+    if span is not None and walked is not None and walked[1]:
+        column = walked[0]
+        if column in LACKING_WHILE_UNFINISHED:  # ascending: the jobs lacking it come first
+            r = plan.restriction
+            queues = r.queues or span.queues
+            complete = await none_lack(conn, column, queues, r.name_like, span.ended_unstarted)
+    return page, judge(q, page, limits, plan.offset, nulls, span, complete)
 
 
 async def guarded_search(

@@ -57,6 +57,8 @@ class Span:
 
     lo: float
     hi: float
+    queues: tuple[str, ...]  # the queues holding such jobs
+    ended_unstarted: bool  # whether one of them ended without a start time
     rows: float  # jobs in the table
     null_frac: float  # share lacking the column's value
     bounds: int
@@ -97,21 +99,25 @@ def skewed_start(column: str, ascending: bool, span: Span | None) -> SkewedStart
 SPAN_SQL = """
 WITH span AS (
     SELECT min(m.first_at) AS first, max(m.last_at) AS last,
-           min(m.min_duration) AS shortest, max(m.max_duration) AS longest
+           min(m.min_duration) AS shortest, max(m.max_duration) AS longest,
+           array_agg(DISTINCT m.queue) AS queues, bool_or(m.ended_unstarted) AS ended_unstarted
     FROM (
-        SELECT s.first_at, s.last_at, s.min_duration, s.max_duration FROM job_spans s
+        SELECT s.queue, s.first_at, s.last_at, s.min_duration, s.max_duration,
+               s.ended_unstarted
+        FROM job_spans s
         WHERE ($1::text[] IS NULL OR s.queue = ANY($1::text[]))
           AND ($2::text IS NULL OR s.name ILIKE $2::text)
         UNION ALL
-        SELECT j.created_at, greatest(j.created_at, j.started_at, j.finished_at),
-               j.duration_ms, j.duration_ms + 1
+        SELECT j.queue, j.created_at, greatest(j.created_at, j.started_at, j.finished_at),
+               j.duration_ms, j.duration_ms + 1, j.started_at IS NULL
         FROM jobs j WHERE j.id = $3::text
     ) m
 ), edges AS (
     SELECT CASE WHEN $4 = 'duration_ms' THEN shortest ELSE extract(epoch FROM first) END::float8
                AS lo,
            CASE WHEN $4 = 'duration_ms' THEN longest ELSE extract(epoch FROM last) END::float8
-               AS hi
+               AS hi,
+           queues, ended_unstarted
     FROM span
 ), hist AS (
     SELECT s.null_frac,
@@ -121,7 +127,8 @@ WITH span AS (
     FROM pg_stats s
     WHERE s.schemaname = current_schema() AND s.tablename = 'jobs' AND s.attname = $4
 )
-SELECT e.lo, e.hi, c.reltuples, h.null_frac, cardinality(h.bounds) AS bounds,
+SELECT e.lo, e.hi, e.queues, e.ended_unstarted, c.reltuples, h.null_frac,
+       cardinality(h.bounds) AS bounds,
        (SELECT count(*) FROM unnest(h.bounds) b WHERE b < e.lo) AS below,
        (SELECT count(*) FROM unnest(h.bounds) b WHERE b > e.hi) AS above
 FROM edges e CROSS JOIN pg_class c JOIN hist h ON true
@@ -139,6 +146,8 @@ async def read_span(conn: asyncpg.Connection, restriction: Restriction, column: 
     return Span(
         lo=row["lo"],
         hi=row["hi"],
+        queues=tuple(row["queues"]),
+        ended_unstarted=row["ended_unstarted"],
         rows=float(row["reltuples"]),
         null_frac=float(row["null_frac"]),
         bounds=int(row["bounds"]),
