@@ -98,7 +98,8 @@ async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: i
     q = SearchQuery.model_validate({"limit": 20, **params})
     plan = plan_search(q, None)
     started = time.perf_counter()
-    page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
+    async with conn.transaction():  # a savepoint: a probe given up cancels only itself
+        page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
     decided = (time.perf_counter() - started) * 1000
     await conn.execute(f"SET LOCAL statement_timeout = '{timeout_s}s'")
     started = time.perf_counter()
