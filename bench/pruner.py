@@ -103,6 +103,7 @@ async def add_old_jobs(n: int) -> tuple[int, float]:
         old = await setup.fetchval("SELECT now() - interval '400 days'")
         started = time.perf_counter()
         await setup.execute(ADD, QUEUE, old, n)
+        await setup.execute("SELECT widen_job_spans($1)", [QUEUE])
         await setup.execute(ADD_LOGS, old, n)
         await setup.execute("ANALYZE jobs")
         added_s = time.perf_counter() - started

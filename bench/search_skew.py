@@ -1,11 +1,15 @@
-"""A queue skewed in time on the bench database: the cost guard's verdict against the page.
+"""Queues and job names skewed in time on the bench database: the cost guard's verdict
+against the page.
 
 In one transaction, rolled back at the end (the bench database is left as it was, but for
-the dead rows vacuum removes): ``--jobs`` completed jobs of a queue ``fresh`` created in the
-week after bench/search.py's history, ANALYZE (inside the transaction, which sees them),
-then for a few searches on it the cost guard's steps (``EXPLAIN``, statistics, the queues'
-span) timed, its verdict, and the time the page really takes (cut at 20 s). A few seconds
-of CPU at 10 M rows; run it under the bench lock:
+the dead rows vacuum removes): ``--jobs`` completed jobs of a queue ``fresh`` (job name
+``fresh-task``) created in the week after bench/search.py's history, as many of a queue
+``retired`` (``retired-task``) in the first week of it, their spans (``job_spans``) as the
+recorder would keep them, ANALYZE (inside the transaction, which sees them), then for a
+few searches on them the cost guard's steps (``EXPLAIN``, statistics, the span) timed,
+its verdict, and the time the page really takes (cut at 20 s; ``--matrix``: each of them
+by every sort field in both orders, cut at 2 s). A few seconds of CPU at 10 M rows; run it
+under the bench lock:
 
     flock /work/wt/heavy.lock env JOBDECK_BENCH_DB=jobdeck_bench_10m \\
         .venv/bin/python bench/search_skew.py --jobs 40000
@@ -17,15 +21,16 @@ import argparse
 import asyncio
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from jobdeck.filters import SortField
 from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
-from jobdeck_api.search_estimates import planner_estimate, read_null_stats
-from jobdeck_api.search_guard import judge, walked_column
+from jobdeck_api.search_estimates import Estimates
+from jobdeck_api.search_guard import assess
 from jobdeck_api.search_models import SearchQuery
-from jobdeck_api.search_skew import bounded, read_span
 
 DB = os.environ.get("JOBDECK_BENCH_DB", "jobdeck_bench_search")
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
@@ -38,7 +43,20 @@ FROM generate_series(1, $1::int) n,
 LATERAL (SELECT (SELECT max(created_at) FROM jobs) + make_interval(secs => n * 604800.0 / $1)
          AS t) x
 """
-WALKED = ("created_at DESC", "started_at DESC NULLS LAST", "finished_at DESC NULLS LAST")
+RETIRED = """
+INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at, duration_ms,
+                  attempts)
+SELECT 'retired-' || n, 'retired', 'retired-task', 'completed', t, t + interval '1 second',
+       t + interval '2 seconds', 1000, 1
+FROM generate_series(1, $1::int) n,
+LATERAL (SELECT (SELECT min(created_at) FROM jobs) + make_interval(secs => n * 604800.0 / $1)
+         AS t) x
+"""
+WALKED = [
+    f"SELECT id FROM jobs WHERE {column} IS NOT NULL ORDER BY {column} {order}, id {order} LIMIT 20"
+    for column in ("created_at", "started_at", "finished_at")
+    for order in ("DESC", "ASC")
+]
 SEARCHES: dict[str, dict[str, Any]] = {
     "fresh by finishedAt asc": {"queues": ["fresh"], "sortBy": "finishedAt", "sortOrder": "asc"},
     "fresh by startedAt asc": {"queues": ["fresh"], "sortBy": "startedAt", "sortOrder": "asc"},
@@ -48,50 +66,108 @@ SEARCHES: dict[str, dict[str, Any]] = {
         "status": ["completed"],
         "sortOrder": "asc",
     },
+    "name fresh-task by finishedAt asc": {
+        "search": "fresh-task",
+        "sortBy": "finishedAt",
+        "sortOrder": "asc",
+    },
+    "name fresh by startedAt asc": {"search": "fresh", "sortBy": "startedAt", "sortOrder": "asc"},
+    "name fresh-task by finishedAt desc": {"search": "fresh-task", "sortBy": "finishedAt"},
+    "retired by finishedAt desc": {"queues": ["retired"], "sortBy": "finishedAt"},
+    "retired by startedAt desc": {"queues": ["retired"], "sortBy": "startedAt"},
+    "retired by createdAt desc": {"queues": ["retired", "cleanup"], "status": ["completed"]},
+    "name retired-task by startedAt desc": {"search": "retired-task", "sortBy": "startedAt"},
+    "name retired-task by createdAt desc": {"search": "retired-task"},
+    "retired by finishedAt asc": {
+        "queues": ["retired"],
+        "sortBy": "finishedAt",
+        "sortOrder": "asc",
+    },
 }
 
 
-async def verdict(conn: asyncpg.Connection, params: dict[str, Any]) -> str:
+@dataclass
+class Verdict:
+    refusal: str | None  # the 422's detail, None when served
+    decided_ms: float
+    page_ms: float | None  # None: cut at the timeout
+    cost: float
+
+
+async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: int) -> Verdict:
     q = SearchQuery.model_validate({"limit": 20, **params})
     plan = plan_search(q, None)
     started = time.perf_counter()
-    page = await planner_estimate(conn, plan.sql, plan.args)
-    nulls = await read_null_stats(conn) if page.walks else None
-    walked = walked_column(q, page)
-    span = None
-    if walked is not None and bounded(*walked) and plan.queues:
-        span = await read_span(conn, plan.queues, walked[0])
-    refusal = judge(q, page, CostLimits(), plan.offset, nulls, span).refusal
+    async with conn.transaction():  # a savepoint: a probe given up cancels only itself
+        page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
     decided = (time.perf_counter() - started) * 1000
-    await conn.execute("SET LOCAL statement_timeout = '20s'")
+    await conn.execute(f"SET LOCAL statement_timeout = '{timeout_s}s'")
     started = time.perf_counter()
+    ran: float | None = None
     try:
-        await conn.fetch(plan.sql, *plan.args)
-        ran = f"{(time.perf_counter() - started) * 1000:,.0f} ms"
+        async with conn.transaction():  # a savepoint: a cancelled page leaves the rest be
+            await conn.fetch(plan.sql, *plan.args)
+        ran = (time.perf_counter() - started) * 1000
     except asyncpg.QueryCanceledError:
-        ran = "> 20 s"
-    said = "422 " + refusal.detail if refusal is not None else "served"
-    return f"decided in {decided:.1f} ms: {said}\n  (planner cost {page.cost:,.0f}; page {ran})"
+        pass
+    detail = None if judged.refusal is None else judged.refusal.detail
+    return Verdict(detail, decided, ran, page.cost)
+
+
+def matrix() -> dict[str, dict[str, Any]]:
+    """Each added queue and job name, by every sort field in both orders."""
+    restrictions = {
+        "queue fresh": {"queues": ["fresh"]},
+        "queue retired": {"queues": ["retired"]},
+        "name fresh-task": {"search": "fresh-task"},
+        "name retired-task": {"search": "retired-task"},
+    }
+    return {
+        f"{r} by {field.value} {order}": {**params, "sortBy": field.value, "sortOrder": order}
+        for r, params in restrictions.items()
+        for field in SortField
+        for order in ("asc", "desc")
+    }
+
+
+async def report(conn: asyncpg.Connection, searches: dict[str, dict[str, Any]], full: bool) -> None:
+    served_ms: list[float] = []
+    for name, params in searches.items():
+        v = await verdict(conn, params, 20 if full else 2)
+        page = "> timeout" if v.page_ms is None else f"{v.page_ms:,.0f} ms"
+        if v.refusal is None:
+            said = "served"
+            served_ms.append(float("inf") if v.page_ms is None else v.page_ms)
+        else:
+            said = "422 " + (v.refusal if full else v.refusal.split(",")[0])
+        print(f"{name}: decided in {v.decided_ms:.1f} ms: {said} (cost {v.cost:,.0f}; page {page})")
+    if served_ms:
+        print(f"served: {len(served_ms)}, slowest page {max(served_ms):,.0f} ms")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=40_000, help="jobs of the queue fresh")
+    parser.add_argument("--jobs", type=int, default=40_000, help="jobs of each added queue")
+    parser.add_argument(
+        "--matrix", action="store_true", help="every sort field and order (pages cut at 2 s)"
+    )
     args = parser.parse_args()
     conn = await asyncpg.connect(DB_URL)
     tr = conn.transaction()
     await tr.start()
     try:
         await conn.execute(FRESH, args.jobs)
+        await conn.execute(RETIRED, args.jobs)
+        await conn.execute("SELECT widen_job_spans($1)", ["fresh", "retired"])
         await conn.execute("ANALYZE jobs")
-        for name, params in SEARCHES.items():
-            print(f"{name}: {await verdict(conn, params)}")
+        await report(conn, matrix() if args.matrix else SEARCHES, full=not args.matrix)
     finally:
         await tr.rollback()
-        # The rolled-back jobs are the newest of each time index: walk those heads once so
-        # that their entries are marked dead, or the next search to walk one reads them all.
-        for order in WALKED:
-            await conn.execute(f"SELECT id FROM jobs ORDER BY {order}, id DESC LIMIT 20")
+        # The rolled-back jobs are the newest and oldest of each time index: walk both ends
+        # once so that their entries are marked dead, or the next search to walk one reads
+        # them all.
+        for walk in WALKED:
+            await conn.execute(walk)
         await conn.close()
 
 

@@ -286,7 +286,7 @@ async def test_a_page_stuck_behind_jobs_lacking_its_sort_value_is_refused_up_fro
         assert status == 200 and len(body["items"]) == 20, (params, body)
 
 
-# 36,000 jobs of the queue "old" over the last ten hours, then 4,000 of "new" in the last
+# 36,000 jobs of the queue "old" over the last nine days, then 4,000 of "new" in the last
 # minute: sorted by a time ascending, every job of "old" comes before the first of "new".
 SKEWED = (
     "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
@@ -295,7 +295,7 @@ SKEWED = (
     " t + interval '1 second', t + interval '2 seconds', 1000"
     " FROM generate_series(1, 40000) n,"
     " LATERAL (SELECT now() - CASE WHEN n <= 4000 THEN make_interval(secs => n / 100.0)"
-    " ELSE make_interval(secs => n) END AS t) ts"
+    " ELSE make_interval(secs => n * 20) END AS t) ts"
 )
 
 
@@ -305,7 +305,7 @@ async def test_a_page_stuck_behind_other_queues_in_its_sort_order_is_refused_up_
     api: TestClient, pg: asyncpg.Pool
 ) -> None:
     await pg.execute(SKEWED)
-    await pg.execute("ANALYZE jobs")
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
     for field in ("finishedAt", "startedAt"):
         status, body, _ = await search(api, {"queues": "new", "sortBy": field, "sortOrder": "asc"})
         assert status == 422, (field, body)
@@ -334,3 +334,117 @@ async def test_a_page_stuck_behind_other_queues_in_its_sort_order_is_refused_up_
     ):
         status, body, _ = await search(api, params)
         assert status == 200 and len(body["items"]) == 20, (params, body)
+
+
+# 4,000 jobs of the name "legacy-sync" nine days ago, in queues shared with 36,000 jobs of
+# other names since: sorted by a time descending, every newer job comes before the first
+# of "legacy-sync"; ascending, the name "fresh-sync" (the newest 4,000) comes after them.
+RETIRED = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
+    " duration_ms)"
+    " SELECT 'j' || n, 'q' || (n % 3),"
+    " CASE WHEN n > 36000 THEN 'legacy-sync' WHEN n <= 4000 THEN 'fresh-sync' ELSE 'task' END,"
+    " 'completed', t, t + interval '1 second', t + interval '2 seconds', 1000"
+    " FROM generate_series(1, 40000) n,"
+    " LATERAL (SELECT now() - make_interval(secs => CASE WHEN n > 36000 THEN 800000 ELSE n END"
+    " + n / 100.0) AS t) ts"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_other_job_names_in_its_sort_order_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(RETIRED)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    for field, order, name in (
+        ("finishedAt", "desc", "legacy-sync"),
+        ("startedAt", "desc", "legacy-sync"),
+        ("createdAt", "desc", "legacy-sync"),
+        ("finishedAt", "asc", "fresh-sync"),
+    ):
+        params = {"search": name, "sortBy": field, "sortOrder": order}
+        status, body, _ = await search(api, params)
+        assert status == 422, (params, body)
+        # The default sort is not at fault: the search is.
+        assert body["errors"][0]["name"] == ("search" if field == "createdAt" else "sortBy")
+        detail = body["detail"]
+        assert "jobs of other queues or names" in detail and f"dateField={field}" in detail
+        # The advice works: the range on the sort column starts where the name's jobs are.
+        bound = "endDate" if order == "desc" else "startDate"
+        edge = detail.split(f"{bound}=")[1].split(" ")[0]
+        status, body, _ = await search(api, {**params, bound: edge, "dateField": field})
+        assert status == 200 and len(body["items"]) == 20, (params, body)
+        assert {item["jobName"] for item in body["items"]} == {name}
+    # Each name in the order its jobs come first in is served.
+    for params in (
+        {"search": "legacy-sync", "sortBy": "finishedAt", "sortOrder": "asc"},
+        {"search": "fresh-sync", "sortBy": "startedAt", "sortOrder": "desc"},
+    ):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body)
+
+
+# 20,000 waiting jobs of the queue "busy" (no start or finish time: first when ascending),
+# and 2,000 completed ones of "done": the statistics take "done" to hold its share of them.
+DRAINED = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at)"
+    " SELECT 'j' || n, CASE WHEN n <= 2000 THEN 'done' ELSE 'busy' END,"
+    " CASE WHEN n <= 2000 THEN 'done-task' ELSE 'busy-task' END,"
+    " CASE WHEN n <= 2000 THEN 'completed' ELSE 'waiting' END, now() - make_interval(secs => n),"
+    " CASE WHEN n <= 2000 THEN now() END, CASE WHEN n <= 2000 THEN now() END"
+    " FROM generate_series(1, 22000) n"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_queue_or_name_none_of_whose_jobs_lacks_the_sort_value_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(DRAINED)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    for field in ("finishedAt", "startedAt"):
+        for which in ({"queues": "done"}, {"search": "done-task"}):
+            params = {**which, "sortBy": field, "sortOrder": "asc"}
+            status, body, _ = await search(api, params)
+            assert status == 422, (params, body)
+            assert f"jobs without a {field} come first" in body["detail"], body
+    # One waiting job of "done": it comes first, and the page is served at once.
+    await pg.execute(
+        "INSERT INTO jobs (id, queue, name, status, created_at) VALUES ('late', 'done',"
+        " 'done-task', 'waiting', now())"
+    )
+    for which in ({"queues": "done"}, {"search": "done-task"}):
+        status, body, _ = await search(api, {**which, "sortBy": "finishedAt", "sortOrder": "asc"})
+        assert status == 200 and body["items"][0]["id"] == "late", body
+
+
+# 36,000 jobs of "task" lasting 0 to 36 s, 4,000 of "ping" lasting 5 ms: sorted by
+# duration descending, every longer job comes before the first "ping".
+FAST = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
+    " duration_ms)"
+    " SELECT 'j' || n, 'q', CASE WHEN n <= 4000 THEN 'ping' ELSE 'task' END, 'completed',"
+    " now() - make_interval(secs => n), now(), now(), CASE WHEN n <= 4000 THEN 5 ELSE n END"
+    " FROM generate_series(1, 40000) n"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_longer_jobs_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(FAST)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    desc = {"search": "ping", "sortBy": "duration", "sortOrder": "desc"}
+    status, body, _ = await search(api, desc)
+    assert status == 422, body
+    assert "with a duration above 8 ms, longer than any of the jobs searched" in body["detail"]
+    # The advice works, and the shortest first is served as it is.
+    for params in ({**desc, "maxDuration": 8}, {**desc, "sortOrder": "asc"}):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body["detail"])
+        assert {item["jobName"] for item in body["items"]} == {"ping"}

@@ -90,6 +90,7 @@ async def seed(pool: asyncpg.Pool, rows: list[dict[str, Any]]) -> list[dict[str,
         f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({placeholders})",
         [tuple(r[c] for c in JOB_COLUMNS) for r in rows],
     )
+    await pool.execute("SELECT widen_job_spans()")  # as the recorder would (migration 0020)
     return rows
 
 

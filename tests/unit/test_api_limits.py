@@ -12,7 +12,7 @@ from jobdeck_api.search_estimates import Estimate, parse_plan
 from jobdeck_api.search_guard import judge
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import NullStats, leading_walk
-from jobdeck_api.search_skew import QueueSpan, skewed_start
+from jobdeck_api.search_skew import Span, skewed_start
 
 LIMITS = CostLimits(heavy_cost=1_000, refuse_cost=10_000)
 
@@ -156,8 +156,8 @@ def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
 
     assert parse_plan(plan("Index Scan")) == Estimate(20, 23.18, 999_345, True)
     walk = plan("Index Scan")
-    walk[0]["Plan"]["Plans"][0]["Index Cond"] = "(queue = 'ml'::text)"  # type: ignore[index]
-    assert parse_plan(walk).walk_cond == "(queue = 'ml'::text)"
+    walk[0]["Plan"]["Plans"][0]["Index Name"] = "jobs_queue_created_idx"  # type: ignore[index]
+    assert parse_plan(walk).walk_index == "jobs_queue_created_idx"
     assert parse_plan(plan("Sort")) == Estimate(20, 23.18, 999_345, False)
     count = [{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 7, "Total Cost": 1.5}}]
     assert parse_plan(count) == Estimate(7, 1.5)
@@ -165,9 +165,11 @@ def test_a_page_plan_says_whether_it_walks_the_sort_index() -> None:
 
 # A queue created a week ago over 10M jobs of 90 days: 93 of 101 histogram bounds of the
 # time column lie before its first job, none after its last.
-NEW_QUEUE = QueueSpan(
-    first=datetime(2026, 10, 25, tzinfo=UTC),
-    last=datetime(2026, 11, 1, tzinfo=UTC),
+NEW_QUEUE = Span(
+    lo=datetime(2026, 10, 25, tzinfo=UTC).timestamp(),
+    hi=datetime(2026, 11, 1, tzinfo=UTC).timestamp(),
+    queues=("new",),
+    ended_unstarted=False,
     rows=10_000_000,
     null_frac=0.14,
     bounds=101,
@@ -176,26 +178,47 @@ NEW_QUEUE = QueueSpan(
 )
 
 
-def test_the_rows_before_a_queues_first_job_are_a_lower_bound_of_the_walk() -> None:
+# A queue retired two months ago: 70 of 101 bounds lie after the last hour its jobs did
+# anything in.
+OLD_QUEUE = Span(
+    lo=datetime(2026, 8, 3, tzinfo=UTC).timestamp(),
+    hi=datetime(2026, 9, 1, tzinfo=UTC).timestamp(),
+    queues=("old",),
+    ended_unstarted=False,
+    rows=10_000_000,
+    null_frac=0.14,
+    bounds=101,
+    below=0,
+    above=70,
+)
+
+
+def test_the_rows_outside_a_span_are_a_lower_bound_of_the_walk() -> None:
     start = skewed_start("finished_at", True, NEW_QUEUE)
-    assert start is not None and start.edge == NEW_QUEUE.first
+    assert start is not None and start.edge == NEW_QUEUE.lo
     assert start.walk == pytest.approx(10_000_000 * 0.86 * 92 / 100)  # one bucket left out
     late = skewed_start("created_at", False, NEW_QUEUE)
     assert late is not None and late.walk == 0
-    # A job starts or finishes any time after its creation: descending, no bound.
-    assert skewed_start("finished_at", False, NEW_QUEUE) is None
-    assert skewed_start("duration_ms", True, NEW_QUEUE) is None
-    assert skewed_start("finished_at", True, None) is None  # no jobs or no ANALYZE yet
+    # The span's last hour bounds starts and finishes too: descending, any time column.
+    for column in ("created_at", "started_at", "finished_at"):
+        retired = skewed_start(column, False, OLD_QUEUE)
+        assert retired is not None and retired.edge == OLD_QUEUE.hi
+        assert retired.walk == pytest.approx(10_000_000 * 0.86 * 69 / 100)
+    assert skewed_start("priority", True, NEW_QUEUE) is None
+    assert skewed_start("finished_at", True, None) is None  # nothing matches, or no ANALYZE
 
 
 def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
     asc = {"queues": ["new"], "sortBy": "finishedAt", "sortOrder": "asc"}
     refused = judge(q(**asc), WALKS, LIMITS, 0, None, NEW_QUEUE).refusal
     assert refused is not None and refused.detail.startswith("sortBy: sorted by finishedAt")
-    assert "jobs of other queues created before 2026-10-25T00:00:00+00:00" in refused.detail
+    assert (
+        "jobs of other queues with a finishedAt before 2026-10-25T00:00:00+00:00, when the"
+        " first of the jobs searched was created, come first" in refused.detail
+    )
     assert "startDate=2026-10-25T00:00:00+00:00 with dateField=finishedAt" in refused.detail
     # An index leading with the sort column, the queue checked further down it: still a walk.
-    later = Estimate(20, 25.0, 1_000_000, True, "((finished_at IS NOT NULL) AND (queue = 'new'))")
+    later = Estimate(20, 25.0, 1_000_000, True, "jobs_final_finished_idx")
     assert judge(q(**asc), later, LIMITS, 0, None, NEW_QUEUE).refusal is not None
     served = [
         judge(q(**{**asc, "sortOrder": "desc"}), WALKS, LIMITS, 0, None, NEW_QUEUE),
@@ -210,12 +233,62 @@ def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
         ),  # starts where the queue does
         judge(
             q(**asc),
-            Estimate(20, 25.0, 1_000_000, True, "(queue = 'new'::text)"),
+            Estimate(20, 25.0, 1_000_000, True, "jobs_queue_status_created_idx"),
             LIMITS,
             0,
             None,
             NEW_QUEUE,
         ),  # walks the queue's own index
         judge(q(**asc), WALKS, LIMITS, 0, None, None),  # not probed
+    ]
+    assert [v.refusal for v in served] == [None] * len(served)
+
+
+def test_a_page_stuck_behind_newer_jobs_of_other_names_is_refused_up_front() -> None:
+    desc = {"search": "old-report", "sortBy": "startedAt"}
+    refused = judge(q(**desc), WALKS, LIMITS, 0, None, OLD_QUEUE).refusal
+    assert refused is not None and refused.detail.startswith("sortBy: sorted by startedAt desc")
+    assert (
+        "jobs of other queues or names with a startedAt after 2026-09-01T00:00:00+00:00, when"
+        " the last of the jobs searched was done, come first" in refused.detail
+    )
+    assert "endDate=2026-09-01T00:00:00+00:00 with dateField=startedAt" in refused.detail
+    served = [
+        judge(q(**desc, sortOrder="asc"), WALKS, LIMITS, 0, None, OLD_QUEUE),  # starts there
+        judge(q(**desc, endDate="2026-09-01", dateField="startedAt"), WALKS, LIMITS, 0, None,
+              OLD_QUEUE),  # a range on the sort column starts where the jobs are
+        judge(q(**desc, cursor=None), SORTS, LIMITS, 0, None, OLD_QUEUE),
+    ]  # fmt: skip
+    assert [v.refusal for v in served] == [None] * len(served)
+
+
+def test_a_block_none_of_the_matches_lacks_is_walked_whole() -> None:
+    stats = NullStats(rows=1_000, shares={("waiting", "finished_at", True): 0.4,
+                                          ("completed", "finished_at", False): 0.6})  # fmt: skip
+    even = leading_walk(stats, "finished_at", True, None, matches=100, need=20)
+    assert even is not None and even.walk == pytest.approx(200)  # 1 match in 10 rows
+    none = leading_walk(stats, "finished_at", True, None, matches=100, need=20, none_lack=True)
+    assert none is not None and (none.rows, none.walk) == (400, 400)
+    # Descending, the block walked first is the finished jobs': the flag does not apply.
+    desc = leading_walk(stats, "finished_at", False, None, matches=100, need=20, none_lack=True)
+    assert desc is not None and desc.walk == pytest.approx(200)
+
+
+# A 10 ms task among jobs of every duration: 60 of 101 bounds of duration_ms lie above the
+# power of two over its longest run, 1 below the one under its shortest.
+FAST_TASK = Span(
+    8, 16, ("q",), False, rows=10_000_000, null_frac=0.2, bounds=101, below=1, above=60
+)
+
+
+def test_a_page_stuck_behind_longer_jobs_is_refused_up_front() -> None:
+    desc = {"search": "ping", "sortBy": "duration"}
+    refused = judge(q(**desc), WALKS, LIMITS, 0, None, FAST_TASK).refusal
+    assert refused is not None and refused.detail.startswith("sortBy: sorted by duration desc")
+    assert "~4,720,000 jobs of other queues or names with a duration above 16 ms" in refused.detail
+    assert "maxDuration=16, which starts where" in refused.detail
+    served = [
+        judge(q(**desc, maxDuration=16), WALKS, LIMITS, 0, None, FAST_TASK),
+        judge(q(**desc, sortOrder="asc"), WALKS, LIMITS, 0, None, FAST_TASK),  # the shortest first
     ]
     assert [v.refusal for v in served] == [None] * len(served)

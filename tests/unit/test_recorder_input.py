@@ -133,6 +133,7 @@ def test_queries_are_loaded_by_name() -> None:
         "prune_logs",
         "save_logs_pruned_until",
         "ensure_log_partitions",
+        "widen_spans",
         "drop_log_partitions",
         "tombstones",
         "prune_tombstones",

@@ -84,6 +84,11 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def search_term(search: str) -> str:
+    """The term ``search`` matches: trimmed, unless it is all blanks."""
+    return search.strip() or search
+
+
 def filter_jobs(sql: Sql, f: JobFilters, visible_queues: frozenset[str] | None) -> bool:
     """Add ``f``'s conditions, limited to the caller's queues, to ``sql``.
 
@@ -100,7 +105,7 @@ def filter_jobs(sql: Sql, f: JobFilters, visible_queues: frozenset[str] | None) 
     if f.status:
         cond.append(f"status = ANY({sql.bind(sorted({s.value for s in f.status}))}::text[])")
     if f.search:
-        term = f.search.strip() or f.search
+        term = search_term(f.search)
         cond.append(f"(name ILIKE {sql.bind(like_pattern(term))} OR id = {sql.bind(term)})")
     date_col = DATE_COLUMNS[f.date_field]
     if f.start_date is not None:

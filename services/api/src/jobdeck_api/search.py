@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +24,16 @@ from jobdeck.jobsql import (
     SortKey,
     Sql,
     filter_jobs,
+    like_pattern,
     order_by,
+    search_term,
     sort_spec,
 )
 
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.routing import storable
 from jobdeck_api.search_models import EXACT_TOTAL_MAX, SearchQuery
+from jobdeck_api.search_skew import Restriction
 
 COUNT_CAP = 10_000
 # Past this many estimated matches the capped count is skipped: the estimate is the answer.
@@ -62,7 +65,7 @@ class SearchPlan:
     count_cost_limit: float = COUNT_COST_LIMIT
     empty: bool = False  # the caller may see none of the requested queues
     simple: bool = False  # an index range read whatever the data (see SIMPLE_MAX_OFFSET)
-    queues: tuple[str, ...] | None = None  # the queues it is limited to (None: all)
+    restriction: Restriction = field(default_factory=Restriction)  # queues and names searched
     exact_total_max: int = EXACT_TOTAL_MAX
 
 
@@ -162,6 +165,15 @@ def keyset_condition(sql: Sql, sort: Sequence[SortKey], values: list[Any], last_
     return "(" + " OR ".join(ors) + ")"
 
 
+def restriction(q: SearchQuery, queues: set[str] | None) -> Restriction:
+    term = None if q.search is None else search_term(q.search)
+    return Restriction(
+        queues=None if queues is None else tuple(sorted(queues)),
+        name_like=None if term is None else like_pattern(term),
+        job_id=term,
+    )
+
+
 def plan_search(
     q: SearchQuery, visible_queues: frozenset[str] | None, exact_total_max: int = EXACT_TOTAL_MAX
 ) -> SearchPlan:
@@ -220,6 +232,6 @@ def plan_search(
         count_cost_limit=COUNT_COST_LIMIT,
         empty=empty,
         simple=simple,
-        queues=None if queues is None else tuple(sorted(queues)),
+        restriction=restriction(q, queues),
         exact_total_max=exact_total_max,
     )

@@ -6,8 +6,8 @@ itself. Both answers depend only on the statement, its values and the table's
 statistics, which change at each ANALYZE, so they are kept per statement and values for
 ``ttl_s``: a dashboard refreshing a search, or paging it by cursor (the total's statement
 has no cursor), plans it once a minute rather than twice a request. The joint statistics
-of status and missing times (``search_nulls``) and the span of queues along a time
-column (``search_skew``) are kept the same way.
+of status and missing times (``search_nulls``) and the span of queues and job names
+along a time column (``search_skew``) are kept the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncpg
 from aiohttp import web
 
 from jobdeck_api.search_nulls import NullStats
-from jobdeck_api.search_skew import QueueSpan, read_span
+from jobdeck_api.search_skew import Restriction, Span, read_span
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,14 @@ class Estimate:
 
     For a page (a LIMIT query), ``matches`` is the rows under the limit (every match,
     past the cursor if any), and ``walks`` says the page walks an index in the sort
-    order, stopping at ``limit`` matches, rather than sorting its matches; ``walk_cond``
-    is the condition that index scan starts from (its ``Index Cond``, "" for none)."""
+    order, stopping at ``limit`` matches, rather than sorting its matches; ``walk_index``
+    names that index."""
 
     rows: int
     cost: float
     matches: int | None = None
     walks: bool = False
-    walk_cond: str = ""
+    walk_index: str = ""
 
 
 # Plan nodes that return rows in index order (a LIMIT over them stops early).
@@ -52,12 +52,13 @@ def parse_plan(explained: Any) -> Estimate:
     if root["Node Type"] != "Limit":
         return estimate
     child = root["Plans"][0]
+    walks = child["Node Type"] in _WALKS
     return Estimate(
         rows=estimate.rows,
         cost=estimate.cost,
         matches=int(child["Plan Rows"]),
-        walks=child["Node Type"] in _WALKS,
-        walk_cond=child.get("Index Cond", "") if child["Node Type"] in _WALKS else "",
+        walks=walks,
+        walk_index=child.get("Index Name", "") if walks else "",
     )
 
 
@@ -94,14 +95,15 @@ def _key(sql: str, args: Sequence[Any]) -> Hashable:
 
 
 class Estimates:
-    """Planner estimates per (statement, values), queue spans per (queues, column), and
+    """Planner estimates per (statement, values), spans per (queues and
+    names, column), and
     the null statistics, each for ``ttl_s``; at most ``size`` of each kind."""
 
     def __init__(self, ttl_s: float, size: int = 2048) -> None:
         self.ttl_s = ttl_s
         self.size = size
         self._plans: OrderedDict[Hashable, tuple[float, Estimate]] = OrderedDict()
-        self._spans: OrderedDict[Hashable, tuple[float, QueueSpan | None]] = OrderedDict()
+        self._spans: OrderedDict[Hashable, tuple[float, Span | None]] = OrderedDict()
         self._nulls: tuple[float, NullStats | None] | None = None
 
     async def of(self, conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
@@ -114,13 +116,13 @@ class Estimates:
         return estimate
 
     async def span(
-        self, conn: asyncpg.Connection, queues: tuple[str, ...], column: str
-    ) -> QueueSpan | None:
-        key = (queues, column)
+        self, conn: asyncpg.Connection, restriction: Restriction, column: str
+    ) -> Span | None:
+        key = (restriction, column)
         kept = self._kept(self._spans, key)
         if kept is not None:
             return kept[0]
-        span = await read_span(conn, queues, column)
+        span = await read_span(conn, restriction, column)
         self._keep(self._spans, key, span)
         return span
 

@@ -11,10 +11,11 @@ a LIMIT query as if the matches were spread evenly along the index it walks; whe
 status decides that they are not — failed jobs sorted by start time ascending sit behind
 every job that never started — the joint statistics of status and missing values
 (``search_nulls``) show it, and a page that would walk more than ``walk_max_rows`` of
-such a block is refused up front too. Where the queues searched decide it — a queue
-created last week sorted by finishedAt ascending sits behind the whole history — one
-index probe of the queues' creation span (``search_skew``) shows it, and a page that
-would walk more than ``walk_max_rows`` before it is refused up front. Whatever else
+such a block is refused up front too. Where the queues or job name searched decide it —
+a queue created last week sorted by finishedAt ascending sits behind the whole history,
+a name retired last year sorted by startedAt descending in front of it — the span of
+their jobs in time (``search_skew``) shows it, and a page that would walk more than
+``walk_max_rows`` before it is refused up front. Whatever else
 the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
 The simplest shape (one queue, one status, by creation time, shallow) is an index range
 read whatever the data and skips all of this.
@@ -35,10 +36,22 @@ from jobdeck_api.errors import BadParameter
 from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import PageOverBudget, execute_search
-from jobdeck_api.search_estimates import ESTIMATES, Estimate
+from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
 from jobdeck_api.search_models import SearchQuery
-from jobdeck_api.search_nulls import LeadingBlock, NullStats, leading_walk
-from jobdeck_api.search_skew import QueueSpan, SkewedStart, bounded, skewed_start
+from jobdeck_api.search_nulls import (
+    LACKING_WHILE_UNFINISHED,
+    LeadingBlock,
+    NullStats,
+    leading_walk,
+    none_lack,
+)
+from jobdeck_api.search_skew import (
+    QUEUE_LEADING_INDEXES,
+    SPAN_COLUMNS,
+    SkewedStart,
+    Span,
+    skewed_start,
+)
 
 
 @dataclass(frozen=True)
@@ -53,14 +66,16 @@ def judge(
     limits: CostLimits,
     offset: int = 0,
     nulls: NullStats | None = None,
-    span: QueueSpan | None = None,
+    span: Span | None = None,
+    complete: bool = False,
 ) -> Verdict:
-    """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``)."""
+    """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``).
+    ``complete``: no job of the queues or names searched lacks the first sort key's value."""
     if page is None:
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
         return Verdict(heavy=True, refusal=refusal(q, page, limits))
-    block = walked_block(q, page, offset, nulls)
+    block = walked_block(q, page, offset, nulls, complete)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
     start = skewed_walk(q, page, span)
@@ -70,7 +85,7 @@ def judge(
 
 
 def walked_block(
-    q: SearchQuery, page: Estimate, offset: int, nulls: NullStats | None
+    q: SearchQuery, page: Estimate, offset: int, nulls: NullStats | None, complete: bool = False
 ) -> LeadingBlock | None:
     """The block of jobs lacking (or having) the first sort key's value that the page
     walks first, when it walks the sort index at all and nothing skips that block."""
@@ -78,27 +93,33 @@ def walked_block(
     column, nullable, _ = SORT_COLUMNS[field]
     if nulls is None or not page.walks or page.matches is None or not nullable or q.cursor:
         return None
-    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+    if ranged(q, column):
         return None  # a range on the column itself leaves out the jobs lacking it
     statuses = frozenset(s.value for s in q.status) if q.status else None
     ascending = order is SortOrder.ASC
-    return leading_walk(nulls, column, ascending, statuses, page.matches, offset + q.limit)
+    need = offset + q.limit
+    return leading_walk(nulls, column, ascending, statuses, page.matches, need, complete)
 
 
 def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
     """The first sort key's column and direction when the page walks an index in that
     order from its end (no cursor, no range on the column) that does not lead with the
-    queue (an index's conditions are listed in the order of its columns)."""
+    queue."""
     field, order = q.sort_keys()[0]
     column = SORT_COLUMNS[field][0]
-    if not page.walks or page.walk_cond.lstrip("(").startswith("queue ") or q.cursor:
-        return None
-    if (q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column:
+    if not page.walks or page.walk_index in QUEUE_LEADING_INDEXES or q.cursor or ranged(q, column):
         return None
     return column, order is SortOrder.ASC
 
 
-def skewed_walk(q: SearchQuery, page: Estimate, span: QueueSpan | None) -> SkewedStart | None:
+def ranged(q: SearchQuery, column: str) -> bool:
+    """Whether ``q`` limits ``column`` to a range: the walk starts at its end."""
+    if column == "duration_ms":
+        return q.min_duration is not None or q.max_duration is not None
+    return bool(q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column
+
+
+def skewed_walk(q: SearchQuery, page: Estimate, span: Span | None) -> SkewedStart | None:
     walked = walked_column(q, page)
     return None if walked is None else skewed_start(*walked, span)
 
@@ -143,20 +164,31 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
 
 
 def skew_refusal(q: SearchQuery, start: SkewedStart, limits: CostLimits) -> BadParameter:
-    """A 422 for a page stuck behind the jobs of other queues in its sort order."""
+    """A 422 for a page stuck behind the jobs of other queues or names in its sort order."""
     field = q.sort_keys()[0][0]
-    edge = start.edge.isoformat()
-    if start.ascending:
-        where, bound = f"created before {edge}", "startDate"
+    edge = start.edge_text()
+    which = "queues or names" if q.search else "queues"
+    order = "ascending" if start.ascending else "descending"
+    if start.column == "duration_ms":
+        side, than = ("below", "shorter") if start.ascending else ("above", "longer")
+        where = f"a duration {side} {edge} ms, {than} than any of the jobs searched,"
+        bound = f"{'minDuration' if start.ascending else 'maxDuration'}={edge}"
     else:
-        where, bound = f"created after {edge}", "endDate"
+        side, since = (
+            ("before", "the first of the jobs searched was created")
+            if start.ascending
+            else ("after", "the last of the jobs searched was done")
+        )
+        where = f"a {field.value} {side} {edge}, when {since},"
+        bound = (
+            f"{'startDate' if start.ascending else 'endDate'}={edge} with dateField={field.value}"
+        )
     return _refused(
         q,
-        f"sorted by {field.value} {'ascending' if start.ascending else 'descending'}, the"
-        f" ~{start.walk:,.0f} jobs of other queues {where} (when the first job of these"
-        f" queues was created) come first, so its first page would read them all (more than"
-        f" the {limits.walk_max_rows:,} rows a page may read)",
-        [f"{bound}={edge} with dateField={field.value}, which starts where these queues' jobs do"],
+        f"sorted by {field.value} {order}, the ~{start.walk:,.0f} jobs of other {which} with"
+        f" {where} come first, so its first page would read them all (more than the"
+        f" {limits.walk_max_rows:,} rows a page may read)",
+        [f"{bound}, which starts where the jobs searched do"],
     )
 
 
@@ -179,21 +211,41 @@ def _refused(q: SearchQuery, why: str, first_advice: list[str] | None = None) ->
     )
 
 
+async def assess(
+    conn: asyncpg.Connection,
+    estimates: Estimates,
+    plan: SearchPlan,
+    q: SearchQuery,
+    limits: CostLimits,
+) -> tuple[Estimate, Verdict]:
+    """Price ``plan``'s page and gather what the verdict needs: ~1-5 ms, nothing runs."""
+    page = await estimates.of(conn, plan.sql, plan.args)
+    nulls = span = None
+    complete = False
+    if page.walks:
+        nulls = await estimates.null_stats(conn)
+    walked = walked_column(q, page)
+    if walked is not None and walked[0] in SPAN_COLUMNS and plan.restriction:
+        span = await estimates.span(conn, plan.restriction, walked[0])
+    if span is not None and walked is not None and walked[1]:
+        column = walked[0]
+        if column in LACKING_WHILE_UNFINISHED:  # ascending: the jobs lacking it come first
+            r = plan.restriction
+            queues = r.queues or span.queues
+            complete = await none_lack(conn, column, queues, r.name_like, span.ended_unstarted)
+    return page, judge(q, page, limits, plan.offset, nulls, span, complete)
+
+
 async def guarded_search(
     app: web.Application, plan: SearchPlan, q: SearchQuery
 ) -> tuple[list[asyncpg.Record], int, bool]:
     """The page and total of ``plan``, priced first unless its shape is always cheap."""
     pool, limits, estimates = app[PG], app[LIMITS], app[ESTIMATES]
-    page = nulls = span = None
+    page = None
+    verdict = judge(q, None, limits)
     if not plan.simple:
         async with pool.acquire() as conn:
-            page = await estimates.of(conn, plan.sql, plan.args)
-            if page.walks:
-                nulls = await estimates.null_stats(conn)
-            walked = walked_column(q, page)
-            if walked is not None and bounded(*walked) and plan.queues:
-                span = await estimates.span(conn, plan.queues, walked[0])
-    verdict = judge(q, page, limits, plan.offset, nulls, span)
+            page, verdict = await assess(conn, estimates, plan, q, limits)
     if verdict.refusal is not None:
         raise verdict.refusal
     # The lane is entered before a connection is taken: a request waiting for a slot

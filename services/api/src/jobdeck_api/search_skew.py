@@ -1,37 +1,64 @@
-"""How far along a time index a page walks before the first job of its queues.
+"""How far along a time or duration index a page walks before the first job it allows.
 
-A queue created last week, sorted by finishedAt ascending over a year of history: the
-page walks the finish-time index from its oldest end and reads every older job of the
-other queues before its first match. The planner takes queue and time as independent
-and prices that walk as short; neither it nor the joint statistics of ``search_nulls``
-see it. One index probe per queue (``jobs_queue_created_idx``) gives the queues' first
-and last creation time, and the sort column's histogram (``pg_stats``) the rows on the
-other side of it. No job starts or finishes before it was created, so the rows of
-startedAt/finishedAt before the queues' first creation time are a lower bound of the
-walk, as are the rows of createdAt outside the queues' span: a page refused by this rule
-would read at least that many rows. Pure functions here, loaded by ``search_estimates``.
+A queue created last week, sorted by finishedAt ascending over a year of history; a job
+name retired last year, sorted by startedAt descending; a 10 ms task sorted by duration
+descending: the page walks the index from one end and reads every job of the other
+queues or names before its first match. The planner takes queue, name, time and duration
+as independent and prices that walk as short; neither it nor the joint statistics of
+``search_nulls`` see it. ``job_spans`` (migration 0020, kept by the recorder) holds, per
+queue and job name, an hour at or before its jobs' first creation and one at or after
+their last creation, start or finish, and a duration at or below their shortest and one
+above their longest; the sort column's histogram (``pg_stats``) gives the rows outside
+that span. No job starts or finishes before it was created, so the rows before the span
+are a lower bound of an ascending walk, and the rows after it of a descending one: a page
+refused by this rule would read at least that many rows. Pure functions here but
+``read_span``, loaded by ``search_estimates``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
-# The time sort columns this bound holds for: ascending, all of them; descending,
-# creation time only (a job's start or finish may come any time after its creation).
-ASCENDING_COLUMNS = ("created_at", "started_at", "finished_at")
-DESCENDING_COLUMNS = ("created_at",)
+# The sort columns whose walk the spans bound, in both orders.
+SPAN_COLUMNS = ("created_at", "started_at", "finished_at", "duration_ms")
+# The indexes of ``jobs`` whose first column is the queue: a page walking one of them
+# reads only its queues' jobs (checked against the catalog in a test).
+QUEUE_LEADING_INDEXES = frozenset(
+    {
+        "jobs_queue_created_idx",
+        "jobs_queue_status_created_idx",
+        "jobs_live_queue_idx",
+        "jobs_retention_idx",
+    }
+)
 
 
 @dataclass(frozen=True)
-class QueueSpan:
-    """The first and last creation time of some queues' jobs, and the histogram of a
-    time column: ``below``/``above`` of its ``bounds`` bounds lie before/after them."""
+class Restriction:
+    """What a search limits its jobs to, as far as ``job_spans`` knows them: queues, a
+    LIKE pattern of job names, and a job id it matches whatever its name."""
 
-    first: datetime
-    last: datetime
+    queues: tuple[str, ...] | None = None
+    name_like: str | None = None
+    job_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.queues is not None or self.name_like is not None
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where the restricted jobs lie along a column (epoch seconds, or milliseconds of
+    duration), and its histogram: ``below``/``above`` of its ``bounds`` bounds lie
+    before/after them."""
+
+    lo: float
+    hi: float
+    queues: tuple[str, ...]  # the queues holding such jobs
+    ended_unstarted: bool  # whether one of them ended without a start time
     rows: float  # jobs in the table
     null_frac: float  # share lacking the column's value
     bounds: int
@@ -41,62 +68,86 @@ class QueueSpan:
 
 @dataclass(frozen=True)
 class SkewedStart:
-    """A page that reads at least ``walk`` rows of other queues before its first match."""
+    """A page that reads at least ``walk`` rows of other jobs before its first match."""
 
     column: str
     ascending: bool
-    edge: datetime  # the queues' first (ascending) or last (descending) creation time
+    edge: float  # the span's low (ascending) or high (descending) end
     walk: float
 
+    def edge_text(self) -> str:
+        """The edge as a value of the column's filter: ISO 8601, or milliseconds."""
+        if self.column == "duration_ms":
+            return f"{self.edge:.0f}"
+        return datetime.fromtimestamp(self.edge, UTC).isoformat()
 
-def bounded(column: str, ascending: bool) -> bool:
-    """Whether the queues' creation span bounds the walk of ``column`` in that order."""
-    return column in (ASCENDING_COLUMNS if ascending else DESCENDING_COLUMNS)
 
+def skewed_start(column: str, ascending: bool, span: Span | None) -> SkewedStart | None:
+    """At least how many rows the index on ``column`` holds before the restricted jobs.
 
-def skewed_start(column: str, ascending: bool, span: QueueSpan | None) -> SkewedStart | None:
-    """At least how many rows the index on ``column`` holds before the queues' jobs.
-
-    A histogram bound inside the span may have up to one bucket of the queues' side
-    beside it: that bucket is left out, so the figure stays a lower bound."""
-    if span is None or span.bounds < 2 or span.rows <= 0 or not bounded(column, ascending):
+    A histogram bound inside the span may have up to one bucket of the span's side beside
+    it: that bucket is left out, so the figure stays a lower bound."""
+    if span is None or span.bounds < 2 or span.rows <= 0 or column not in SPAN_COLUMNS:
         return None
     outside = span.below if ascending else span.above
     share = max(0, outside - 1) / (span.bounds - 1)
     walk = span.rows * (1 - span.null_frac) * share
-    edge = span.first if ascending else span.last
+    edge = span.lo if ascending else span.hi
     return SkewedStart(column=column, ascending=ascending, edge=edge, walk=walk)
 
 
 SPAN_SQL = """
 WITH span AS (
-    SELECT min(b.first) AS first, max(b.last) AS last
-    FROM unnest($1::text[]) AS q(queue),
-    LATERAL (SELECT min(j.created_at) AS first, max(j.created_at) AS last
-             FROM jobs j WHERE j.queue = q.queue) b
+    SELECT min(m.first_at) AS first, max(m.last_at) AS last,
+           min(m.min_duration) AS shortest, max(m.max_duration) AS longest,
+           array_agg(DISTINCT m.queue) AS queues, bool_or(m.ended_unstarted) AS ended_unstarted
+    FROM (
+        SELECT s.queue, s.first_at, s.last_at, s.min_duration, s.max_duration,
+               s.ended_unstarted
+        FROM job_spans s
+        WHERE ($1::text[] IS NULL OR s.queue = ANY($1::text[]))
+          AND ($2::text IS NULL OR s.name ILIKE $2::text)
+        UNION ALL
+        SELECT j.queue, j.created_at, greatest(j.created_at, j.started_at, j.finished_at),
+               j.duration_ms, j.duration_ms + 1, j.started_at IS NULL
+        FROM jobs j WHERE j.id = $3::text
+    ) m
+), edges AS (
+    SELECT CASE WHEN $4 = 'duration_ms' THEN shortest ELSE extract(epoch FROM first) END::float8
+               AS lo,
+           CASE WHEN $4 = 'duration_ms' THEN longest ELSE extract(epoch FROM last) END::float8
+               AS hi,
+           queues, ended_unstarted
+    FROM span
 ), hist AS (
-    SELECT s.null_frac, s.histogram_bounds::text::timestamptz[] AS bounds
+    SELECT s.null_frac,
+           ARRAY(SELECT CASE WHEN $4 = 'duration_ms' THEN b::float8
+                             ELSE extract(epoch FROM b::timestamptz)::float8 END
+                 FROM unnest(s.histogram_bounds::text::text[]) b) AS bounds
     FROM pg_stats s
-    WHERE s.schemaname = current_schema() AND s.tablename = 'jobs' AND s.attname = $2
+    WHERE s.schemaname = current_schema() AND s.tablename = 'jobs' AND s.attname = $4
 )
-SELECT span.first, span.last, c.reltuples, h.null_frac, cardinality(h.bounds) AS bounds,
-       (SELECT count(*) FROM unnest(h.bounds) b WHERE b < span.first) AS below,
-       (SELECT count(*) FROM unnest(h.bounds) b WHERE b > span.last) AS above
-FROM span CROSS JOIN pg_class c JOIN hist h ON true
+SELECT e.lo, e.hi, e.queues, e.ended_unstarted, c.reltuples, h.null_frac,
+       cardinality(h.bounds) AS bounds,
+       (SELECT count(*) FROM unnest(h.bounds) b WHERE b < e.lo) AS below,
+       (SELECT count(*) FROM unnest(h.bounds) b WHERE b > e.hi) AS above
+FROM edges e CROSS JOIN pg_class c JOIN hist h ON true
 WHERE c.oid = 'jobs'::regclass
 """
 
 
-async def read_span(
-    conn: asyncpg.Connection, queues: tuple[str, ...], column: str
-) -> QueueSpan | None:
-    """None when the queues have no jobs or ANALYZE has not run; ~1 ms at 10 M rows."""
-    row = await conn.fetchrow(SPAN_SQL, list(queues), column)
-    if row is None or row["first"] is None or row["bounds"] is None:
+async def read_span(conn: asyncpg.Connection, restriction: Restriction, column: str) -> Span | None:
+    """None when no span holds such jobs or ANALYZE has not run; ~1 ms."""
+    r = restriction
+    queues = None if r.queues is None else list(r.queues)
+    row = await conn.fetchrow(SPAN_SQL, queues, r.name_like, r.job_id, column)
+    if row is None or row["lo"] is None or row["hi"] is None or row["bounds"] is None:
         return None
-    return QueueSpan(
-        first=row["first"],
-        last=row["last"],
+    return Span(
+        lo=row["lo"],
+        hi=row["hi"],
+        queues=tuple(row["queues"]),
+        ended_unstarted=row["ended_unstarted"],
         rows=float(row["reltuples"]),
         null_frac=float(row["null_frac"]),
         bounds=int(row["bounds"]),

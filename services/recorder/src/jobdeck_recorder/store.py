@@ -4,7 +4,8 @@ The batch's job rows are locked (``SELECT ... FOR UPDATE``), their attempt histo
 (writers of an attempt row always hold its job's lock first), the events folded onto them
 in Python (``fold.plan_batch``), and the result written with one ``UPDATE ... FROM
 unnest(...)``, one ``INSERT ... SELECT FROM unnest(...)``, one upsert of attempt rows and
-one insert of log lines.
+one insert of log lines; the spans of (queue, job name) that the rows widen are widened in
+the same transaction (``spans``).
 Driver errors are translated here into ``StoreUnavailable`` (try again later) and
 ``StoreRejected`` (a value Postgres refuses: isolate the event that carries it).
 """
@@ -25,6 +26,7 @@ from jobdeck.sql import load_queries
 
 from jobdeck_recorder.attempts import AttemptRow, StreamId, parse_stream_id
 from jobdeck_recorder.fold import KEEP, JobRow, LogLine, plan_batch
+from jobdeck_recorder.spans import SpanMemory
 
 MAX_INSERT_RACES = 5
 
@@ -80,6 +82,7 @@ class JobStore:
     def __init__(self, pool: asyncpg.Pool, on_batch: BatchHook | None = None) -> None:
         self.pool = pool
         self.on_batch = on_batch
+        self.spans = SpanMemory()
 
     async def write(
         self, events: Sequence[Event], entry_ids: Sequence[str] | None = None
@@ -107,6 +110,7 @@ class JobStore:
         job_ids = sorted(
             {e.job_id for e in events if e.job_id is not None and e.type is not EventType.LOG}
         )
+        widened: list[asyncpg.Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
             existing: dict[str, JobRow] = {}
             attempts: dict[tuple[str, int], AttemptRow] = {}
@@ -138,6 +142,10 @@ class JobStore:
             if plan.attempts:
                 docs = [attempt_doc(a) for a in plan.attempts]
                 await conn.execute(QUERIES["upsert_attempts"], json_param(docs))
+            spans = self.spans.wider([*plan.updates, *plan.inserts])
+            if spans:
+                docs = [span.doc(key) for key, span in spans.items()]
+                widened = await conn.fetch(QUERIES["widen_spans"], json_param(docs))
             if self.on_batch is not None and (plan.updates or plan.inserts):
                 await self.on_batch(conn, existing, [*plan.updates, *plan.inserts])
             logs = 0
@@ -145,6 +153,7 @@ class JobStore:
                 docs = [log_doc(x) for x in plan.logs]
                 status = await conn.execute(QUERIES["insert_logs"], json_param(docs))
                 logs = int(status.rsplit(" ", 1)[-1])
+        self.spans.learn(widened)  # committed: only now may they be skipped
         return WriteResult(len(plan.updates), len(plan.inserts), logs, len(plan.conflicts))
 
 
