@@ -115,12 +115,21 @@ async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: i
 
 
 def matrix() -> dict[str, dict[str, Any]]:
-    """Each added queue and job name, by every sort field in both orders."""
+    """Each added queue and job name, and each kind of filter of bench/search.py's history,
+    by every sort field in both orders."""
     restrictions = {
         "queue fresh": {"queues": ["fresh"]},
         "queue retired": {"queues": ["retired"]},
         "name fresh-task": {"search": "fresh-task"},
         "name retired-task": {"search": "retired-task"},
+        "everything": {},
+        "failed": {"status": ["failed"]},
+        "waiting": {"status": ["waiting"]},
+        "small queue": {"queues": ["cleanup"]},
+        "rare name": {"search": "train-model"},
+        "priority 50": {"priority": 50},
+        "a week": {"startDate": "2026-10-01", "endDate": "2026-10-07"},
+        "slow": {"minDuration": 5000},
     }
     return {
         f"{r} by {field.value} {order}": {**params, "sortBy": field.value, "sortOrder": order}

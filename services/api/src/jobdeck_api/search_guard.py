@@ -227,12 +227,14 @@ async def assess(
     walked = walked_column(q, page)
     if walked is not None and walked[0] in SPAN_COLUMNS and plan.restriction:
         span = await estimates.span(conn, plan.restriction, walked[0])
-    if span is not None and walked is not None and walked[1]:
-        column = walked[0]
-        if column in LACKING_WHILE_UNFINISHED:  # ascending: the jobs lacking it come first
+    if walked is not None and walked[1] and walked[0] in LACKING_WHILE_UNFINISHED:
+        # Ascending, the jobs lacking the value come first: does any of them match?
+        if q.min_duration is not None or q.max_duration is not None:
+            complete = True  # only a job that started and finished has a duration
+        elif span is not None:
             r = plan.restriction
             queues = r.queues or span.queues
-            complete = await none_lack(conn, column, queues, r.name_like, span.ended_unstarted)
+            complete = await none_lack(conn, walked[0], queues, r.name_like, span.ended_unstarted)
     return page, judge(q, page, limits, plan.offset, nulls, span, complete)
 
 
