@@ -34,23 +34,14 @@ from jobdeck_api.search_models import SearchQuery
 
 DB = os.environ.get("JOBDECK_BENCH_DB", "jobdeck_bench_search")
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
-FRESH = """
+# $1 completed jobs of queue $2, job name $3, spread over the week from $4.
+WEEK_OF_JOBS = """
 INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at, duration_ms,
                   attempts)
-SELECT 'skew-' || n, 'fresh', 'fresh-task', 'completed', t, t + interval '1 second',
+SELECT $2 || '-' || n, $2, $3, 'completed', t, t + interval '1 second',
        t + interval '2 seconds', 1000, 1
 FROM generate_series(1, $1::int) n,
-LATERAL (SELECT (SELECT max(created_at) FROM jobs) + make_interval(secs => n * 604800.0 / $1)
-         AS t) x
-"""
-RETIRED = """
-INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at, duration_ms,
-                  attempts)
-SELECT 'retired-' || n, 'retired', 'retired-task', 'completed', t, t + interval '1 second',
-       t + interval '2 seconds', 1000, 1
-FROM generate_series(1, $1::int) n,
-LATERAL (SELECT (SELECT min(created_at) FROM jobs) + make_interval(secs => n * 604800.0 / $1)
-         AS t) x
+LATERAL (SELECT $4::timestamptz + make_interval(secs => n * 604800.0 / $1) AS t) x
 """
 WALKED = [
     f"SELECT id FROM jobs WHERE {column} IS NOT NULL ORDER BY {column} {order}, id {order} LIMIT 20"
@@ -165,8 +156,9 @@ async def main() -> None:
     tr = conn.transaction()
     await tr.start()
     try:
-        await conn.execute(FRESH, args.jobs)
-        await conn.execute(RETIRED, args.jobs)
+        first, last = await conn.fetchrow("SELECT min(created_at), max(created_at) FROM jobs")
+        await conn.execute(WEEK_OF_JOBS, args.jobs, "fresh", "fresh-task", last)
+        await conn.execute(WEEK_OF_JOBS, args.jobs, "retired", "retired-task", first)
         await conn.execute("SELECT widen_job_spans($1)", ["fresh", "retired"])
         await conn.execute("ANALYZE jobs")
         await report(conn, matrix() if args.matrix else SEARCHES, full=not args.matrix)
