@@ -120,6 +120,16 @@ def matrix() -> dict[str, dict[str, Any]]:
         "rare name": {"search": "train-model"},
         "priority 50": {"priority": 50},
         "a week": {"startDate": "2026-10-01", "endDate": "2026-10-07"},
+        "started in a week": {
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "dateField": "startedAt",
+        },
+        "finished in a week": {
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "dateField": "finishedAt",
+        },
         "slow": {"minDuration": 5000},
     }
     return {

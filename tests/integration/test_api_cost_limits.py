@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from tests.support.api import auth
 from tests.support.processes import wait_for
 
 SEARCH = "/api/v1/jobs/search"
+DAY = timedelta(days=1)
 # One job in 100 is on the queue "small"; the rest spread over q0, q1, q2.
 SEED = """
 INSERT INTO jobs (id, queue, name, status, priority, attempts, max_attempts, created_at,
@@ -411,14 +413,19 @@ async def test_a_queue_or_name_none_of_whose_jobs_lacks_the_sort_value_is_refuse
             status, body, _ = await search(api, params)
             assert status == 422, (params, body)
             assert f"jobs without a {field} come first" in body["detail"], body
-    # One waiting job of "done": it comes first, and the page is served at once.
+    # One waiting job of "done", first in the block (which runs in id order): a page of
+    # one is served at once; a page of 20 still walks the whole block for the other 19.
     await pg.execute(
-        "INSERT INTO jobs (id, queue, name, status, created_at) VALUES ('late', 'done',"
+        "INSERT INTO jobs (id, queue, name, status, created_at) VALUES ('a-late', 'done',"
         " 'done-task', 'waiting', now())"
     )
     for which in ({"queues": "done"}, {"search": "done-task"}):
-        status, body, _ = await search(api, {**which, "sortBy": "finishedAt", "sortOrder": "asc"})
-        assert status == 200 and body["items"][0]["id"] == "late", body
+        params = {**which, "sortBy": "finishedAt", "sortOrder": "asc"}
+        status, body, _ = await search(api, {**params, "limit": 1})
+        assert status == 200 and body["items"][0]["id"] == "a-late", body
+        status, body, _ = await search(api, params)
+        assert status == 422, body
+        assert "fewer than a page of the first 1,000 of them match" in body["detail"], body
 
 
 # 36,000 jobs of "task" lasting 0 to 36 s, 4,000 of "ping" lasting 5 ms: sorted by
@@ -448,3 +455,103 @@ async def test_a_page_stuck_behind_longer_jobs_is_refused_up_front(
         status, body, _ = await search(api, params)
         assert status == 200 and len(body["items"]) == 20, (params, body["detail"])
         assert {item["jobName"] for item in body["items"]} == {"ping"}
+
+
+# 40,000 jobs of one queue, one created every 20 s over nine days, each started a second
+# and finished two seconds after it was created.
+STEADY = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at,"
+    " duration_ms)"
+    " SELECT 'j' || n, 'q', 't', 'completed', t, t + interval '1 second',"
+    " t + interval '2 seconds', 1000"
+    " FROM generate_series(1, 40000) n,"
+    " LATERAL (SELECT now() - make_interval(secs => n * 20) AS t) ts"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_stuck_behind_jobs_outside_a_range_of_another_time_is_refused_up_front(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(STEADY)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    oldest, newest = await pg.fetchrow("SELECT min(created_at), max(created_at) FROM jobs")
+    old_day = {"startDate": oldest.isoformat(), "endDate": (oldest + DAY).isoformat()}
+    new_day = {"startDate": (newest - DAY).isoformat(), "endDate": newest.isoformat()}
+    for params in (
+        # Created on the oldest day, sorted by a later time descending: every job started
+        # or finished since comes first.
+        {**old_day, "sortBy": "startedAt"},
+        {**old_day, "sortBy": "finishedAt"},
+        # Started on the newest day, sorted by creation ascending: every older job first.
+        {**new_day, "dateField": "startedAt", "sortOrder": "asc"},
+        # Finished on the oldest day, sorted by creation descending.
+        {**old_day, "dateField": "finishedAt"},
+    ):
+        status, body, _ = await search(api, params)
+        assert status == 422, (params, body)
+        detail = body["detail"]
+        assert "within startDate/endDate, so its first page would read them all" in detail
+        # The advice works: sorted by the time the range is on, the walk starts there.
+        field = params.get("dateField", "createdAt")
+        assert f"instead sortBy={field}, the time the range is on" in detail, detail
+        status, body, _ = await search(api, {**params, "sortBy": field})
+        assert status == 200 and len(body["items"]) == 20, (params, body)
+    # The range where the walk starts: served.
+    for params in (
+        {**new_day, "sortBy": "startedAt"},
+        {**old_day, "dateField": "finishedAt", "sortOrder": "asc"},
+    ):
+        status, body, _ = await search(api, params)
+        assert status == 200 and len(body["items"]) == 20, (params, body)
+
+    # A job of the oldest day that waited until now to start is a match the first page
+    # must show: its lag widens the span, and the page is no longer refused.
+    await pg.execute(
+        "INSERT INTO jobs (id, queue, name, status, created_at, started_at)"
+        " VALUES ('late', 'q', 't', 'active', $1, now())",
+        oldest + DAY / 2,
+    )
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    # (a range not asked before: the API keeps what it read of a span for a minute)
+    later = {**old_day, "startDate": (oldest + timedelta(seconds=1)).isoformat()}
+    status, body, _ = await search(api, {**later, "sortBy": "startedAt"})
+    assert status == 200 and body["items"][0]["id"] == "late", body
+
+
+# 40,000 jobs given ids in order of creation, one every 20 s; every fourth waits (no start
+# or finish time): sorted by startedAt ascending, the waiting ones come first, in id order.
+IN_ORDER = (
+    "INSERT INTO jobs (id, queue, name, status, created_at, started_at, finished_at)"
+    " SELECT 'j' || lpad(n::text, 6, '0'), 'q', 't',"
+    " CASE WHEN n % 4 = 0 THEN 'waiting' ELSE 'completed' END, t,"
+    " CASE WHEN n % 4 <> 0 THEN t + interval '1 second' END,"
+    " CASE WHEN n % 4 <> 0 THEN t + interval '2 seconds' END"
+    " FROM generate_series(1, 40000) n,"
+    " LATERAL (SELECT now() - make_interval(secs => (40000 - n) * 20) AS t) ts"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_whose_matches_lie_deep_in_the_jobs_lacking_its_sort_value_is_refused(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(IN_ORDER)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    oldest, newest = await pg.fetchrow("SELECT min(created_at), max(created_at) FROM jobs")
+    # The newest day's waiting jobs lie behind 9,000 older ones in the block: refused.
+    new_day = {"startDate": (newest - DAY).isoformat(), "endDate": newest.isoformat()}
+    for field in ("startedAt", "finishedAt", "duration"):
+        status, body, _ = await search(api, {**new_day, "sortBy": field, "sortOrder": "asc"})
+        assert status == 422, (field, body)
+        assert (
+            f"the jobs without a {field} come first, and fewer than a page of the first 1,000"
+            in body["detail"]
+        ), body
+    # The oldest day's waiting jobs head the block: served at once, those first.
+    old_day = {"startDate": oldest.isoformat(), "endDate": (oldest + DAY).isoformat()}
+    status, body, _ = await search(api, {**old_day, "sortBy": "startedAt", "sortOrder": "asc"})
+    assert status == 200 and len(body["items"]) == 20, body
+    assert {item["status"] for item in body["items"]} == {"waiting"}

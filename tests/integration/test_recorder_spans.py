@@ -22,6 +22,10 @@ LEFT JOIN job_spans s ON s.queue = j.queue AND s.name = j.name
 WHERE s.queue IS NULL OR s.first_at > j.created_at
    OR s.last_at < greatest(j.created_at, j.started_at, j.finished_at)
    OR j.duration_ms < s.min_duration OR j.duration_ms >= s.max_duration
+   OR s.max_lag_ms IS NULL
+   OR extract(epoch FROM greatest(j.created_at, j.started_at, j.finished_at)
+                         - least(j.created_at, j.started_at, j.finished_at)) * 1000
+      >= s.max_lag_ms
 """
 
 
@@ -32,7 +36,8 @@ def run(spec: JobSpec, at: int) -> list[Event]:
 async def span(pg: asyncpg.Pool) -> asyncpg.Record:
     return await pg.fetchrow(
         "SELECT xmin::text AS xmin, (extract(epoch FROM first_at) * 1000)::bigint AS first,"
-        " (extract(epoch FROM last_at) * 1000)::bigint AS last, min_duration, max_duration"
+        " (extract(epoch FROM last_at) * 1000)::bigint AS last, min_duration, max_duration,"
+        " max_lag_ms"
         " FROM job_spans WHERE queue = 'q' AND name = 'task'"
     )
 
@@ -44,6 +49,7 @@ async def test_a_span_holds_its_jobs_and_is_written_once_an_hour(pg: asyncpg.Poo
     first = await span(pg)
     assert (first["first"], first["last"]) == (hour, hour + HOUR_MS)
     assert (first["min_duration"], first["max_duration"]) == (32, 64)  # it ran 49 ms
+    assert first["max_lag_ms"] == 64  # finished 50 ms after it was created
 
     # Another job in the same hour: the span holds it, nothing is written.
     await store.write(run(JobSpec(queue="q", name="task"), hour + 120_000))
@@ -59,6 +65,12 @@ async def test_a_span_holds_its_jobs_and_is_written_once_an_hour(pg: asyncpg.Poo
     # A recorder that has not seen the span yet learns it from the table: it only widens.
     await JobStore(pg).write(run(JobSpec(queue="q", name="task"), hour + 3_600))
     assert (await span(pg))[1:] == wide[1:]
+
+    # A job that waited a day to start: its times lie a day and 50 ms apart.
+    spec = JobSpec(queue="q", name="task")
+    await store.write([spec.added_event(hour), *job_events(spec.job_id, t0=hour + 24 * HOUR_MS)])
+    assert (await span(pg))["max_lag_ms"] == 2**27  # the power of two above 86,400,050 ms
+    assert await pg.fetchval(HOLDS_EVERY_JOB) == 0
     assert not await pg.fetchval("SELECT ended_unstarted FROM job_spans WHERE queue = 'q'")
 
     # A job cancelled before it started: the key holds a job without a start time for good.

@@ -210,7 +210,7 @@ def test_the_rows_outside_a_span_are_a_lower_bound_of_the_walk() -> None:
 
 def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
     asc = {"queues": ["new"], "sortBy": "finishedAt", "sortOrder": "asc"}
-    refused = judge(q(**asc), WALKS, LIMITS, 0, None, NEW_QUEUE).refusal
+    refused = judge(q(**asc), WALKS, LIMITS, 0, None, NEW_QUEUE, complete=True).refusal
     assert refused is not None and refused.detail.startswith("sortBy: sorted by finishedAt")
     assert (
         "jobs of other queues with a finishedAt before 2026-10-25T00:00:00+00:00, when the"
@@ -219,9 +219,12 @@ def test_a_page_stuck_behind_other_queues_is_refused_up_front() -> None:
     assert "startDate=2026-10-25T00:00:00+00:00 with dateField=finishedAt" in refused.detail
     # An index leading with the sort column, the queue checked further down it: still a walk.
     later = Estimate(20, 25.0, 1_000_000, True, "jobs_final_finished_idx")
-    assert judge(q(**asc), later, LIMITS, 0, None, NEW_QUEUE).refusal is not None
+    assert judge(q(**asc), later, LIMITS, 0, None, NEW_QUEUE, complete=True).refusal is not None
     served = [
         judge(q(**{**asc, "sortOrder": "desc"}), WALKS, LIMITS, 0, None, NEW_QUEUE),
+        # Some job of the queue has no finishedAt: ascending, it comes first and may fill
+        # the page before the walk reaches the other queues' jobs.
+        judge(q(**asc), WALKS, LIMITS, 0, None, NEW_QUEUE),
         judge(q(**asc), SORTS, LIMITS, 0, None, NEW_QUEUE),  # sorts its few matches
         judge(
             q(**asc, startDate="2026-10-25", dateField="finishedAt"),
@@ -290,5 +293,44 @@ def test_a_page_stuck_behind_longer_jobs_is_refused_up_front() -> None:
     served = [
         judge(q(**desc, maxDuration=16), WALKS, LIMITS, 0, None, FAST_TASK),
         judge(q(**desc, sortOrder="asc"), WALKS, LIMITS, 0, None, FAST_TASK),  # the shortest first
+    ]
+    assert [v.refusal for v in served] == [None] * len(served)
+
+
+# Jobs created in the first week of October sorted by another time, over a history up to
+# November: the range widened by the lag ends a minute after the week, and 27 of 101
+# bounds of startedAt lie after that.
+OCTOBER_WEEK = Span(
+    lo=datetime(2026, 9, 30, 23, 59, tzinfo=UTC).timestamp(),
+    hi=datetime(2026, 10, 8, 0, 1, tzinfo=UTC).timestamp(),
+    queues=("q",),
+    ended_unstarted=True,
+    rows=10_000_000,
+    null_frac=0.14,
+    bounds=101,
+    below=65,
+    above=27,
+    dated_lo=True,
+    dated_hi=True,
+)
+
+
+def test_a_page_stuck_behind_jobs_outside_a_range_of_another_time_is_refused_up_front() -> None:
+    week = {"startDate": "2026-10-01", "endDate": "2026-10-07", "sortBy": "startedAt"}
+    refused = judge(q(**week), WALKS, LIMITS, 0, None, OCTOBER_WEEK).refusal
+    assert refused is not None and refused.detail.startswith("sortBy: sorted by startedAt desc")
+    assert (
+        "the ~2,236,000 jobs with a startedAt after 2026-10-08T00:01:00+00:00 come first, and"
+        " none of them has a createdAt within startDate/endDate" in refused.detail
+    )
+    assert "instead sortBy=createdAt, the time the range is on" in refused.detail
+    asc = {**week, "sortOrder": "asc"}
+    assert judge(q(**asc), WALKS, LIMITS, 0, None, OCTOBER_WEEK, complete=True).refusal is not None
+    served = [
+        # Jobs of the week without a start come first ascending and may fill the page.
+        judge(q(**asc), WALKS, LIMITS, 0, None, OCTOBER_WEEK),
+        # The range on the sort column itself: the walk starts at the week.
+        judge(q(**week, dateField="startedAt"), WALKS, LIMITS, 0, None, OCTOBER_WEEK),
+        judge(q(**week), SORTS, LIMITS, 0, None, OCTOBER_WEEK),  # sorts its matches
     ]
     assert [v.refusal for v in served] == [None] * len(served)

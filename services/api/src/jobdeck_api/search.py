@@ -20,6 +20,7 @@ import orjson
 from jobdeck.filters import EARLIEST, LATEST, SortField, SortOrder
 from jobdeck.jobsql import (
     DATA_COLUMNS,
+    DATE_COLUMNS,
     SUMMARY_COLUMNS,
     SortKey,
     Sql,
@@ -55,7 +56,8 @@ class SearchPlan:
     count_sql: str
     count_args: list[Any]
     estimate_sql: str
-    estimate_args: list[Any]
+    estimate_args: list[Any]  # also the arguments of ``matches``
+    matches: str  # the filters as one condition on a row of ``jobs``
     sort: list[SortKey]  # column, order, nullable, kind
     offset: int
     limit: int
@@ -167,10 +169,14 @@ def keyset_condition(sql: Sql, sort: Sequence[SortKey], values: list[Any], last_
 
 def restriction(q: SearchQuery, queues: set[str] | None) -> Restriction:
     term = None if q.search is None else search_term(q.search)
+    dated = q.start_date is not None or q.end_date is not None
     return Restriction(
         queues=None if queues is None else tuple(sorted(queues)),
         name_like=None if term is None else like_pattern(term),
         job_id=term,
+        date_column=DATE_COLUMNS[q.date_field] if dated else None,
+        after=None if q.start_date is None else q.start_date.timestamp(),
+        before=None if q.end_date is None else q.end_date.timestamp(),
     )
 
 
@@ -198,6 +204,7 @@ def plan_search(
         and [f for f, _ in q.sort_keys()] == [SortField.CREATED_AT]
     )
     count_where, count_args = sql.where(), list(sql.args)
+    matches = " AND ".join(sql.conditions) or "true"
     estimate_args = list(sql.args)
     sort = sort_spec(q)
     if q.cursor is not None:
@@ -223,6 +230,7 @@ def plan_search(
         count_args=count_args,
         estimate_sql=f"SELECT 1 FROM jobs{count_where}",
         estimate_args=estimate_args,
+        matches=matches,
         sort=sort,
         offset=offset,
         limit=q.limit,

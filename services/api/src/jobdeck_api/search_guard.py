@@ -13,9 +13,10 @@ every job that never started — the joint statistics of status and missing valu
 (``search_nulls``) show it, and a page that would walk more than ``walk_max_rows`` of
 such a block is refused up front too. Where the queues or job name searched decide it —
 a queue created last week sorted by finishedAt ascending sits behind the whole history,
-a name retired last year sorted by startedAt descending in front of it — the span of
-their jobs in time (``search_skew``) shows it, and a page that would walk more than
-``walk_max_rows`` before it is refused up front. Whatever else
+a name retired last year sorted by startedAt descending in front of it, jobs created in
+one week of last month sorted by startedAt descending behind every job started since —
+the span of their jobs in time (``search_skew``) shows it, and a page that would walk
+more than ``walk_max_rows`` before it is refused up front. Whatever else
 the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
 The simplest shape (one queue, one status, by creation time, shallow) is an index range
 read whatever the data and skips all of this.
@@ -40,8 +41,10 @@ from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import (
     LACKING_WHILE_UNFINISHED,
+    BlockHead,
     LeadingBlock,
     NullStats,
+    block_head,
     leading_walk,
     none_lack,
 )
@@ -68,17 +71,25 @@ def judge(
     nulls: NullStats | None = None,
     span: Span | None = None,
     complete: bool = False,
+    head: BlockHead | None = None,
 ) -> Verdict:
     """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``).
-    ``complete``: no job of the queues or names searched lacks the first sort key's value."""
+    ``complete``: no job of the queues or names searched lacks the first sort key's value;
+    ``head``: what the head of the leading block of jobs lacking it holds, when read."""
     if page is None:
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
         return Verdict(heavy=True, refusal=refusal(q, page, limits))
-    block = walked_block(q, page, offset, nulls, complete)
+    if head is not None and head.found_at is None and head.read >= limits.walk_max_rows:
+        return Verdict(heavy=True, refusal=head_refusal(q, limits))
+    # What the head holds supersedes the statistics' estimate of the block.
+    block = None if head is not None else walked_block(q, page, offset, nulls, complete)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
-    start = skewed_walk(q, page, span)
+    # A head read to its end without the page's matches: the walk goes on past the block.
+    start = None
+    if head is None or head.found_at is None:
+        start = skewed_walk(q, page, span, complete or head is not None)
     if start is not None and start.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=skew_refusal(q, start, limits))
     return Verdict(heavy=q.exact_total or page.cost > limits.heavy_cost)
@@ -119,9 +130,15 @@ def ranged(q: SearchQuery, column: str) -> bool:
     return bool(q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column
 
 
-def skewed_walk(q: SearchQuery, page: Estimate, span: Span | None) -> SkewedStart | None:
+def skewed_walk(
+    q: SearchQuery, page: Estimate, span: Span | None, complete: bool
+) -> SkewedStart | None:
+    """Ascending, the jobs lacking the value come first: a match among them ends the walk
+    before it reaches the span, unless none of the jobs searched lacks it (``complete``)."""
     walked = walked_column(q, page)
-    return None if walked is None else skewed_start(*walked, span)
+    if walked is None or (walked[1] and walked[0] in LACKING_WHILE_UNFINISHED and not complete):
+        return None
+    return skewed_start(*walked, span)
 
 
 def refusal(q: SearchQuery, page: Estimate, limits: CostLimits) -> BadParameter:
@@ -163,6 +180,24 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
     )
 
 
+def head_refusal(q: SearchQuery, limits: CostLimits) -> BadParameter:
+    """A 422 for a page whose matches lie deep in the block of jobs lacking its sort value."""
+    field = q.sort_keys()[0][0]
+    advice = ["sortOrder=desc"]
+    if field is not SortField.DURATION:
+        advice.append(
+            f"limit {field.value} with startDate/endDate and dateField={field.value},"
+            " which leaves out the jobs without one"
+        )
+    return _refused(
+        q,
+        f"sorted by {field.value} ascending, the jobs without a {field.value} come first,"
+        f" and fewer than a page of the first {limits.walk_max_rows:,} of them match, so its"
+        f" first page would read more than the {limits.walk_max_rows:,} rows a page may read",
+        advice,
+    )
+
+
 def skew_refusal(q: SearchQuery, start: SkewedStart, limits: CostLimits) -> BadParameter:
     """A 422 for a page stuck behind the jobs of other queues or names in its sort order."""
     field = q.sort_keys()[0][0]
@@ -173,6 +208,18 @@ def skew_refusal(q: SearchQuery, start: SkewedStart, limits: CostLimits) -> BadP
         side, than = ("below", "shorter") if start.ascending else ("above", "longer")
         where = f"a duration {side} {edge} ms, {than} than any of the jobs searched,"
         bound = f"{'minDuration' if start.ascending else 'maxDuration'}={edge}"
+    elif start.dated:
+        # The range of another time column put the edge there: its jobs lie within the
+        # range widened by the most any job's times lie apart.
+        side = "before" if start.ascending else "after"
+        return _refused(
+            q,
+            f"sorted by {field.value} {order}, the ~{start.walk:,.0f} jobs with a"
+            f" {field.value} {side} {edge} come first, and none of them has a"
+            f" {q.date_field.value} within startDate/endDate, so its first page would read"
+            f" them all (more than the {limits.walk_max_rows:,} rows a page may read)",
+            [f"sortBy={q.date_field.value}, the time the range is on"],
+        )
     else:
         side, since = (
             ("before", "the first of the jobs searched was created")
@@ -231,11 +278,26 @@ async def assess(
         # Ascending, the jobs lacking the value come first: does any of them match?
         if q.min_duration is not None or q.max_duration is not None:
             complete = True  # only a job that started and finished has a duration
-        elif span is not None:
+        elif span is not None and (plan.restriction.queues or plan.restriction.name_like):
             r = plan.restriction
             queues = r.queues or span.queues
             complete = await none_lack(conn, walked[0], queues, r.name_like, span.ended_unstarted)
-    return page, judge(q, page, limits, plan.offset, nulls, span, complete)
+    head = None
+    lacking_first = walked is not None and walked[1] and walked[0] in LACKING_WHILE_UNFINISHED
+    if walked is not None and lacking_first and not complete and filtered_beyond_status(q, plan):
+        # The statistics take such filters as spread evenly through the block: read it.
+        need = plan.offset + q.limit
+        head = await block_head(
+            conn, walked[0], plan.matches, plan.estimate_args, need, limits.walk_max_rows
+        )
+    return page, judge(q, page, limits, plan.offset, nulls, span, complete, head)
+
+
+def filtered_beyond_status(q: SearchQuery, plan: SearchPlan) -> bool:
+    """Whether ``q`` filters on more than status (whose share of the jobs lacking a value
+    the joint statistics know)."""
+    priority = (q.priority, q.min_priority, q.max_priority)
+    return bool(plan.restriction) or any(p is not None for p in priority)
 
 
 async def guarded_search(

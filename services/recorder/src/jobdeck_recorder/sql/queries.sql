@@ -202,13 +202,13 @@ WHERE id IN (SELECT id FROM job_tombstones WHERE removed_at < $1 ORDER BY remove
 -- order, so that two recorders lock the same rows in the same order. Returns the spans as
 -- they now stand.
 INSERT INTO job_spans AS s (
-    queue, name, first_at, last_at, min_duration, max_duration, ended_unstarted
+    queue, name, first_at, last_at, min_duration, max_duration, ended_unstarted, max_lag_ms
 )
 SELECT w.queue, w.name, to_timestamp(w.first_ms / 1000.0), to_timestamp(w.last_ms / 1000.0),
-       w.min_duration, w.max_duration, w.ended_unstarted
+       w.min_duration, w.max_duration, w.ended_unstarted, w.max_lag_ms
 FROM jsonb_to_recordset($1::text::jsonb) AS w(
     queue text, name text, first_ms bigint, last_ms bigint, min_duration bigint,
-    max_duration bigint, ended_unstarted boolean
+    max_duration bigint, ended_unstarted boolean, max_lag_ms bigint
 )
 ORDER BY w.queue, w.name
 ON CONFLICT (queue, name) DO UPDATE
@@ -216,7 +216,8 @@ ON CONFLICT (queue, name) DO UPDATE
         last_at = greatest(s.last_at, excluded.last_at),
         min_duration = least(s.min_duration, excluded.min_duration),
         max_duration = greatest(s.max_duration, excluded.max_duration),
-        ended_unstarted = s.ended_unstarted OR excluded.ended_unstarted
+        ended_unstarted = s.ended_unstarted OR excluded.ended_unstarted,
+        max_lag_ms = greatest(s.max_lag_ms, excluded.max_lag_ms)
 RETURNING queue, name, (extract(epoch FROM first_at) * 1000)::bigint AS first_ms,
           (extract(epoch FROM last_at) * 1000)::bigint AS last_ms, min_duration, max_duration,
-          ended_unstarted;
+          ended_unstarted, max_lag_ms;
