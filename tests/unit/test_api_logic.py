@@ -43,6 +43,24 @@ def test_queue_scope_intersects_requested_queues() -> None:
     assert ["c"] in plan_search(q(), frozenset({"c"})).args
 
 
+def test_a_range_of_another_time_bounds_the_creation_time_of_a_page_sorted_by_it() -> None:
+    week = {"startDate": "2026-10-01", "endDate": "2026-10-07", "dateField": "startedAt"}
+    plan = plan_search(q(**week, queues=["a"]), None)
+    page_where, count_where = plan.sql.split(" ORDER BY ")[0], plan.count_sql
+    # The page's walk starts within the range widened by the queues' lag, read in its
+    # own snapshot; the total's estimate is left as the planner can price it.
+    assert "created_at >= coalesce($5::timestamptz - (SELECT CASE" in page_where
+    assert "created_at < coalesce($6::timestamptz + (SELECT CASE" in page_where
+    assert "FROM job_spans WHERE queue = ANY($4::text[]))" in page_where
+    assert "job_spans" not in count_where and "job_spans" not in plan.estimate_sql
+    for other in (
+        {**week, "dateField": "createdAt"},  # the range is on the sort column itself
+        {**week, "sortBy": "startedAt"},  # sorted by another time
+        {"sortBy": "createdAt"},  # no range
+    ):
+        assert "job_spans" not in plan_search(q(**other), None).sql, other
+
+
 def test_like_pattern_escapes_wildcards() -> None:
     assert like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
 

@@ -167,6 +167,37 @@ def keyset_condition(sql: Sql, sort: Sequence[SortKey], values: list[Any], last_
     return "(" + " OR ".join(ors) + ")"
 
 
+# How far apart any two times of one job of the queues lie at most (``job_spans``,
+# migration 0021), read in the page's own snapshot, in which every job visible is within
+# its span; NULL (not known) leaves a bound open.
+MAX_LAG = (
+    "(SELECT CASE WHEN bool_or(max_lag_ms IS NULL) THEN NULL ELSE max(max_lag_ms) END"
+    " * interval '1 millisecond' FROM job_spans{where})"
+)
+
+
+def creation_bounds(sql: Sql, q: SearchQuery, queues: set[str] | None) -> list[str]:
+    """A range of startedAt or finishedAt sorted by createdAt: every match was created
+    within the range widened by the lag, so the page's walk starts there rather than at
+    the far end of the history. Conditions for the page only: the planner cannot know the
+    lag, so the total's estimate is left without them."""
+    dated = q.start_date is not None or q.end_date is not None
+    if not dated or DATE_COLUMNS[q.date_field] == "created_at":
+        return []
+    if q.sort_keys()[0][0] is not SortField.CREATED_AT:
+        return []
+    where = "" if queues is None else f" WHERE queue = ANY({sql.bind(sorted(queues))}::text[])"
+    lag = MAX_LAG.format(where=where)
+    bounds = []
+    if q.start_date is not None:
+        start = sql.bind(q.start_date)
+        bounds.append(f"created_at >= coalesce({start}::timestamptz - {lag}, '-infinity')")
+    if q.end_date is not None:
+        end = sql.bind(q.end_date)
+        bounds.append(f"created_at < coalesce({end}::timestamptz + {lag}, 'infinity')")
+    return bounds
+
+
 def restriction(q: SearchQuery, queues: set[str] | None) -> Restriction:
     term = None if q.search is None else search_term(q.search)
     dated = q.start_date is not None or q.end_date is not None
@@ -206,6 +237,7 @@ def plan_search(
     count_where, count_args = sql.where(), list(sql.args)
     matches = " AND ".join(sql.conditions) or "true"
     estimate_args = list(sql.args)
+    cond.extend(creation_bounds(sql, q, queues))
     sort = sort_spec(q)
     if q.cursor is not None:
         values, last_id = decode_cursor(q.cursor, sort)

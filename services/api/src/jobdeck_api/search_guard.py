@@ -124,10 +124,12 @@ def walked_column(q: SearchQuery, page: Estimate) -> tuple[str, bool] | None:
 
 
 def ranged(q: SearchQuery, column: str) -> bool:
-    """Whether ``q`` limits ``column`` to a range: the walk starts at its end."""
+    """Whether ``q`` limits ``column`` to a range: the walk starts at its end. A range of
+    any time limits the creation time too (``search.creation_bounds``)."""
     if column == "duration_ms":
         return q.min_duration is not None or q.max_duration is not None
-    return bool(q.start_date or q.end_date) and DATE_COLUMNS[q.date_field] == column
+    dated = q.start_date is not None or q.end_date is not None
+    return dated and (DATE_COLUMNS[q.date_field] == column or column == "created_at")
 
 
 def skewed_walk(
