@@ -247,6 +247,25 @@ def worst_cases() -> dict[str, dict[str, Any]]:
             "sortBy": "attempts",
             "limit": 20,
         },
+        "a week of createdAt by startedAt desc": {
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "sortBy": "startedAt",
+            "limit": 20,
+        },
+        "a week of createdAt by finishedAt asc": {
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "sortBy": "finishedAt",
+            "sortOrder": "asc",
+            "limit": 20,
+        },
+        "a week of startedAt by createdAt": {
+            "startDate": "2026-10-01",
+            "endDate": "2026-10-07",
+            "dateField": "startedAt",
+            "limit": 20,
+        },
         "everything by status": {"sortBy": "status", "limit": 20},
         "two-letter substring": {"search": "ab", "limit": 20},
     }
