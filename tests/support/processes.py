@@ -84,11 +84,21 @@ class ServiceProcess:
                 try:
                     async with session.get(self.url + "/readyz") as resp:
                         if resp.status == 200:
+                            self._check_answered_by_own(await resp.json())
                             return
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.module} not ready after {timeout}s: {self.log_tail()}")
+
+    def _check_answered_by_own(self, ready: dict[str, object]) -> None:
+        """A 200 from another process on this port (it took the port first; this one then
+        failed to bind and is exiting) is not this service being ready."""
+        if self.proc is not None and ready.get("pid") != self.proc.pid:
+            raise RuntimeError(
+                f"{self.module}: port {self.port} answered by pid {ready.get('pid')},"
+                f" not by this service (pid {self.proc.pid}): {self.log_tail()}"
+            )
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

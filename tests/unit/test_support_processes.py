@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.support.processes import free_port
+import pytest
+from aiohttp import web
+from jobdeck.settings import Settings
+from jobdeck.web import create_app
+
+from tests.support.processes import ServiceProcess, free_port
 
 
 def _any_port() -> int:
@@ -28,3 +37,28 @@ async def test_a_service_listens_on_its_free_port() -> None:
     server = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", port)
     server.close()
     await server.wait_closed()
+
+
+def _idle_process() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+
+
+async def test_a_service_whose_port_another_process_answers_on_is_not_ready(
+    tmp_path: Path,
+) -> None:
+    """The fleet test's failure: a worker that could not bind exits, and the /readyz of the
+    one holding its port used to make it look ready. Here the port is held by this test's
+    own ops app, and the service is a process that never serves."""
+    port = free_port()
+    app = create_app(Settings())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    service = ServiceProcess("this_module_does_not_exist", dict(os.environ), port, tmp_path)
+    service.proc = _idle_process()
+    try:
+        with pytest.raises(RuntimeError, match=f"answered by pid {os.getpid()}, not by this"):
+            await service.wait_ready(timeout=10)
+    finally:
+        service.kill()
+        await runner.cleanup()

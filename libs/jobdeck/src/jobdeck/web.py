@@ -15,6 +15,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import os
 import re
 import time
 import uuid
@@ -189,9 +190,10 @@ async def _readyz(request: web.Request) -> web.Response:
             reason = f": {str(exc)[:300]}" if str(exc) else ""
             results[name] = f"failing: {exc.__class__.__name__}{reason}"
     ok = all(v == "ok" for v in results.values())
-    return web.json_response(
-        {"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503
-    )
+    # The pid says which process answered: the one a supervisor started, not another that
+    # holds its port (a readiness check that takes any 200 takes the wrong one for ready).
+    body = {"status": "ok" if ok else "unavailable", "checks": results, "pid": os.getpid()}
+    return web.json_response(body, status=200 if ok else 503)
 
 
 def create_app(
