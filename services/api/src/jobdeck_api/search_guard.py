@@ -40,6 +40,7 @@ from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import (
+    HEAD_TIMEOUT_MS,
     LACKING_WHILE_UNFINISHED,
     BlockHead,
     LeadingBlock,
@@ -80,15 +81,14 @@ def judge(
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
         return Verdict(heavy=True, refusal=refusal(q, page, limits))
-    if head is not None and head.found_at is None and head.read >= limits.walk_max_rows:
-        return Verdict(heavy=True, refusal=head_refusal(q, limits))
-    # What the head holds supersedes the statistics' estimate of the block.
-    block = None if head is not None else walked_block(q, page, offset, nulls, complete)
+    block = walked_block(q, page, offset, nulls, complete)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
+    if head is not None and head.found_at is None and not head.ended:
+        return Verdict(heavy=True, refusal=head_refusal(q, head, limits))
     # A head read to its end without the page's matches: the walk goes on past the block.
     start = None
-    if head is None or head.found_at is None:
+    if head is None or head.ended:
         start = skewed_walk(q, page, span, complete or head is not None)
     if start is not None and start.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=skew_refusal(q, start, limits))
@@ -182,7 +182,7 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
     )
 
 
-def head_refusal(q: SearchQuery, limits: CostLimits) -> BadParameter:
+def head_refusal(q: SearchQuery, head: BlockHead, limits: CostLimits) -> BadParameter:
     """A 422 for a page whose matches lie deep in the block of jobs lacking its sort value."""
     field = q.sort_keys()[0][0]
     advice = ["sortOrder=desc"]
@@ -191,11 +191,15 @@ def head_refusal(q: SearchQuery, limits: CostLimits) -> BadParameter:
             f"limit {field.value} with startDate/endDate and dateField={field.value},"
             " which leaves out the jobs without one"
         )
+    if head.timed_out:
+        found = f"no page of them matches among those read in {HEAD_TIMEOUT_MS} ms"
+    else:
+        found = f"fewer than a page of the first {limits.walk_max_rows:,} of them match"
     return _refused(
         q,
         f"sorted by {field.value} ascending, the jobs without a {field.value} come first,"
-        f" and fewer than a page of the first {limits.walk_max_rows:,} of them match, so its"
-        f" first page would read more than the {limits.walk_max_rows:,} rows a page may read",
+        f" and {found}, so its first page would read more than the"
+        f" {limits.walk_max_rows:,} rows a page may read",
         advice,
     )
 
@@ -284,14 +288,17 @@ async def assess(
             r = plan.restriction
             queues = r.queues or span.queues
             complete = await none_lack(conn, walked[0], queues, r.name_like, span.ended_unstarted)
-    head = None
+    verdict = judge(q, page, limits, plan.offset, nulls, span, complete)
     lacking_first = walked is not None and walked[1] and walked[0] in LACKING_WHILE_UNFINISHED
-    if walked is not None and lacking_first and not complete and filtered_beyond_status(q, plan):
-        # The statistics take such filters as spread evenly through the block: read it.
-        need = plan.offset + q.limit
-        head = await block_head(
-            conn, walked[0], plan.matches, plan.estimate_args, need, limits.walk_max_rows
-        )
+    if verdict.refusal is not None or walked is None or not lacking_first or complete:
+        return page, verdict
+    if not filtered_beyond_status(q, plan):
+        return page, verdict
+    # The statistics take such filters as spread evenly through the block: read its head.
+    need = plan.offset + q.limit
+    head = await block_head(
+        conn, walked[0], plan.matches, plan.estimate_args, need, limits.walk_max_rows
+    )
     return page, judge(q, page, limits, plan.offset, nulls, span, complete, head)
 
 

@@ -108,7 +108,8 @@ LACKING_WHILE_UNFINISHED = {
 }
 # A probe taking longer (a name over queues with a huge backlog) is given up: not known.
 PROBE_TIMEOUT_MS = 20
-# Reading the head of a block (``block_head``) is given up past this: not known.
+# Reading the head of a block (``block_head``) is given up past this: a page that reads
+# longer than this before its matches (it would read the same rows first) is refused.
 HEAD_TIMEOUT_MS = 50
 
 
@@ -146,35 +147,36 @@ async def none_lack(
 @dataclass(frozen=True)
 class BlockHead:
     """The head of a leading block of NULLs as an ascending page walks it: the position
-    of the page's last row in it (``found_at``), or None when fewer matches than the page
-    needs lie among its first ``read`` jobs (``read`` short of the rows asked for: the
-    whole block)."""
+    of the page's last row in it (``found_at``); else whether the block ended before the
+    rows read (``ended``: the walk goes on past it) or fewer matches than a page lie among
+    its first rows, or among those read before the probe was given up (``timed_out``)."""
 
     found_at: int | None
-    read: int
+    ended: bool = False
+    timed_out: bool = False
 
 
 async def block_head(
     conn: asyncpg.Connection, column: str, matches: str, args: list[object], need: int, rows: int
-) -> BlockHead | None:
+) -> BlockHead:
     """Walk the head of ``column``'s leading block of NULLs, up to ``rows`` jobs, for the
-    ``need``-th job matching ``matches`` (a condition over ``args``); None if that takes
-    longer than ``HEAD_TIMEOUT_MS`` (not known). ~5-15 ms for 20,000 jobs."""
-    head = (
-        f"SELECT ({matches}) AS m FROM jobs WHERE {column} IS NULL"
-        f" ORDER BY {column} ASC NULLS FIRST, id ASC LIMIT ${len(args) + 1}"
-    )
-    found = (
-        f"SELECT n FROM (SELECT row_number() OVER () AS n, m FROM ({head}) head) numbered"
-        f" WHERE m OFFSET ${len(args) + 2} LIMIT 1"
+    ``need``-th job matching ``matches`` (a condition over ``args``); one statement that
+    stops there, given up past ``HEAD_TIMEOUT_MS``. ~1-30 ms for up to 20,000 jobs."""
+    n = len(args)
+    sql = (
+        "SELECT n, matched FROM (SELECT row_number() OVER w AS n, count(*) FILTER (WHERE m)"
+        " OVER w AS matched"
+        f" FROM (SELECT ({matches}) AS m FROM jobs WHERE {column} IS NULL"
+        f" ORDER BY {column} ASC NULLS FIRST, id ASC LIMIT ${n + 1}) head"
+        " WINDOW w AS (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) walked"
+        f" WHERE matched >= ${n + 2} OR n = ${n + 1} LIMIT 1"
     )
     try:
         async with conn.transaction():
             await conn.execute(f"SET LOCAL statement_timeout = {HEAD_TIMEOUT_MS}")
-            at = await conn.fetchval(found, *args, rows, need - 1)
-            if at is not None:
-                return BlockHead(found_at=at, read=at)
-            read = await conn.fetchval(f"SELECT count(*) FROM ({head}) head", *args, rows)
+            row = await conn.fetchrow(sql, *args, rows, need)
     except asyncpg.QueryCanceledError:
-        return None
-    return BlockHead(found_at=None, read=read)
+        return BlockHead(found_at=None, timed_out=True)
+    if row is None:
+        return BlockHead(found_at=None, ended=True)
+    return BlockHead(found_at=row["n"] if row["matched"] >= need else None)
