@@ -10,8 +10,9 @@ from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
 from jobdeck_api.search_estimates import Estimate, parse_plan
 from jobdeck_api.search_guard import judge
+from jobdeck_api.search_head import WalkHead
 from jobdeck_api.search_models import SearchQuery
-from jobdeck_api.search_nulls import BlockHead, NullStats, leading_walk
+from jobdeck_api.search_nulls import NullStats, leading_walk
 from jobdeck_api.search_skew import Span, skewed_start
 
 LIMITS = CostLimits(heavy_cost=1_000, refuse_cost=10_000)
@@ -336,17 +337,20 @@ def test_a_page_stuck_behind_jobs_outside_a_range_of_another_time_is_refused_up_
     assert [v.refusal for v in served] == [None] * len(served)
 
 
-def test_what_the_head_of_the_block_holds_decides_an_ascending_walk() -> None:
+def test_what_the_head_of_the_walk_holds_decides_a_page_the_estimates_would_serve() -> None:
     week = {"startDate": "2026-10-01", "endDate": "2026-10-07", "sortBy": "finishedAt"}
     asc = q(**week, sortOrder="asc")
-    deep = judge(asc, WALKS, LIMITS, 0, None, None, head=BlockHead(found_at=None)).refusal
-    assert deep is not None
-    assert "fewer than a page of the first 20,000 of them match" in deep.detail
-    slow = judge(asc, WALKS, LIMITS, 0, None, None, head=BlockHead(None, timed_out=True))
-    assert slow.refusal is not None and "among those read in 50 ms" in slow.refusal.detail
-    # Found in the head: served, whatever lies past the block.
-    found = judge(asc, WALKS, LIMITS, 0, None, OCTOBER_WEEK, head=BlockHead(found_at=300))
-    assert found.refusal is None
-    # The block ended first: the walk goes on, past the rows before the week.
-    ended = judge(asc, WALKS, LIMITS, 0, None, OCTOBER_WEEK, head=BlockHead(None, ended=True))
-    assert ended.refusal is not None and "none of them has a createdAt" in ended.refusal.detail
+    deep = judge(asc, WALKS, LIMITS, 0, None, None, head=WalkHead(found_at=None)).refusal
+    assert deep is not None and deep.detail.startswith(
+        "sortBy: sorted by finishedAt ascending, the jobs without a finishedAt come first, and"
+        " fewer than a page of the first 20,000 jobs in that order match"
+    )
+    burst = judge(q(status=["failed"], sortBy="startedAt"), WALKS, LIMITS, head=WalkHead(None))
+    assert burst.refusal is not None and burst.refusal.detail.startswith(
+        "sortBy: sorted by startedAt descending, fewer than a page of the first 20,000"
+    )
+    slow = judge(asc, WALKS, LIMITS, 0, None, None, head=WalkHead(None, timed_out=True))
+    assert slow.refusal is not None and "among the jobs read in 50 ms" in slow.refusal.detail
+    # Found in the head, or the table ends there: served, whatever the spans bound.
+    for head in (WalkHead(found_at=300), WalkHead(None, ended=True)):
+        assert judge(asc, WALKS, LIMITS, 0, None, OCTOBER_WEEK, head=head).refusal is None

@@ -16,8 +16,11 @@ a queue created last week sorted by finishedAt ascending sits behind the whole h
 a name retired last year sorted by startedAt descending in front of it, jobs created in
 one week of last month sorted by startedAt descending behind every job started since —
 the span of their jobs in time (``search_skew``) shows it, and a page that would walk
-more than ``walk_max_rows`` before it is refused up front. Whatever else
-the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
+more than ``walk_max_rows`` before it is refused up front. A walk of the sort column's
+own index that all of these would serve is read first, up to ``walk_max_rows`` jobs
+(``search_head``): served if a page of matches lies there, refused up front if not — a
+burst of other jobs at the index's end, the matches deep in a block in id order. Whatever
+else the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
 The simplest shape (one queue, one status, by creation time, shallow) is an index range
 read whatever the data and skips all of this.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 from jobdeck.filters import SortField, SortOrder
-from jobdeck.jobsql import DATE_COLUMNS, SORT_COLUMNS
+from jobdeck.jobsql import DATE_COLUMNS, SORT_COLUMNS, order_by
 from jobdeck.web import PG
 
 from jobdeck_api.errors import BadParameter
@@ -38,14 +41,12 @@ from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
+from jobdeck_api.search_head import HEAD_TIMEOUT_MS, SORT_INDEXES, WalkHead, walk_head
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import (
-    HEAD_TIMEOUT_MS,
     LACKING_WHILE_UNFINISHED,
-    BlockHead,
     LeadingBlock,
     NullStats,
-    block_head,
     leading_walk,
     none_lack,
 )
@@ -72,11 +73,11 @@ def judge(
     nulls: NullStats | None = None,
     span: Span | None = None,
     complete: bool = False,
-    head: BlockHead | None = None,
+    head: WalkHead | None = None,
 ) -> Verdict:
     """Serve, serve in the heavy lane, or refuse (with the advice that fits ``q``).
     ``complete``: no job of the queues or names searched lacks the first sort key's value;
-    ``head``: what the head of the leading block of jobs lacking it holds, when read."""
+    ``head``: what the head of the page's walk holds, when read (``search_head``)."""
     if page is None:
         return Verdict(heavy=q.exact_total)
     if page.cost > limits.refuse_cost:
@@ -84,12 +85,10 @@ def judge(
     block = walked_block(q, page, offset, nulls, complete)
     if block is not None and block.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=walk_refusal(q, block, limits))
-    if head is not None and head.found_at is None and not head.ended:
+    if head is not None and not head.short:
         return Verdict(heavy=True, refusal=head_refusal(q, head, limits))
-    # A head read to its end without the page's matches: the walk goes on past the block.
-    start = None
-    if head is None or head.ended:
-        start = skewed_walk(q, page, span, complete or head is not None)
+    # The head read shows what the spans bound from below.
+    start = None if head is not None else skewed_walk(q, page, span, complete)
     if start is not None and start.walk > limits.walk_max_rows:
         return Verdict(heavy=True, refusal=skew_refusal(q, start, limits))
     return Verdict(heavy=q.exact_total or page.cost > limits.heavy_cost)
@@ -182,24 +181,31 @@ def walk_refusal(q: SearchQuery, block: LeadingBlock, limits: CostLimits) -> Bad
     )
 
 
-def head_refusal(q: SearchQuery, head: BlockHead, limits: CostLimits) -> BadParameter:
-    """A 422 for a page whose matches lie deep in the block of jobs lacking its sort value."""
-    field = q.sort_keys()[0][0]
-    advice = ["sortOrder=desc"]
+def head_refusal(q: SearchQuery, head: WalkHead, limits: CostLimits) -> BadParameter:
+    """A 422 for a page whose matches lie deeper in its sort order than a page may read."""
+    field, order = q.sort_keys()[0]
+    column, nullable, _ = SORT_COLUMNS[field]
+    ascending = order is SortOrder.ASC
+    first = (
+        f"the jobs without a {field.value} come first, and "
+        if ascending and nullable and column in LACKING_WHILE_UNFINISHED
+        else ""
+    )
+    if head.timed_out:
+        found = f"no page of matches lies among the jobs read in {HEAD_TIMEOUT_MS} ms"
+    else:
+        found = f"fewer than a page of the first {limits.walk_max_rows:,} jobs in that order match"
+    advice = []
     if field is not SortField.DURATION:
         advice.append(
             f"limit {field.value} with startDate/endDate and dateField={field.value},"
-            " which leaves out the jobs without one"
+            " where the walk then starts"
         )
-    if head.timed_out:
-        found = f"no page of them matches among those read in {HEAD_TIMEOUT_MS} ms"
-    else:
-        found = f"fewer than a page of the first {limits.walk_max_rows:,} of them match"
     return _refused(
         q,
-        f"sorted by {field.value} ascending, the jobs without a {field.value} come first,"
-        f" and {found}, so its first page would read more than the"
-        f" {limits.walk_max_rows:,} rows a page may read",
+        f"sorted by {field.value} {'ascending' if ascending else 'descending'}, {first}"
+        f"{found}, so its first page would read more than the {limits.walk_max_rows:,} rows"
+        " a page may read",
         advice,
     )
 
@@ -289,24 +295,16 @@ async def assess(
             queues = r.queues or span.queues
             complete = await none_lack(conn, walked[0], queues, r.name_like, span.ended_unstarted)
     verdict = judge(q, page, limits, plan.offset, nulls, span, complete)
-    lacking_first = walked is not None and walked[1] and walked[0] in LACKING_WHILE_UNFINISHED
-    if verdict.refusal is not None or walked is None or not lacking_first or complete:
+    if verdict.refusal is not None or walked is None or plan.matches == "true":
         return page, verdict
-    if not filtered_beyond_status(q, plan):
+    if len(plan.sort) > 1 or page.walk_index != SORT_INDEXES.get(walked[0]):
         return page, verdict
-    # The statistics take such filters as spread evenly through the block: read its head.
+    # Served by what the planner and the statistics see: read the walk's head to be sure.
     need = plan.offset + q.limit
-    head = await block_head(
-        conn, walked[0], plan.matches, plan.estimate_args, need, limits.walk_max_rows
+    head = await walk_head(
+        conn, order_by(plan.sort), plan.matches, plan.estimate_args, need, limits.walk_max_rows
     )
     return page, judge(q, page, limits, plan.offset, nulls, span, complete, head)
-
-
-def filtered_beyond_status(q: SearchQuery, plan: SearchPlan) -> bool:
-    """Whether ``q`` filters on more than status (whose share of the jobs lacking a value
-    the joint statistics know)."""
-    priority = (q.priority, q.min_priority, q.max_priority)
-    return bool(plan.restriction) or any(p is not None for p in priority)
 
 
 async def guarded_search(

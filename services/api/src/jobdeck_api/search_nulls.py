@@ -14,10 +14,9 @@ walks the whole block before its first match, the statistics say their share of 
 average. Which jobs lack a value is known: a finish time, the unfinished ones (the recorder
 sets one on every final status); a start time, the waiting and delayed ones and those that
 ended before they started (``job_spans`` says whether any did); a duration, both. So one
-probe of ``jobs_live_queue_idx`` tells (``none_lack``). Nor can they show that the jobs
-of a week last month lacking a start time sit in the middle of the block when the block
-runs in id order and the ids were given in order of creation: where neither rule knows,
-the head of the block itself is read (``block_head``), no further than a page may walk.
+probe of ``jobs_live_queue_idx`` tells (``none_lack``). What neither shows (the jobs of a
+week last month lacking a start time in the middle of a block that runs in id order) the
+head of the walk itself does (``search_head``).
 """
 
 from __future__ import annotations
@@ -108,9 +107,6 @@ LACKING_WHILE_UNFINISHED = {
 }
 # A probe taking longer (a name over queues with a huge backlog) is given up: not known.
 PROBE_TIMEOUT_MS = 20
-# Reading the head of a block (``block_head``) is given up past this: a page that reads
-# longer than this before its matches (it would read the same rows first) is refused.
-HEAD_TIMEOUT_MS = 50
 
 
 async def none_lack(
@@ -142,41 +138,3 @@ async def none_lack(
             return bool(await conn.fetchval(sql, list(queues), name_like))
     except asyncpg.QueryCanceledError:
         return False
-
-
-@dataclass(frozen=True)
-class BlockHead:
-    """The head of a leading block of NULLs as an ascending page walks it: the position
-    of the page's last row in it (``found_at``); else whether the block ended before the
-    rows read (``ended``: the walk goes on past it) or fewer matches than a page lie among
-    its first rows, or among those read before the probe was given up (``timed_out``)."""
-
-    found_at: int | None
-    ended: bool = False
-    timed_out: bool = False
-
-
-async def block_head(
-    conn: asyncpg.Connection, column: str, matches: str, args: list[object], need: int, rows: int
-) -> BlockHead:
-    """Walk the head of ``column``'s leading block of NULLs, up to ``rows`` jobs, for the
-    ``need``-th job matching ``matches`` (a condition over ``args``); one statement that
-    stops there, given up past ``HEAD_TIMEOUT_MS``. ~1-30 ms for up to 20,000 jobs."""
-    n = len(args)
-    sql = (
-        "SELECT n, matched FROM (SELECT row_number() OVER w AS n, count(*) FILTER (WHERE m)"
-        " OVER w AS matched"
-        f" FROM (SELECT ({matches}) AS m FROM jobs WHERE {column} IS NULL"
-        f" ORDER BY {column} ASC NULLS FIRST, id ASC LIMIT ${n + 1}) head"
-        " WINDOW w AS (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) walked"
-        f" WHERE matched >= ${n + 2} OR n = ${n + 1} LIMIT 1"
-    )
-    try:
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL statement_timeout = {HEAD_TIMEOUT_MS}")
-            row = await conn.fetchrow(sql, *args, rows, need)
-    except asyncpg.QueryCanceledError:
-        return BlockHead(found_at=None, timed_out=True)
-    if row is None:
-        return BlockHead(found_at=None, ended=True)
-    return BlockHead(found_at=row["n"] if row["matched"] >= need else None)
