@@ -84,8 +84,12 @@ async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: i
     q = SearchQuery.model_validate({"limit": 20, **params})
     plan = plan_search(q, None)
     started = time.perf_counter()
-    async with conn.transaction():  # a savepoint: a probe given up cancels only itself
-        page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
+    cost = 0.0
+    refusal = None
+    if not plan.simple:  # as the API: the simplest shape is served without a verdict
+        async with conn.transaction():  # a savepoint: a probe given up cancels only itself
+            page, judged = await assess(conn, Estimates(ttl_s=0), plan, q, CostLimits())
+        cost, refusal = page.cost, judged.refusal
     decided = (time.perf_counter() - started) * 1000
     await conn.execute(f"SET LOCAL statement_timeout = '{timeout_s}s'")
     started = time.perf_counter()
@@ -96,8 +100,8 @@ async def verdict(conn: asyncpg.Connection, params: dict[str, Any], timeout_s: i
         ran = (time.perf_counter() - started) * 1000
     except asyncpg.QueryCanceledError:
         pass
-    detail = None if judged.refusal is None else judged.refusal.detail
-    return Verdict(detail, decided, ran, page.cost)
+    detail = None if refusal is None else refusal.detail
+    return Verdict(detail, decided, ran, cost)
 
 
 def matrix() -> dict[str, dict[str, Any]]:
