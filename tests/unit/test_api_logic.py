@@ -38,9 +38,17 @@ def test_sql_has_only_bound_values() -> None:
 
 def test_queue_scope_intersects_requested_queues() -> None:
     plan = plan_search(q(queues=["a", "b"]), frozenset({"b", "c"}))
-    assert ["b"] in plan.args
+    assert "queue = $1" in plan.sql and plan.args[0] == "b"
     assert plan_search(q(queues=["a"]), frozenset({"c"})).empty
-    assert ["c"] in plan_search(q(), frozenset({"c"})).args
+    assert ["c", "d"] in plan_search(q(), frozenset({"c", "d"})).args
+
+
+def test_one_queue_and_one_status_are_equalities_that_an_index_returns_in_order() -> None:
+    """``= ANY(array)`` on an index's first column gives up its order (Postgres < 17)."""
+    one = plan_search(q(queues=["a"], status=["failed"], sortOrder="asc"), None)
+    assert "queue = $1 AND status = $2" in one.sql
+    two = plan_search(q(queues=["a", "b"], status=["failed", "waiting"]), None)
+    assert "queue = ANY($1::text[]) AND status = ANY($2::text[])" in two.sql
 
 
 def test_a_range_of_another_time_bounds_the_creation_time_of_a_page_sorted_by_it() -> None:

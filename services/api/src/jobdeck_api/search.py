@@ -45,7 +45,8 @@ COUNT_BUDGET_S = 0.025
 # of work here; a 4,000-row match found through two bitmap scans of 1M rows costs 15,000.
 COUNT_COST_LIMIT = 10_000.0
 # A page this shallow, on one queue and one status sorted by creation time, is an index range
-# read whatever the data: the one shape served without asking the planner first.
+# read (``jobsql.one_of``): the one shape served without asking the planner first (still
+# under the page budget).
 SIMPLE_MAX_OFFSET = 1_000
 
 
@@ -66,7 +67,7 @@ class SearchPlan:
     count_budget_s: float = COUNT_BUDGET_S
     count_cost_limit: float = COUNT_COST_LIMIT
     empty: bool = False  # the caller may see none of the requested queues
-    simple: bool = False  # an index range read whatever the data (see SIMPLE_MAX_OFFSET)
+    simple: bool = False  # an index range read (see SIMPLE_MAX_OFFSET)
     restriction: Restriction = field(default_factory=Restriction)  # queues and names searched
     exact_total_max: int = EXACT_TOTAL_MAX
 

@@ -21,8 +21,8 @@ own index that all of these would serve is read first, up to ``walk_max_rows`` j
 (``search_head``): served if a page of matches lies there, refused up front if not — a
 burst of other jobs at the index's end, the matches deep in a block in id order. Whatever
 else the planner misjudged is cancelled past ``page_budget_ms`` and refused the same way.
-The simplest shape (one queue, one status, by creation time, shallow) is an index range
-read whatever the data and skips all of this.
+The simplest shape (one queue, one status, by creation time, shallow) skips the verdict:
+an index leading with the queue or status returns it in order; it keeps the budget.
 """
 
 from __future__ import annotations
@@ -322,7 +322,10 @@ async def guarded_search(
     # The lane is entered before a connection is taken: a request waiting for a slot
     # holds nothing the cheap requests need.
     lane = app[HEAVY_LANE].enter() if verdict.heavy else contextlib.nullcontext()
-    budget = None if plan.simple else limits.page_budget_ms
+    # The simplest shape too: the planner may still walk the creation-time index past a
+    # stretch without the one status asked for (failed jobs after a week without failures).
+    # A budget no shorter than the statement timeout leaves that one (a 503) in charge.
+    budget = limits.page_budget_ms if limits.page_budget_ms < limits.statement_timeout_ms else None
     try:
         async with lane, pool.acquire() as conn:
             return await execute_search(conn, plan, q, budget, estimates=estimates, page=page)
