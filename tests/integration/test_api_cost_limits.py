@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from jobdeck.settings import Settings
 from jobdeck_api.app import build_app
 from jobdeck_api.limits import CostLimits
-from jobdeck_api.search_head import SORT_INDEXES
+from jobdeck_api.search_head import PRIMARY_KEY, SORT_INDEXES
 from jobdeck_api.security import RateLimits
 
 from tests.support.api import auth
@@ -579,6 +579,8 @@ async def test_a_page_whose_matches_lie_deep_in_the_jobs_lacking_its_sort_value_
 
 async def test_the_guard_knows_the_index_that_walks_each_sort_column(pg: asyncpg.Pool) -> None:
     """``search_head`` reads the walk of these indexes by ``ORDER BY column, id``."""
+    primary = await pg.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = $1", PRIMARY_KEY)
+    assert primary.endswith("USING btree (id)"), primary
     for column, index in SORT_INDEXES.items():
         definition = await pg.fetchval(
             "SELECT indexdef FROM pg_indexes WHERE indexname = $1", index
@@ -625,3 +627,34 @@ async def test_a_page_behind_a_burst_of_other_jobs_in_its_sort_order_is_refused_
     # Completed jobs are everywhere, the burst included: served.
     status, body, _ = await search(api, {"status": "completed", "sortBy": "startedAt"})
     assert status == 200 and len(body["items"]) == 20, body
+
+
+# 20,000 jobs of "q" with ids j…, then 2,000 of the queue "new" with ids a…: in id order,
+# the newest ids are all of "q".
+ID_ORDER = (
+    "INSERT INTO jobs (id, queue, name, status, created_at)"
+    " SELECT CASE WHEN n <= 2000 THEN 'a' ELSE 'j' END || lpad(n::text, 6, '0'),"
+    " CASE WHEN n <= 2000 THEN 'new' ELSE 'q' END, 't', 'completed',"
+    " now() - make_interval(secs => n)"
+    " FROM generate_series(1, 22000) n"
+)
+
+
+# No page budget: a 422 here can only be the up-front refusal.
+@pytest.mark.parametrize("limits", [CostLimits(page_budget_ms=0, walk_max_rows=1_000)])
+async def test_a_page_sorted_by_the_one_queue_it_asks_for_walks_the_ids_and_is_read_first(
+    api: TestClient, pg: asyncpg.Pool
+) -> None:
+    await pg.execute(ID_ORDER)
+    await pg.execute("SELECT widen_job_spans(); ANALYZE jobs")
+    status, body, _ = await search(api, {"queues": "new", "sortBy": "queue"})
+    if status == 200:  # the planner sorted the queue's few jobs instead: fine
+        assert len(body["items"]) == 20 and {i["queue"] for i in body["items"]} == {"new"}
+    else:
+        assert status == 422, body
+        assert body["detail"].startswith(
+            "sortBy: sorted by queue descending, fewer than a page of the first 1,000 jobs"
+        ), body
+    # Ascending, its ids come first: served.
+    status, body, _ = await search(api, {"queues": "new", "sortBy": "queue", "sortOrder": "asc"})
+    assert status == 200 and [i["id"] for i in body["items"]][:2] == ["a000001", "a000002"], body

@@ -10,7 +10,7 @@ from jobdeck_api.limits import CostLimits
 from jobdeck_api.search import plan_search
 from jobdeck_api.search_estimates import Estimate, parse_plan
 from jobdeck_api.search_guard import judge
-from jobdeck_api.search_head import WalkHead
+from jobdeck_api.search_head import WalkHead, walk_order
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import NullStats, leading_walk
 from jobdeck_api.search_skew import Span, skewed_start
@@ -354,3 +354,16 @@ def test_what_the_head_of_the_walk_holds_decides_a_page_the_estimates_would_serv
     # Found in the head, or the table ends there: served, whatever the spans bound.
     for head in (WalkHead(found_at=300), WalkHead(None, ended=True)):
         assert judge(asc, WALKS, LIMITS, 0, None, OCTOBER_WEEK, head=head).refusal is None
+
+
+def test_the_head_is_read_in_the_order_the_page_walks_its_index() -> None:
+    by_started = plan_search(q(sortBy="startedAt", sortOrder="asc"), None).sort
+    assert walk_order(by_started, "jobs_started_idx") == (
+        " ORDER BY started_at ASC NULLS FIRST, id ASC"
+    )
+    assert walk_order(by_started, "jobs_status_created_idx") is None  # a range of status
+    two_keys = plan_search(q(sortBy="startedAt,createdAt"), None).sort
+    assert walk_order(two_keys, "jobs_started_idx") is None
+    # One queue sorted by queue: the queue is fixed, the page walks the ids.
+    by_queue = plan_search(q(queues=["a"], sortBy="queue"), None).sort
+    assert walk_order(by_queue, "jobs_pkey") == " ORDER BY id DESC"

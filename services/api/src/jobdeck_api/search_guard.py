@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 from jobdeck.filters import SortField, SortOrder
-from jobdeck.jobsql import DATE_COLUMNS, SORT_COLUMNS, order_by
+from jobdeck.jobsql import DATE_COLUMNS, SORT_COLUMNS
 from jobdeck.web import PG
 
 from jobdeck_api.errors import BadParameter
@@ -41,7 +41,7 @@ from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
-from jobdeck_api.search_head import HEAD_TIMEOUT_MS, SORT_INDEXES, WalkHead, walk_head
+from jobdeck_api.search_head import HEAD_TIMEOUT_MS, WalkHead, walk_head, walk_order
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import (
     LACKING_WHILE_UNFINISHED,
@@ -196,7 +196,7 @@ def head_refusal(q: SearchQuery, head: WalkHead, limits: CostLimits) -> BadParam
     else:
         found = f"fewer than a page of the first {limits.walk_max_rows:,} jobs in that order match"
     advice = []
-    if field is not SortField.DURATION:
+    if column in DATE_COLUMNS.values():
         advice.append(
             f"limit {field.value} with startDate/endDate and dateField={field.value},"
             " where the walk then starts"
@@ -297,12 +297,13 @@ async def assess(
     verdict = judge(q, page, limits, plan.offset, nulls, span, complete)
     if verdict.refusal is not None or walked is None or plan.matches == "true":
         return page, verdict
-    if len(plan.sort) > 1 or page.walk_index != SORT_INDEXES.get(walked[0]):
+    order = walk_order(plan.sort, page.walk_index)
+    if order is None:
         return page, verdict
     # Served by what the planner and the statistics see: read the walk's head to be sure.
     need = plan.offset + q.limit
     head = await walk_head(
-        conn, order_by(plan.sort), plan.matches, plan.estimate_args, need, limits.walk_max_rows
+        conn, order, plan.matches, plan.estimate_args, need, limits.walk_max_rows
     )
     return page, judge(q, page, limits, plan.offset, nulls, span, complete, head)
 

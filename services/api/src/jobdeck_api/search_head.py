@@ -14,9 +14,11 @@ matches are near the front, ~20-30 ms for 20,000 jobs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from jobdeck.jobsql import SortKey, order_by
 
 # The index of each sort column that a page walks from one end in that column's order
 # (checked against the catalog in a test): the order of ``ORDER BY column, id`` alone.
@@ -26,9 +28,22 @@ SORT_INDEXES = {
     "finished_at": "jobs_finished_idx",
     "duration_ms": "jobs_duration_idx",
 }
+# The primary key: a page sorted by a key its filters fix (one queue sorted by queue)
+# walks it in the order of the id tie-break.
+PRIMARY_KEY = "jobs_pkey"
 # Reading the head is given up past this: a page would read those same jobs first, so it
 # is refused as one that reads too many.
 HEAD_TIMEOUT_MS = 50
+
+
+def walk_order(sort: Sequence[SortKey], walk_index: str) -> str | None:
+    """The ORDER BY that reads ``jobs`` in the order a page sorted by ``sort`` walks
+    ``walk_index``, when it is the sort column's own index or the primary key."""
+    if len(sort) == 1 and walk_index == SORT_INDEXES.get(sort[0][0]):
+        return order_by(sort)
+    if walk_index == PRIMARY_KEY:
+        return f" ORDER BY id {sort[-1][1].value.upper()}"
+    return None
 
 
 @dataclass(frozen=True)
