@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
+from jobdeck_api.search_head import WalkHead, walk_head
 from jobdeck_api.search_nulls import NullStats
 from jobdeck_api.search_skew import Restriction, Span, read_span
 
@@ -95,9 +96,9 @@ def _key(sql: str, args: Sequence[Any]) -> Hashable:
 
 
 class Estimates:
-    """Planner estimates per (statement, values), spans per (queues and
-    names, column), and
-    the null statistics, each for ``ttl_s``; at most ``size`` of each kind."""
+    """Planner estimates per (statement, values), spans per (queues and names, column),
+    the heads of walks (``search_head``, but for one given up) and the null statistics,
+    each for ``ttl_s``; at most ``size`` of each kind."""
 
     def __init__(self, ttl_s: float, size: int = 2048) -> None:
         self.ttl_s = ttl_s
@@ -105,6 +106,7 @@ class Estimates:
         self._plans: OrderedDict[Hashable, tuple[float, Estimate]] = OrderedDict()
         self._spans: OrderedDict[Hashable, tuple[float, Span | None]] = OrderedDict()
         self._nulls: tuple[float, NullStats | None] | None = None
+        self._heads: OrderedDict[Hashable, tuple[float, WalkHead]] = OrderedDict()
 
     async def of(self, conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> Estimate:
         key = _key(sql, args)
@@ -125,6 +127,24 @@ class Estimates:
         span = await read_span(conn, restriction, column)
         self._keep(self._spans, key, span)
         return span
+
+    async def head(
+        self,
+        conn: asyncpg.Connection,
+        order: str,
+        matches: str,
+        args: list[Any],
+        need: int,
+        rows: int,
+    ) -> WalkHead:
+        key = _key(f"{order}|{matches}|{need}|{rows}", args)
+        kept = self._kept(self._heads, key)
+        if kept is not None:
+            return kept[0]
+        head = await walk_head(conn, order, matches, args, need, rows)
+        if not head.timed_out:  # a probe given up says more of the load than of the data
+            self._keep(self._heads, key, head)
+        return head
 
     def _kept(
         self, cache: OrderedDict[Hashable, tuple[float, T]], key: Hashable

@@ -41,7 +41,7 @@ from jobdeck_api.limits import HEAVY_LANE, LIMITS, CostLimits
 from jobdeck_api.search import SearchPlan
 from jobdeck_api.search_count import PageOverBudget, execute_search
 from jobdeck_api.search_estimates import ESTIMATES, Estimate, Estimates
-from jobdeck_api.search_head import HEAD_TIMEOUT_MS, WalkHead, walk_head, walk_order
+from jobdeck_api.search_head import HEAD_TIMEOUT_MS, WalkHead, walk_order
 from jobdeck_api.search_models import SearchQuery
 from jobdeck_api.search_nulls import (
     LACKING_WHILE_UNFINISHED,
@@ -302,7 +302,7 @@ async def assess(
         return page, verdict
     # Served by what the planner and the statistics see: read the walk's head to be sure.
     need = plan.offset + q.limit
-    head = await walk_head(
+    head = await estimates.head(
         conn, order, plan.matches, plan.estimate_args, need, limits.walk_max_rows
     )
     return page, judge(q, page, limits, plan.offset, nulls, span, complete, head)
