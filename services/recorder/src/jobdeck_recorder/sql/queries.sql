@@ -198,26 +198,9 @@ DELETE FROM job_tombstones
 WHERE id IN (SELECT id FROM job_tombstones WHERE removed_at < $1 ORDER BY removed_at LIMIT $2);
 
 -- name: widen_spans
--- Widen the spans of (queue, job name) to hold the batch's rows (recorder spans.py); keys in
--- order, so that two recorders lock the same rows in the same order. Returns the spans as
--- they now stand.
-INSERT INTO job_spans AS s (
-    queue, name, first_at, last_at, min_duration, max_duration, ended_unstarted, max_lag_ms
-)
-SELECT w.queue, w.name, to_timestamp(w.first_ms / 1000.0), to_timestamp(w.last_ms / 1000.0),
-       w.min_duration, w.max_duration, w.ended_unstarted, w.max_lag_ms
-FROM jsonb_to_recordset($1::text::jsonb) AS w(
-    queue text, name text, first_ms bigint, last_ms bigint, min_duration bigint,
-    max_duration bigint, ended_unstarted boolean, max_lag_ms bigint
-)
-ORDER BY w.queue, w.name
-ON CONFLICT (queue, name) DO UPDATE
-    SET first_at = least(s.first_at, excluded.first_at),
-        last_at = greatest(s.last_at, excluded.last_at),
-        min_duration = least(s.min_duration, excluded.min_duration),
-        max_duration = greatest(s.max_duration, excluded.max_duration),
-        ended_unstarted = s.ended_unstarted OR excluded.ended_unstarted,
-        max_lag_ms = greatest(s.max_lag_ms, excluded.max_lag_ms)
-RETURNING queue, name, (extract(epoch FROM first_at) * 1000)::bigint AS first_ms,
-          (extract(epoch FROM last_at) * 1000)::bigint AS last_ms, min_duration, max_duration,
-          ended_unstarted, max_lag_ms;
+-- Widen the spans of (queue, job name) to hold the batch's rows (recorder spans.py; the
+-- rules are merge_job_spans(), migration 0022). Returns the spans as they now stand.
+SELECT queue, name, (extract(epoch FROM first_at) * 1000)::bigint AS first_ms,
+       (extract(epoch FROM last_at) * 1000)::bigint AS last_ms, min_duration, max_duration,
+       ended_unstarted, max_lag_ms
+FROM merge_job_spans($1::text::jsonb);
