@@ -168,6 +168,11 @@ class JobFilters(Model):
             raise ValueError("startDate: must be before endDate")
         return self
 
+    @property
+    def dated(self) -> bool:
+        """Whether a startDate/endDate range limits ``date_field``."""
+        return self.start_date is not None or self.end_date is not None
+
 
 class JobSort(Model):
     """``sortBy`` / ``sortOrder``: one field or a comma list, one order for all or one each."""

@@ -34,7 +34,7 @@ from jobdeck.jobsql import (
 from jobdeck_api.errors import BadParameter
 from jobdeck_api.routing import storable
 from jobdeck_api.search_models import EXACT_TOTAL_MAX, SearchQuery
-from jobdeck_api.search_skew import Restriction
+from jobdeck_api.search_skew import SPANS_LAG_MS, Restriction
 
 COUNT_CAP = 10_000
 # Past this many estimated matches the capped count is skipped: the estimate is the answer.
@@ -168,13 +168,10 @@ def keyset_condition(sql: Sql, sort: Sequence[SortKey], values: list[Any], last_
     return "(" + " OR ".join(ors) + ")"
 
 
-# How far apart any two times of one job of the queues lie at most (``job_spans``,
-# migration 0021), read in the page's own snapshot, in which every job visible is within
-# its span; NULL (not known) leaves a bound open.
-MAX_LAG = (
-    "(SELECT CASE WHEN bool_or(max_lag_ms IS NULL) THEN NULL ELSE max(max_lag_ms) END"
-    " * interval '1 millisecond' FROM job_spans{where})"
-)
+# How far apart any two times of one job of the queues lie at most, read in the page's
+# own snapshot, in which every job visible is within its span; NULL (not known) leaves a
+# bound open.
+MAX_LAG = f"(SELECT {SPANS_LAG_MS} * interval '1 millisecond' FROM job_spans{{where}})"
 
 
 def creation_bounds(sql: Sql, q: SearchQuery, queues: set[str] | None) -> list[str]:
@@ -182,8 +179,7 @@ def creation_bounds(sql: Sql, q: SearchQuery, queues: set[str] | None) -> list[s
     within the range widened by the lag, so the page's walk starts there rather than at
     the far end of the history. Conditions for the page only: the planner cannot know the
     lag, so the total's estimate is left without them."""
-    dated = q.start_date is not None or q.end_date is not None
-    if not dated or DATE_COLUMNS[q.date_field] == "created_at":
+    if not q.dated or DATE_COLUMNS[q.date_field] == "created_at":
         return []
     if q.sort_keys()[0][0] is not SortField.CREATED_AT:
         return []
@@ -201,12 +197,11 @@ def creation_bounds(sql: Sql, q: SearchQuery, queues: set[str] | None) -> list[s
 
 def restriction(q: SearchQuery, queues: set[str] | None) -> Restriction:
     term = None if q.search is None else search_term(q.search)
-    dated = q.start_date is not None or q.end_date is not None
     return Restriction(
         queues=None if queues is None else tuple(sorted(queues)),
         name_like=None if term is None else like_pattern(term),
         job_id=term,
-        date_column=DATE_COLUMNS[q.date_field] if dated else None,
+        date_column=DATE_COLUMNS[q.date_field] if q.dated else None,
         after=None if q.start_date is None else q.start_date.timestamp(),
         before=None if q.end_date is None else q.end_date.timestamp(),
     )

@@ -127,8 +127,7 @@ def ranged(q: SearchQuery, column: str) -> bool:
     any time limits the creation time too (``search.creation_bounds``)."""
     if column == "duration_ms":
         return q.min_duration is not None or q.max_duration is not None
-    dated = q.start_date is not None or q.end_date is not None
-    return dated and (DATE_COLUMNS[q.date_field] == column or column == "created_at")
+    return q.dated and (DATE_COLUMNS[q.date_field] == column or column == "created_at")
 
 
 def skewed_walk(

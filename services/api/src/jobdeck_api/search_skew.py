@@ -110,13 +110,16 @@ def skewed_start(column: str, ascending: bool, span: Span | None) -> SkewedStart
     return SkewedStart(column, ascending, edge, walk, dated)
 
 
-SPAN_SQL = """
+# The most any two times of one job of the spans aggregated lie apart (``max_lag_ms``,
+# migration 0021); NULL when one of them does not know it yet.
+SPANS_LAG_MS = "CASE WHEN bool_or(max_lag_ms IS NULL) THEN NULL ELSE max(max_lag_ms) END"
+
+SPAN_SQL = f"""
 WITH span AS (
     SELECT min(m.first_at) AS first, max(m.last_at) AS last,
            min(m.min_duration) AS shortest, max(m.max_duration) AS longest,
            array_agg(DISTINCT m.queue) AS queues, bool_or(m.ended_unstarted) AS ended_unstarted,
-           CASE WHEN bool_or(m.max_lag_ms IS NULL) THEN NULL
-                ELSE max(m.max_lag_ms) / 1000.0 END AS lag
+           {SPANS_LAG_MS} / 1000.0 AS lag
     FROM (
         SELECT s.queue, s.first_at, s.last_at, s.min_duration, s.max_duration,
                s.ended_unstarted, s.max_lag_ms
